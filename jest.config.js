@@ -1,0 +1,13 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  // swc strips types only; `npm run typecheck` is the type gate.
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
+  maxWorkers: 2,
+  testTimeout: 30000,
+  // Each suite starts its own servers; a leaked handle should fail loudly, not hang CI.
+  forceExit: false,
+  detectOpenHandles: false,
+};
