@@ -1,0 +1,1 @@
+export { adminRouter, type AdminRouterDeps } from './router';

@@ -1,0 +1,43 @@
+import { Router } from 'express';
+import type Stripe from 'stripe';
+import { type AuthConfig, requireRole, requireUser } from '../security';
+import type { Database } from '../shared/db';
+import { badRequest, notFound } from '../shared/errors';
+import { stripeFailure } from '../shared/stripe-errors';
+import { loadUserRecords } from './repository';
+
+export interface AdminRouterDeps {
+  db: Database;
+  stripe: Stripe;
+  auth: AuthConfig;
+}
+
+const USER_ID = /^[A-Za-z0-9_\-:.@]{1,128}$/;
+
+/** `/api/admin/payments/*`: admin role required on every route. */
+export function adminRouter(deps: AdminRouterDeps): Router {
+  const router = Router();
+  router.use(requireUser(deps.auth), requireRole('admin'));
+
+  router.get('/users/:userId', async (req, res) => {
+    const userId = String(req.params.userId);
+    if (!USER_ID.test(userId)) throw badRequest('Invalid user id', 'invalid_user_id', { param: 'userId' });
+    const local = await loadUserRecords(deps.db, userId);
+    if (!local.user) throw notFound(`No user ${userId} is known to the payments service`, 'user_not_found');
+    let stripe: { customer: Stripe.Customer | Stripe.DeletedCustomer; subscriptions: Stripe.Subscription[] } | null = null;
+    if (local.customer) {
+      try {
+        const [customer, subscriptions] = await Promise.all([
+          deps.stripe.customers.retrieve(local.customer.customer_id),
+          deps.stripe.subscriptions.list({ customer: local.customer.customer_id, status: 'all', limit: 20 }),
+        ]);
+        stripe = { customer, subscriptions: subscriptions.data };
+      } catch (err) {
+        throw stripeFailure(err, 'admin user lookup');
+      }
+    }
+    res.json({ local, stripe });
+  });
+
+  return router;
+}

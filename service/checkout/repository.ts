@@ -1,0 +1,74 @@
+import { sql } from 'kysely';
+import type { Database, SubscriptionRow, UserRow } from '../shared/db';
+import { BLOCKING_STATUSES } from './plans';
+
+/** Data access for users, their Stripe customer and their subscription (checkout's view). */
+
+export interface UserProfile {
+  id: string;
+  email?: string;
+  city?: string;
+}
+
+/** Records the user as the app describes them; later tokens may fill in email/city, never blank them. */
+export async function upsertUser(db: Database, user: UserProfile): Promise<void> {
+  await db
+    .insertInto('users')
+    .values({ id: user.id, email: user.email ?? null, city: user.city ?? null })
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet({
+        email: sql`coalesce(excluded.email, users.email)`,
+        city: sql`coalesce(excluded.city, users.city)`,
+        updated_at: sql`now()`,
+      }),
+    )
+    .execute();
+}
+
+export async function findUser(db: Database, userId: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
+}
+
+export async function findCustomerId(db: Database, userId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('stripe_customers').select('customer_id').where('user_id', '=', userId).executeTakeFirst();
+  return row?.customer_id;
+}
+
+export async function findUserIdByCustomer(db: Database, customerId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('stripe_customers').select('user_id').where('customer_id', '=', customerId).executeTakeFirst();
+  return row?.user_id;
+}
+
+/**
+ * Links a user to a Stripe customer. Returns the customer id that is linked afterwards — the given
+ * one, or the one another request linked first (the unique constraint decides the race).
+ */
+export async function linkCustomer(db: Database, link: { userId: string; customerId: string; livemode: boolean }): Promise<string> {
+  await db
+    .insertInto('stripe_customers')
+    .values({ user_id: link.userId, customer_id: link.customerId, livemode: link.livemode })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+  const linked = await findCustomerId(db, link.userId);
+  if (!linked) throw new Error(`customer ${link.customerId} is linked to another user`);
+  return linked;
+}
+
+/** The user's subscription that still needs managing (blocks a new checkout), newest first. */
+export async function findBlockingSubscription(db: Database, userId: string): Promise<SubscriptionRow | undefined> {
+  return db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('status', 'in', [...BLOCKING_STATUSES])
+    .orderBy('stripe_updated_at', 'desc')
+    .executeTakeFirst();
+}
+
+/** The subscription the user sees: a live one if any, else the most recently changed one. */
+export async function findCurrentSubscription(db: Database, userId: string): Promise<SubscriptionRow | undefined> {
+  return (
+    (await findBlockingSubscription(db, userId)) ??
+    db.selectFrom('subscriptions').selectAll().where('user_id', '=', userId).orderBy('stripe_updated_at', 'desc').executeTakeFirst()
+  );
+}

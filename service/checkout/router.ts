@@ -1,0 +1,59 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { readMaintenance } from '../maintenance';
+import { type AuthConfig, currentUser, requireUser } from '../security';
+import type { Clock } from '../shared/clock';
+import { badRequest, serviceUnavailable } from '../shared/errors';
+import type { Store } from '../shared/store';
+import type { CheckoutService } from './checkout-service';
+import { PLANS } from './plans';
+
+const checkoutBody = z.object({ plan: z.string() }).strict();
+
+export interface CheckoutRouterDeps {
+  checkout: CheckoutService;
+  store: Store;
+  clock: Clock;
+  auth: AuthConfig;
+}
+
+/** `/api/payments/*` for users of the Upiik app. */
+export function checkoutRouter(deps: CheckoutRouterDeps): Router {
+  const router = Router();
+  const user = requireUser(deps.auth);
+
+  /** Checkout and portal pause during maintenance; webhooks and reads keep flowing. */
+  const refuseDuringMaintenance = async (): Promise<void> => {
+    const state = await readMaintenance(deps.store, deps.clock.now());
+    if (!state.maintenance) return;
+    const retryAfter = state.until ? Math.max(1, Math.ceil((Date.parse(state.until) - deps.clock.now().getTime()) / 1000)) : 300;
+    throw serviceUnavailable('Payments are under maintenance; please try again later', 'maintenance', undefined, retryAfter);
+  };
+
+  router.post('/checkout-session', user, async (req, res) => {
+    const parsed = checkoutBody.safeParse(req.body ?? {});
+    if (!parsed.success) throw badRequest('Body must be {"plan": "monthly" | "yearly"}', 'invalid_body');
+    const plan = parsed.data.plan;
+    if (plan !== 'monthly' && plan !== 'yearly') {
+      throw badRequest(`Unknown plan "${plan.slice(0, 40)}"; expected one of ${PLANS.join(', ')}`, 'invalid_plan', { param: 'plan' });
+    }
+    await refuseDuringMaintenance();
+    res.json(await deps.checkout.createCheckoutSession(currentUser(res), plan));
+  });
+
+  router.post('/portal-session', user, async (_req, res) => {
+    await refuseDuringMaintenance();
+    res.json(await deps.checkout.createPortalSession(currentUser(res)));
+  });
+
+  router.get('/subscription', user, async (_req, res) => {
+    res.json(await deps.checkout.getSubscription(currentUser(res).id));
+  });
+
+  router.get('/status', async (_req, res) => {
+    res.set('Cache-Control', 'no-store');
+    res.json(await readMaintenance(deps.store, deps.clock.now()));
+  });
+
+  return router;
+}

@@ -1,0 +1,1 @@
+export { healthRouter, type HealthRouterDeps } from './router';

@@ -1,0 +1,2 @@
+export { errorHandler, notFoundHandler } from './error-handler';
+export { requestContextMiddleware, requestLogMiddleware } from './request-context';

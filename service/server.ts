@@ -1,0 +1,81 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Stripe from 'stripe';
+import { buildApp } from './app';
+import { type Clock, systemClock } from './shared/clock';
+import type { Config } from './shared/config';
+import { type DatabaseHandle, migrateToLatest, openDatabase } from './shared/db';
+import { errorMessage } from './shared/errors';
+import type { Logger } from './shared/logger';
+import { createStore, type Store } from './shared/store';
+import { createStripeClient } from './shared/stripe-client';
+
+export interface RunningService {
+  url: string;
+  port: number;
+  server: Server;
+  database: DatabaseHandle;
+  store: Store;
+  stripe: Stripe;
+  /** Graceful stop: refuse new connections, finish in-flight requests, then close the pool and Redis. */
+  stop(): Promise<void>;
+}
+
+export interface StartServiceOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+  /** Listen address; default all interfaces (the container), tests pass 127.0.0.1. */
+  host?: string;
+}
+
+/**
+ * Wires real dependencies from configuration and listens. Shared by `npm run serve` (main.ts) and
+ * `npm start` (scripts/start-local.ts) so both start the service the same way.
+ */
+export async function startService(options: StartServiceOptions): Promise<RunningService> {
+  const { config, logger } = options;
+  const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir });
+  let store: Store | undefined;
+  try {
+    const applied = await migrateToLatest(database.db);
+    logger.info('database ready', { backend: database.backend, migrationsApplied: applied });
+    store = await createStore({
+      redisUrl: config.redis.url,
+      onError: (err) => logger.error('redis connection error', { error: err }),
+    });
+    logger.info('store ready', { backend: store.backend });
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    await database.close().catch(() => undefined);
+    throw err;
+  }
+  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: config.stripe.apiBase });
+  const app = buildApp({ config, logger, db: database.db, store, stripe, clock: options.clock ?? systemClock });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, options.host ?? '0.0.0.0', () => resolve(s));
+    s.once('error', reject);
+  });
+  // Longer than the ALB idle timeout (60 s), so the ALB never reuses a socket we just closed.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  const port = (server.address() as AddressInfo).port;
+  const openStore = store;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await new Promise<void>((resolve) => {
+        server.close((err) => {
+          if (err) logger.warn('server close reported an error', { error: errorMessage(err) });
+          resolve();
+        });
+        // Keep-alive sockets with no request in flight would hold close() open until they time out.
+        server.closeIdleConnections();
+      });
+      await Promise.allSettled([database.close(), openStore.close()]);
+    })());
+
+  return { url: `http://127.0.0.1:${port}`, port, server, database, store: openStore, stripe, stop };
+}

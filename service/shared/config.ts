@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import { SDK_API_VERSION } from './stripe-client';
+
+/**
+ * The configuration contract (ARCHITECTURE.md "Configuration contract"), parsed once at the entry
+ * point and passed down. Nothing below the entry point reads process.env.
+ * Secrets have no defaults; error messages name the variable and the rule, never the value.
+ */
+
+export const DEPLOY_ENVIRONMENTS = ['development', 'test', 'staging', 'production'] as const;
+export type DeployEnvironment = (typeof DEPLOY_ENVIRONMENTS)[number];
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const positiveInt = z.coerce.number({ message: 'must be a number' }).int('must be an integer').positive('must be positive');
+
+const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** Empty strings in env files mean "unset". */
+function emptyToUndefined(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) out[k] = v === undefined || v.trim() === '' ? undefined : v;
+  return out;
+}
+
+const schema = z.object({
+  NODE_ENV: z.enum(DEPLOY_ENVIRONMENTS, { message: `must be one of ${DEPLOY_ENVIRONMENTS.join(', ')}` }).default('development'),
+  PORT: z.coerce.number({ message: 'must be a number' }).int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug'], { message: 'must be error, warn, info, http or debug' }).default('info'),
+
+  DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
+  /** Directory of the embedded PGlite database when DATABASE_URL is unset; unset = in memory. */
+  PGLITE_DIR: optionalString,
+  REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()),
+
+  AUTH_JWT_SECRET: z.string({ message: 'is required' }).min(32, 'must be at least 32 characters'),
+  AUTH_JWT_ISSUER: optionalString,
+  AUTH_JWT_AUDIENCE: optionalString,
+
+  STRIPE_SECRET_KEY: z.string({ message: 'is required' }).regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_test_/sk_live_/rk_...)'),
+  STRIPE_PUBLISHABLE_KEY: z.string({ message: 'is required' }).regex(/^pk_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe publishable key (pk_test_/pk_live_)'),
+  STRIPE_WEBHOOK_SECRET: z.string({ message: 'is required' }).regex(/^whsec_[A-Za-z0-9_+/=]+$/, 'must be a webhook signing secret (whsec_...)'),
+  STRIPE_API_VERSION: z
+    .string()
+    .default(SDK_API_VERSION)
+    .refine((v) => v === SDK_API_VERSION, {
+      message: `must equal the version the installed stripe SDK is typed against (${SDK_API_VERSION}); upgrade the SDK and this value together`,
+    }),
+  STRIPE_PRICE_MONTHLY: z.string({ message: 'is required' }).regex(/^price_[A-Za-z0-9_]+$/, 'must be a Stripe price id (price_...)'),
+  STRIPE_PRICE_YEARLY: z.string({ message: 'is required' }).regex(/^price_[A-Za-z0-9_]+$/, 'must be a Stripe price id (price_...)'),
+  STRIPE_WEBHOOK_URL: optionalString.pipe(httpUrl.optional()),
+  STRIPE_API_BASE: optionalString.pipe(httpUrl.optional()),
+  STRIPE_RATE_LIMIT_WINDOW: positiveInt.default(900_000),
+  STRIPE_RATE_LIMIT_MAX: positiveInt.default(5),
+  STRIPE_ALERT_EMAIL: optionalString.pipe(z.email({ message: 'must be an email address' }).optional()),
+  STRIPE_MONITORING_ENABLED: booleanString.default(true),
+  ALERT_SNS_TOPIC_ARN: optionalString.pipe(z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, 'must be an SNS topic ARN').optional()),
+
+  CHECKOUT_SUCCESS_URL: httpUrl,
+  CHECKOUT_CANCEL_URL: httpUrl,
+  BILLING_PORTAL_RETURN_URL: httpUrl,
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+});
+
+type Env = z.infer<typeof schema>;
+
+export interface Config {
+  env: DeployEnvironment;
+  /** staging and production: no stack traces to clients, embedded backends refused. */
+  isDeployed: boolean;
+  port: number;
+  logLevel: Env['LOG_LEVEL'];
+  database: { url?: string; pgliteDir?: string };
+  redis: { url?: string };
+  auth: { secret: string; issuer?: string; audience?: string };
+  stripe: {
+    secretKey: string;
+    publishableKey: string;
+    webhookSecret: string;
+    apiVersion: string;
+    apiBase?: string;
+    webhookUrl?: string;
+    prices: { monthly: string; yearly: string };
+    mode: 'test' | 'live';
+  };
+  rateLimit: { windowMs: number; max: number };
+  monitoring: { enabled: boolean; alertEmail?: string; snsTopicArn?: string };
+  urls: { checkoutSuccess: string; checkoutCancel: string; portalReturn: string };
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const keyMode = (key: string): 'test' | 'live' => (key.includes('_live_') ? 'live' : 'test');
+
+/**
+ * Rules across variables: live keys only in production, test keys never in production.
+ * Checked on the raw values too, so a production start with a test key names STRIPE_SECRET_KEY
+ * even when other variables are also missing.
+ */
+function crossFieldProblems(e: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  const nodeEnv = e.NODE_ENV ?? 'development';
+  const secretKey = e.STRIPE_SECRET_KEY;
+  const publishableKey = e.STRIPE_PUBLISHABLE_KEY;
+  const secretMode = secretKey ? keyMode(secretKey) : undefined;
+  const publishableMode = publishableKey ? keyMode(publishableKey) : undefined;
+  if (nodeEnv === 'production') {
+    if (secretKey && !secretKey.startsWith('sk_live_') && !secretKey.startsWith('rk_live_'))
+      problems.push('STRIPE_SECRET_KEY: NODE_ENV=production requires a live secret key (sk_live_...)');
+    if (publishableKey && !publishableKey.startsWith('pk_live_'))
+      problems.push('STRIPE_PUBLISHABLE_KEY: NODE_ENV=production requires a live publishable key (pk_live_...)');
+    if (e.STRIPE_API_BASE)
+      problems.push('STRIPE_API_BASE: must be unset in production (live keys only ever go to api.stripe.com)');
+  } else {
+    if (secretMode === 'live')
+      problems.push(`STRIPE_SECRET_KEY: live keys are refused outside production (NODE_ENV=${nodeEnv}); use a sk_test_ key`);
+    if (publishableMode === 'live')
+      problems.push(`STRIPE_PUBLISHABLE_KEY: live keys are refused outside production (NODE_ENV=${nodeEnv}); use a pk_test_ key`);
+  }
+  if (secretMode && publishableMode && secretMode !== publishableMode)
+    problems.push(`STRIPE_PUBLISHABLE_KEY: must be the same mode as STRIPE_SECRET_KEY (${secretMode} vs ${publishableMode})`);
+  if (nodeEnv === 'staging' || nodeEnv === 'production') {
+    if (!e.DATABASE_URL) problems.push(`DATABASE_URL: is required when NODE_ENV=${nodeEnv} (the embedded database is for local use only)`);
+    if (!e.REDIS_URL) problems.push(`REDIS_URL: is required when NODE_ENV=${nodeEnv} (the in-process store is for local use only)`);
+    if (e.STRIPE_WEBHOOK_URL && !e.STRIPE_WEBHOOK_URL.startsWith('https://'))
+      problems.push('STRIPE_WEBHOOK_URL: must be https outside local development');
+  }
+  return problems;
+}
+
+/** Parses and validates the environment. Throws ConfigError listing every problem at once. */
+export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
+  const env = emptyToUndefined(rawEnv);
+  const parsed = schema.safeParse(env);
+  const problems = crossFieldProblems(env);
+  if (!parsed.success) {
+    const schemaProblems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.') || '(root)';
+      return `${name}: ${env[name] === undefined ? 'is required' : issue.message}`;
+    });
+    throw new ConfigError([...problems, ...schemaProblems.filter((p) => !problems.some((q) => q.split(':')[0] === p.split(':')[0]))]);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const e = parsed.data;
+
+  return {
+    env: e.NODE_ENV,
+    isDeployed: e.NODE_ENV === 'staging' || e.NODE_ENV === 'production',
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    database: { url: e.DATABASE_URL, pgliteDir: e.PGLITE_DIR },
+    redis: { url: e.REDIS_URL },
+    auth: { secret: e.AUTH_JWT_SECRET, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE },
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY,
+      publishableKey: e.STRIPE_PUBLISHABLE_KEY,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      apiVersion: e.STRIPE_API_VERSION,
+      apiBase: e.STRIPE_API_BASE,
+      webhookUrl: e.STRIPE_WEBHOOK_URL,
+      prices: { monthly: e.STRIPE_PRICE_MONTHLY, yearly: e.STRIPE_PRICE_YEARLY },
+      mode: keyMode(e.STRIPE_SECRET_KEY),
+    },
+    rateLimit: { windowMs: e.STRIPE_RATE_LIMIT_WINDOW, max: e.STRIPE_RATE_LIMIT_MAX },
+    monitoring: { enabled: e.STRIPE_MONITORING_ENABLED, alertEmail: e.STRIPE_ALERT_EMAIL, snsTopicArn: e.ALERT_SNS_TOPIC_ARN },
+    urls: { checkoutSuccess: e.CHECKOUT_SUCCESS_URL, checkoutCancel: e.CHECKOUT_CANCEL_URL, portalReturn: e.BILLING_PORTAL_RETURN_URL },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}

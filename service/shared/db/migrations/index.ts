@@ -1,0 +1,14 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import * as initialSchema from './0001-initial-schema';
+
+/**
+ * Migrations are listed in code (not discovered on disk) so the same list runs under tsx, jest and
+ * the compiled container without a file-loading step. Names sort in the order they must run.
+ */
+const migrations: Record<string, Migration> = {
+  '0001-initial-schema': initialSchema,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,101 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Stripe from 'stripe';
+import { type RunningSandbox, startSandbox } from '../../sandbox';
+import { ensureCatalog, registerWebhookEndpoint } from '../../scripts/lib/stripe-catalog';
+import { type AppDeps, buildApp } from '../../service/app';
+import { issueToken } from '../../service/security';
+import { type Clock, systemClock } from '../../service/shared/clock';
+import type { Config } from '../../service/shared/config';
+import { WEBHOOK_PATH } from '../../service/shared/catalog';
+import type { Store } from '../../service/shared/store';
+import { createStripeClient } from '../../service/shared/stripe-client';
+import { testConfig } from './config';
+import { createTestDatabase, type TestDatabase } from './database';
+import { captureLogger, type CapturedLogger } from './logger';
+import { createTestStore } from './store';
+
+export interface TestUser {
+  id: string;
+  email?: string;
+  city?: string;
+  admin?: boolean;
+}
+
+export interface TestService {
+  url: string;
+  config: Config;
+  deps: AppDeps;
+  database: TestDatabase;
+  store: Store;
+  /** The service's own SDK client, pointed at the sandbox. */
+  stripe: Stripe;
+  sandbox: RunningSandbox;
+  logs: CapturedLogger;
+  webhookEndpointId: string;
+  tokenFor(user: TestUser): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface StartTestServiceOptions {
+  /** Share one sandbox between services (e.g. two instances); started and owned here when absent. */
+  sandbox?: RunningSandbox;
+  database?: TestDatabase;
+  store?: Store;
+  env?: Record<string, string | undefined>;
+  clock?: Clock;
+}
+
+/**
+ * The whole service on a real HTTP port with real parts: the Stripe sandbox (catalog seeded, webhook
+ * endpoint registered at this service's URL), a fresh database (Postgres in CI, PGlite otherwise)
+ * and the store (Redis in CI, in-process otherwise).
+ */
+export async function startTestService(options: StartTestServiceOptions = {}): Promise<TestService> {
+  const ownsSandbox = !options.sandbox;
+  const sandbox = options.sandbox ?? (await startSandbox({ port: 0 }));
+  const ownsDatabase = !options.database;
+  const database = options.database ?? (await createTestDatabase());
+  const ownsStore = !options.store;
+  const store = options.store ?? (await createTestStore());
+
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const bootstrapConfig = testConfig({ STRIPE_API_BASE: sandbox.url, ...options.env });
+  const admin = createStripeClient({ secretKey: bootstrapConfig.stripe.secretKey, apiVersion: bootstrapConfig.stripe.apiVersion, apiBase: sandbox.url });
+  const catalog = await ensureCatalog(admin);
+  const endpoint = await registerWebhookEndpoint(admin, `${url}${WEBHOOK_PATH}`, bootstrapConfig.stripe.apiVersion);
+  const config = testConfig({
+    STRIPE_API_BASE: sandbox.url,
+    STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
+    STRIPE_PRICE_YEARLY: catalog.prices.yearly,
+    STRIPE_WEBHOOK_SECRET: endpoint.secret,
+    ...options.env,
+  });
+  const logs = captureLogger();
+  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: sandbox.url, maxNetworkRetries: 0 });
+  const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock: options.clock ?? systemClock };
+  server.on('request', buildApp(deps));
+
+  return {
+    url,
+    config,
+    deps,
+    database,
+    store,
+    stripe,
+    sandbox,
+    logs,
+    webhookEndpointId: endpoint.id,
+    tokenFor: (user) => issueToken(config.auth, { userId: user.id, email: user.email, city: user.city, admin: user.admin }),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (ownsSandbox) await sandbox.close();
+      if (ownsStore) await store.close();
+      if (ownsDatabase) await database.close();
+    },
+  };
+}
