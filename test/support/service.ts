@@ -44,6 +44,8 @@ export interface StartTestServiceOptions {
   store?: Store;
   env?: Record<string, string | undefined>;
   clock?: Clock;
+  /** Where the service's own Stripe client points (default: the sandbox); e.g. a closed port for "Stripe down". */
+  serviceStripeApiBase?: string;
 }
 
 /**
@@ -75,7 +77,7 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
     ...options.env,
   });
   const logs = captureLogger();
-  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: sandbox.url, maxNetworkRetries: 0 });
+  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: options.serviceStripeApiBase ?? sandbox.url, maxNetworkRetries: 0 });
   const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock: options.clock ?? systemClock };
   server.on('request', buildApp(deps));
 

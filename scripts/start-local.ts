@@ -1,0 +1,111 @@
+/**
+ * `npm start`: the whole local stack on embedded defaults, no network and no installs.
+ * Starts the Stripe sandbox, seeds Upiik Premium (EUR 4/month, EUR 30/year) there, registers the
+ * local webhook endpoint and wires its secret and the price ids into the service, then starts the
+ * service on embedded PGlite (.data/pglite) and the in-process store (unless DATABASE_URL /
+ * REDIS_URL are set). Touches only .data/ and local ports. Never for staging or production.
+ *
+ * Precedence: environment variables > values computed here (sandbox URL, price ids, webhook secret)
+ * > env/local.env.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'dotenv';
+import { startSandbox } from '../sandbox';
+import { startService } from '../service/server';
+import { WEBHOOK_PATH } from '../service/shared/catalog';
+import { ConfigError, loadConfig } from '../service/shared/config';
+import { createLogger } from '../service/shared/logger';
+import { createStripeClient } from '../service/shared/stripe-client';
+import { ensureCatalog, registerWebhookEndpoint } from './lib/stripe-catalog';
+
+const ROOT = join(__dirname, '..');
+const DATA_DIR = join(ROOT, '.data');
+
+function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const fileEnv = parse(readFileSync(join(ROOT, 'env', 'local.env')));
+  const shellEnv = definedOnly(process.env);
+  const env: Record<string, string | undefined> = { ...fileEnv, ...shellEnv };
+  if (env.NODE_ENV === 'production' || env.NODE_ENV === 'staging') {
+    console.error(`npm start is the local stack only; NODE_ENV=${env.NODE_ENV} is refused. Use npm run serve.`);
+    process.exit(1);
+  }
+  mkdirSync(DATA_DIR, { recursive: true });
+
+  const sandboxPort = Number(env.SANDBOX_PORT ?? 12111);
+  const sandbox = await startSandbox({ port: sandboxPort, persistPath: join(DATA_DIR, 'sandbox-state.json') });
+  const port = Number(env.PORT ?? 3000);
+  const apiVersion = env.STRIPE_API_VERSION ?? '';
+  const admin = createStripeClient({ secretKey: env.STRIPE_SECRET_KEY ?? '', apiVersion, apiBase: sandbox.url });
+  const catalog = await ensureCatalog(admin);
+  const endpoint = await registerWebhookEndpoint(admin, `http://127.0.0.1:${port}${WEBHOOK_PATH}`, apiVersion);
+
+  const computed = {
+    STRIPE_API_BASE: sandbox.url,
+    STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
+    STRIPE_PRICE_YEARLY: catalog.prices.yearly,
+    STRIPE_WEBHOOK_SECRET: endpoint.secret,
+    PGLITE_DIR: env.DATABASE_URL ? undefined : join(ROOT, env.PGLITE_DIR ?? '.data/pglite'),
+  };
+  let config;
+  try {
+    config = loadConfig({ ...fileEnv, ...computed, ...shellEnv, ...pick(computed, ['STRIPE_API_BASE', 'STRIPE_WEBHOOK_SECRET']) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      await sandbox.close();
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, environment: config.env });
+  const service = await startService({ config, logger, host: '127.0.0.1' });
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+
+  console.log(`
+  Upiik payments — local stack ready in ${seconds}s
+
+  service        ${service.url}          (health: ${service.url}/health/ready)
+  Stripe sandbox ${sandbox.url}          (STRIPE_API_BASE; control API under /_sandbox)
+  database       ${service.database.backend}${config.database.pgliteDir ? ` at ${config.database.pgliteDir}` : ''}
+  store          ${service.store.backend}
+  prices         monthly ${catalog.prices.monthly} (EUR 4) · yearly ${catalog.prices.yearly} (EUR 30)
+  webhooks       ${endpoint.id} -> ${service.url}${WEBHOOK_PATH}
+
+  Get a dev token and start a checkout:
+    TOKEN=$(npm run -s token -- --user u_123 --email you@example.com)
+    curl -s -X POST ${service.url}/api/payments/checkout-session \\
+      -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"plan":"monthly"}'
+  Admin token: npm run -s token -- --user ops_1 --admin
+`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping the local stack…`);
+    await service.stop();
+    await sandbox.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+function pick<T extends Record<string, unknown>>(obj: T, keys: Array<keyof T>): Partial<T> {
+  return Object.fromEntries(keys.map((k) => [k, obj[k]])) as Partial<T>;
+}
+
+if (!existsSync(join(ROOT, 'env', 'local.env'))) {
+  console.error('env/local.env is missing; it ships with the repository. Restore it with git checkout env/local.env.');
+  process.exit(1);
+}
+main().catch((err: unknown) => {
+  console.error('The local stack failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

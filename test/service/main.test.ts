@@ -1,0 +1,68 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { BASE_TEST_ENV } from '../support/config';
+
+const ROOT = join(__dirname, '..', '..');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+/** `npm run serve` as ECS runs it: configuration only from the environment. */
+function serve(env: Record<string, string>): ChildProcessWithoutNullStreams {
+  const { DATABASE_URL: _db, REDIS_URL: _redis, ...inherited } = process.env;
+  return spawn(TSX, ['service/main.ts'], { cwd: ROOT, env: { PATH: inherited.PATH ?? '', HOME: inherited.HOME ?? '', ...env } });
+}
+
+function collect(child: ChildProcessWithoutNullStreams) {
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { out, exited };
+}
+
+describe('npm run serve', () => {
+  it('exits non-zero before listening when NODE_ENV=production has a test key, naming STRIPE_SECRET_KEY', async () => {
+    const child = serve({ ...BASE_TEST_ENV, NODE_ENV: 'production', STRIPE_SECRET_KEY: 'sk_test_wrong_mode' });
+    const { out, exited } = collect(child);
+    expect(await exited).toBe(1);
+    expect(out.stderr).toContain('STRIPE_SECRET_KEY: NODE_ENV=production requires a live secret key');
+    expect(out.stderr).not.toContain('sk_test_wrong_mode');
+    expect(out.stdout).not.toContain('listening');
+  });
+
+  it('finishes an in-flight request after SIGTERM, then exits 0', async () => {
+    const child = serve({ ...BASE_TEST_ENV, PORT: '0', LOG_LEVEL: 'info' });
+    const { out, exited } = collect(child);
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`service did not start: ${out.stderr}`)), 20_000);
+      child.stdout.on('data', () => {
+        const match = /"message":"listening".*?"port":(\d+)|"port":(\d+).*?"message":"listening"/.exec(out.stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1] ?? match[2]));
+        }
+      });
+    });
+
+    // A request whose body is still arriving when SIGTERM lands is in flight.
+    const body = JSON.stringify({ plan: 'monthly' });
+    const response = new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, method: 'POST', path: '/api/payments/checkout-session', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.write(body.slice(0, 5));
+      setTimeout(() => {
+        child.kill('SIGTERM');
+        setTimeout(() => req.end(body.slice(5)), 300);
+      }, 200);
+    });
+    expect(await response).toBe(401); // answered (no token), not dropped
+    expect(await exited).toBe(0);
+    expect(out.stdout).toContain('stopped cleanly');
+  }, 30_000);
+});
