@@ -8,6 +8,7 @@ import type { Clock } from './shared/clock';
 import type { Config } from './shared/config';
 import type { Database } from './shared/db';
 import type { Logger } from './shared/logger';
+import type { PaymentObserver } from './shared/observer';
 import type { Store } from './shared/store';
 
 /** Everything the app talks to, passed in so tests and the local stack wire real or embedded parts alike. */
@@ -18,6 +19,8 @@ export interface AppDeps {
   store: Store;
   stripe: Stripe;
   clock: Clock;
+  /** Metrics/alerts hooks; the monitoring capability provides the real one. */
+  observer: PaymentObserver;
 }
 
 /** JSON bodies of user routes are small; the webhook route keeps its own raw-body parser and cap. */

@@ -8,6 +8,7 @@ import { type DatabaseHandle, migrateToLatest, openDatabase } from './shared/db'
 import { errorMessage } from './shared/errors';
 import type { Logger } from './shared/logger';
 import { createStore, type Store } from './shared/store';
+import { noopObserver, type PaymentObserver } from './shared/observer';
 import { createStripeClient } from './shared/stripe-client';
 
 export interface RunningService {
@@ -27,6 +28,7 @@ export interface StartServiceOptions {
   clock?: Clock;
   /** Listen address; default all interfaces (the container), tests pass 127.0.0.1. */
   host?: string;
+  observer?: PaymentObserver;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
     throw err;
   }
   const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: config.stripe.apiBase });
-  const app = buildApp({ config, logger, db: database.db, store, stripe, clock: options.clock ?? systemClock });
+  const app = buildApp({ config, logger, db: database.db, store, stripe, clock: options.clock ?? systemClock, observer: options.observer ?? noopObserver });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, options.host ?? '0.0.0.0', () => resolve(s));

@@ -6,6 +6,7 @@ import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
 import { conflict, notFound } from '../shared/errors';
 import type { Logger } from '../shared/logger';
+import type { PaymentObserver } from '../shared/observer';
 import type { Store } from '../shared/store';
 import { stripeFailure } from '../shared/stripe-errors';
 import { type Plan, PREMIUM_STATUSES, priceIdFor } from './plans';
@@ -18,6 +19,7 @@ export interface CheckoutDeps {
   stripe: Stripe;
   logger: Logger;
   clock: Clock;
+  observer: PaymentObserver;
 }
 
 export interface SubscriptionView {
@@ -73,6 +75,7 @@ export class CheckoutService {
         idempotencyKey: `checkout-session:${user.id}:${digest(params)}:${bucket}`,
       });
       if (!session.url) throw new Error(`Checkout Session ${session.id} has no url`);
+      this.deps.observer.checkoutCreated({ plan, userId: user.id });
       this.deps.logger.info('checkout session created', { userId: user.id, plan, sessionId: session.id, customerId });
       return { id: session.id, url: session.url };
     } catch (err) {

@@ -8,6 +8,7 @@ import { issueToken } from '../../service/security';
 import { type Clock, systemClock } from '../../service/shared/clock';
 import type { Config } from '../../service/shared/config';
 import { WEBHOOK_PATH } from '../../service/shared/catalog';
+import { noopObserver, type PaymentObserver } from '../../service/shared/observer';
 import type { Store } from '../../service/shared/store';
 import { createStripeClient } from '../../service/shared/stripe-client';
 import { testConfig } from './config';
@@ -46,6 +47,7 @@ export interface StartTestServiceOptions {
   clock?: Clock;
   /** Where the service's own Stripe client points (default: the sandbox); e.g. a closed port for "Stripe down". */
   serviceStripeApiBase?: string;
+  observer?: PaymentObserver;
 }
 
 /**
@@ -78,7 +80,7 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
   });
   const logs = captureLogger();
   const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: options.serviceStripeApiBase ?? sandbox.url, maxNetworkRetries: 0 });
-  const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock: options.clock ?? systemClock };
+  const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock: options.clock ?? systemClock, observer: options.observer ?? noopObserver };
   server.on('request', buildApp(deps));
 
   return {
