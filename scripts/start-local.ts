@@ -38,7 +38,9 @@ async function main(): Promise<void> {
   mkdirSync(DATA_DIR, { recursive: true });
 
   const sandboxPort = Number(env.SANDBOX_PORT ?? 12111);
-  const sandbox = await startSandbox({ port: sandboxPort, persistPath: join(DATA_DIR, 'sandbox-state.json') });
+  // Persisted beside the PGlite directory: a local database that outlives a forgetful sandbox would
+  // point at customers and subscriptions that no longer exist.
+  const sandbox = await startSandbox({ port: sandboxPort, persistPath: env.SANDBOX_STATE_FILE ?? join(DATA_DIR, 'sandbox-state.json') });
   const port = Number(env.PORT ?? 3000);
   const apiVersion = env.STRIPE_API_VERSION ?? '';
   const admin = createStripeClient({ secretKey: env.STRIPE_SECRET_KEY ?? '', apiVersion, apiBase: sandbox.url });

@@ -69,11 +69,14 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const stop = () =>
     (stopping ??= (async () => {
       await new Promise<void>((resolve) => {
+        // Keep-alive sockets (the ALB keeps many) would hold close() open until they time out:
+        // close each one as soon as its in-flight request has been answered.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
         server.close((err) => {
+          clearInterval(sweep);
           if (err) logger.warn('server close reported an error', { error: errorMessage(err) });
           resolve();
         });
-        // Keep-alive sockets with no request in flight would hold close() open until they time out.
         server.closeIdleConnections();
       });
       await Promise.allSettled([database.close(), openStore.close()]);
