@@ -1,0 +1,60 @@
+import type Stripe from 'stripe';
+import type { Engine } from './engine';
+import type { DeliveryAttempt, DeliveryFaults, DeliveryFilter } from './events/delivery';
+import type { IdempotencyStore } from './http/idempotency';
+import { advanceClock } from './billing/renewals';
+import { completeCheckoutSession } from './billing/checkout-completion';
+
+/**
+ * In-process access to the sandbox's test controls; the HTTP control API under `/_sandbox/`
+ * exposes the same operations with the same semantics.
+ */
+export interface SandboxControl {
+  /** Forgets every object, event, delivery, fault and idempotency key; the clock returns to real time. */
+  reset(): void;
+  /** The sandbox clock, unix seconds (real time plus every advance). */
+  now(): number;
+  /** Moves the clock forward and processes renewals and period-end cancellations it crossed. */
+  advanceClock(seconds: number): Promise<{ now: number; processed: number }>;
+  /** Does what the customer does on the hosted page; rejects with a Stripe-shaped error on a decline. */
+  completeCheckoutSession(id: string, paymentMethod: string): Promise<Stripe.Checkout.Session>;
+  setFaults(faults: DeliveryFaults): void;
+  clearFaults(): void;
+  /** The attempt log, oldest first. */
+  deliveries(filter?: DeliveryFilter): DeliveryAttempt[];
+  /** Resolves once nothing is queued, in flight or awaiting a retry; rejects after `timeoutMs`. */
+  waitForDeliveries(timeoutMs?: number): Promise<void>;
+  pauseDeliveries(): void;
+  resumeDeliveries(): void;
+}
+
+export function createControl(engine: Engine, idempotency: IdempotencyStore): SandboxControl {
+  return {
+    reset() {
+      engine.reset();
+      idempotency.clear();
+    },
+    now: () => engine.now(),
+    async advanceClock(seconds) {
+      const { processed } = advanceClock(engine, seconds);
+      engine.events.flush();
+      return { now: engine.now(), processed };
+    },
+    async completeCheckoutSession(id, paymentMethod) {
+      try {
+        return structuredClone(completeCheckoutSession(engine, id, paymentMethod));
+      } finally {
+        engine.events.flush();
+      }
+    },
+    setFaults: (faults) => engine.delivery.setFaults(faults),
+    clearFaults: () => engine.delivery.clearFaults(),
+    deliveries: (filter) => engine.delivery.deliveries(filter),
+    waitForDeliveries(timeoutMs) {
+      engine.events.flush();
+      return engine.delivery.waitIdle(timeoutMs);
+    },
+    pauseDeliveries: () => engine.delivery.pause(),
+    resumeDeliveries: () => engine.delivery.resume(),
+  };
+}

@@ -1,0 +1,37 @@
+import { SandboxClock } from './clock';
+import { SandboxState } from './state';
+import { EventEmitter } from './events/emit';
+import { DeliveryQueue } from './events/delivery';
+
+/**
+ * The parts every resource handler and billing step works with. Built once per sandbox; `reset`
+ * swaps the state for an empty one and keeps the wiring.
+ */
+export class Engine {
+  readonly clock = new SandboxClock();
+  readonly events: EventEmitter;
+  readonly delivery: DeliveryQueue;
+  /** Public base URL, for hosted page links; set once the server listens. */
+  baseUrl = '';
+
+  constructor(
+    public state: SandboxState,
+    deliveryOptions: ConstructorParameters<typeof DeliveryQueue>[1],
+    readonly log: (line: string) => void,
+  ) {
+    this.clock.offset = state.clockOffset;
+    this.delivery = new DeliveryQueue(() => this.state.webhookEndpoints, deliveryOptions);
+    this.events = new EventEmitter(() => this.state.events, this.clock, (batch) => this.delivery.enqueue(batch));
+  }
+
+  reset(): void {
+    this.events.flush();
+    this.delivery.reset();
+    this.state = new SandboxState();
+    this.clock.offset = 0;
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+}

@@ -1,0 +1,58 @@
+import type Stripe from 'stripe';
+import { newId } from '../ids';
+import { parseParams } from '../http/params';
+import type { Router } from '../http/router';
+import { liveCustomer } from './customers';
+
+/** One fixed test-mode account; `Partial` because most Connect fields have no meaning offline. */
+const ACCOUNT_ID = 'acct_1SandboxUpiik0001';
+
+export function registerAccountAndPortal(router: Router): void {
+  router.get('/v1/account', ({ params, engine }) => {
+    parseParams(params, {});
+    const account: Partial<Stripe.Account> = {
+      id: ACCOUNT_ID,
+      object: 'account',
+      business_profile: null,
+      business_type: 'company',
+      charges_enabled: true,
+      payouts_enabled: true,
+      details_submitted: true,
+      country: 'US',
+      default_currency: 'usd',
+      email: 'sandbox@upiik.invalid',
+      created: engine.now() - 86_400 * 365,
+      metadata: {},
+      type: 'standard',
+      settings: { dashboard: { display_name: 'Upiik Sandbox', timezone: 'Etc/UTC' } } as Stripe.Account.Settings,
+    };
+    return account;
+  });
+
+  router.post('/v1/billing_portal/sessions', ({ engine, params }) => {
+    const p = parseParams<Stripe.BillingPortal.SessionCreateParams>(
+      params,
+      { customer: 'string', return_url: 'string', configuration: 'string', locale: 'string', on_behalf_of: 'string', flow_data: { object: { type: 'string' } } },
+      ['customer'],
+    );
+    liveCustomer(engine, p.customer as string);
+    const id = newId('bps');
+    const session: Stripe.BillingPortal.Session = {
+      id,
+      object: 'billing_portal.session',
+      configuration: p.configuration ?? 'bpc_sandboxdefault',
+      created: engine.now(),
+      customer: p.customer as string,
+      customer_account: null,
+      flow: null,
+      livemode: false,
+      locale: (p.locale ?? null) as Stripe.BillingPortal.Session.Locale | null,
+      on_behalf_of: p.on_behalf_of ?? null,
+      return_url: p.return_url ?? null,
+      url: `${engine.baseUrl}/billing_portal/${id}`,
+    };
+    engine.state.portalSessions.set(id, session);
+    return session;
+  });
+
+}

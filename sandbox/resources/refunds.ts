@@ -1,0 +1,77 @@
+import type Stripe from 'stripe';
+import { newId } from '../ids';
+import { invalidRequest, missingParameter } from '../http/errors';
+import { mergeMetadata, parseParams } from '../http/params';
+import type { Router } from '../http/router';
+import { paginate } from '../http/list';
+import { changedAttributes } from '../events/emit';
+import { clone, listShape, mustGet } from './common';
+
+export function registerRefunds(router: Router): void {
+  router.post('/v1/refunds', ({ engine, params }) => {
+    const p = parseParams<Stripe.RefundCreateParams>(params, {
+      payment_intent: 'string',
+      charge: 'string',
+      amount: 'integer',
+      reason: 'string',
+      metadata: 'metadata',
+    });
+    let charge: Stripe.Charge;
+    if (p.payment_intent) {
+      const pi = mustGet(engine.state.paymentIntents, p.payment_intent, 'payment_intent', 'payment_intent');
+      if (pi.status !== 'succeeded' || !pi.latest_charge) {
+        throw invalidRequest(`This PaymentIntent (${pi.id}) does not have a successful charge to refund.`, 'payment_intent', 'charge_not_refundable');
+      }
+      charge = mustGet(engine.state.charges, pi.latest_charge as string, 'charge', 'payment_intent');
+    } else if (p.charge) {
+      charge = mustGet(engine.state.charges, p.charge, 'charge', 'charge');
+    } else {
+      throw missingParameter('payment_intent');
+    }
+    const remaining = charge.amount_captured - charge.amount_refunded;
+    const amount = p.amount ?? remaining;
+    if (remaining <= 0) throw invalidRequest(`Charge ${charge.id} has already been refunded.`, 'charge', 'charge_already_refunded');
+    if (amount <= 0 || amount > remaining) {
+      throw invalidRequest(`Refund amount (${amount}) is greater than unrefunded amount on charge (${remaining})`, 'amount', 'amount_too_large');
+    }
+    const refund: Stripe.Refund = {
+      id: newId('re'),
+      object: 'refund',
+      amount,
+      balance_transaction: newId('txn'),
+      charge: charge.id,
+      created: engine.now(),
+      currency: charge.currency,
+      customer: charge.customer,
+      customer_account: null,
+      destination_details: { type: 'card', card: { reference_status: 'available', reference_type: 'acquirer_reference_number', type: 'refund' } } as Stripe.Refund.DestinationDetails,
+      metadata: mergeMetadata({}, p.metadata as Record<string, string> | undefined),
+      payment_intent: charge.payment_intent,
+      payment_method: charge.payment_method,
+      reason: p.reason ?? null,
+      receipt_number: null,
+      source_transfer_reversal: null,
+      status: 'succeeded',
+      transfer_reversal: null,
+    };
+    engine.state.refunds.set(refund.id, refund);
+    const before = clone(charge);
+    charge.amount_refunded += amount;
+    charge.refunded = charge.amount_refunded >= charge.amount_captured;
+    engine.events.emit('charge.refunded', charge, changedAttributes(before, charge));
+    engine.events.emit('refund.created', refund);
+    return refund;
+  });
+
+  router.get('/v1/refunds/:id', ({ engine, path, params }) => {
+    parseParams(params, {});
+    return mustGet(engine.state.refunds, path.id as string, 'refund');
+  });
+
+  router.get('/v1/refunds', ({ engine, params, url }) => {
+    const p = parseParams<Stripe.RefundListParams>(params, listShape({ charge: 'string', payment_intent: 'string' }));
+    return paginate(engine.state.refunds.values(), p as never, url, (r) =>
+      (!p.charge || r.charge === p.charge) && (!p.payment_intent || r.payment_intent === p.payment_intent),
+    );
+  });
+}

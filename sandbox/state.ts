@@ -1,0 +1,89 @@
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import type Stripe from 'stripe';
+
+/** A webhook endpoint keeps its secret server-side; the API shows it only in the create response. */
+export type StoredWebhookEndpoint = Stripe.WebhookEndpoint & { secret: string };
+
+/** What checkout completion needs later but Stripe does not show on the session object. */
+export interface CheckoutExtras {
+  subscriptionMetadata: Record<string, string>;
+  paymentIntentMetadata: Record<string, string>;
+}
+
+/**
+ * Everything the sandbox knows, one Map per resource in creation order (lists walk them newest
+ * first). Objects are stored exactly in the SDK's shapes so the compiler checks them.
+ */
+export class SandboxState {
+  products = new Map<string, Stripe.Product>();
+  prices = new Map<string, Stripe.Price>();
+  customers = new Map<string, Stripe.Customer>();
+  deletedCustomers = new Set<string>();
+  paymentMethods = new Map<string, Stripe.PaymentMethod>();
+  checkoutSessions = new Map<string, Stripe.Checkout.Session>();
+  checkoutLineItems = new Map<string, Stripe.LineItem[]>();
+  checkoutExtras = new Map<string, CheckoutExtras>();
+  portalSessions = new Map<string, Stripe.BillingPortal.Session>();
+  subscriptions = new Map<string, Stripe.Subscription>();
+  invoices = new Map<string, Stripe.Invoice>();
+  invoicePayments = new Map<string, Stripe.InvoicePayment>();
+  paymentIntents = new Map<string, Stripe.PaymentIntent>();
+  charges = new Map<string, Stripe.Charge>();
+  refunds = new Map<string, Stripe.Refund>();
+  setupIntents = new Map<string, Stripe.SetupIntent>();
+  webhookEndpoints = new Map<string, StoredWebhookEndpoint>();
+  events = new Map<string, Stripe.Event>();
+  clockOffset = 0;
+
+  /** Finds any stored object by id, for `expand[]`. */
+  lookup(id: string): unknown {
+    for (const map of this.allMaps()) {
+      const found = map.get(id);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  private allMaps(): Map<string, unknown>[] {
+    return [
+      this.customers, this.subscriptions, this.invoices, this.paymentIntents, this.charges,
+      this.prices, this.products, this.paymentMethods, this.checkoutSessions, this.setupIntents,
+      this.refunds, this.invoicePayments, this.portalSessions,
+    ];
+  }
+
+  private serializable(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Map) out[key] = [...value.entries()];
+      else if (value instanceof Set) out[key] = [...value];
+      else out[key] = value;
+    }
+    return out;
+  }
+
+  save(path: string): void {
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.serializable()));
+    renameSync(tmp, path); // never leave a half-written file behind
+  }
+
+  static load(path: string): SandboxState {
+    const state = new SandboxState();
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return state;
+      throw new Error(`Cannot read sandbox state from ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const target = state as unknown as Record<string, unknown>;
+    for (const [key, value] of Object.entries(raw)) {
+      const current = target[key];
+      if (current instanceof Map) target[key] = new Map(value as [string, unknown][]);
+      else if (current instanceof Set) target[key] = new Set(value as string[]);
+      else if (key in target) target[key] = value;
+    }
+    return state;
+  }
+}
