@@ -1,0 +1,65 @@
+import * as pulumi from '@pulumi/pulumi';
+import * as aws from '@pulumi/aws';
+
+/** The container's secret environment variables, each backed by one Secrets Manager secret. */
+export const SECRET_ENV = {
+  STRIPE_SECRET_KEY: 'stripe-secret-key',
+  STRIPE_WEBHOOK_SECRET: 'stripe-webhook-secret',
+  DATABASE_URL: 'database-url',
+  REDIS_URL: 'redis-url',
+  AUTH_JWT_SECRET: 'jwt-secret',
+} as const;
+export type SecretEnvName = keyof typeof SECRET_ENV;
+
+export interface SecretsArgs {
+  /** `upiik-payments/<environment>`: the secrets' name prefix (env/*.env documents these names). */
+  namePrefix: string;
+  /** Values; each must already be a Pulumi secret (config secrets, random outputs, provider secrets). */
+  values: Record<SecretEnvName, pulumi.Input<string>> & { REDIS_AUTH_TOKEN: pulumi.Input<string> };
+  recoveryWindowInDays: number;
+  tags: Record<string, string>;
+}
+
+/**
+ * Secrets Manager secrets for everything the container must not see in plain environment, plus
+ * the Redis auth token on its own (break-glass redis-cli). The webhook signing secret's version is
+ * written from the Stripe endpoint the program declares: nobody copies it by hand.
+ */
+export class Secrets extends pulumi.ComponentResource {
+  /** ARN per container variable, for the task definition's `secrets[].valueFrom`. */
+  public readonly arns: Record<SecretEnvName, pulumi.Output<string>>;
+  /** Exactly the secrets the execution role may read. */
+  public readonly containerSecretArns: pulumi.Output<string[]>;
+  public readonly redisAuthTokenArn: pulumi.Output<string>;
+
+  constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('upiik:secrets:Secrets', name, {}, opts);
+    if (!/^[a-z0-9-]+\/[a-z]+$/.test(args.namePrefix)) throw new Error(`Secrets: namePrefix must look like upiik-payments/<env>, got ${args.namePrefix}`);
+    const secret = (key: string, slug: string, value: pulumi.Input<string>, description: string) => {
+      const s = new aws.secretsmanager.Secret(`${name}-${slug}`, {
+        name: `${args.namePrefix}/${slug}`,
+        description,
+        recoveryWindowInDays: args.recoveryWindowInDays,
+        tags: { ...args.tags, EnvVar: key },
+      }, { parent: this });
+      // pulumi.secret again: a value that arrives plain (a bug upstream) still never lands in state unencrypted.
+      new aws.secretsmanager.SecretVersion(`${name}-${slug}-version`, { secretId: s.id, secretString: pulumi.secret(value) }, { parent: this });
+      return s.arn;
+    };
+    const descriptions: Record<SecretEnvName, string> = {
+      STRIPE_SECRET_KEY: 'Stripe secret API key (sk_live_ in production, sk_test_ in staging)',
+      STRIPE_WEBHOOK_SECRET: 'Signing secret of the Stripe webhook endpoint Pulumi manages',
+      DATABASE_URL: 'PostgreSQL connection URL',
+      REDIS_URL: 'rediss:// URL of the ElastiCache replication group, with its auth token',
+      AUTH_JWT_SECRET: 'HS256 secret shared with the Upiik app that issues user JWTs',
+    };
+    const arns = {} as Record<SecretEnvName, pulumi.Output<string>>;
+    for (const key of Object.keys(SECRET_ENV) as SecretEnvName[]) {
+      arns[key] = secret(key, SECRET_ENV[key], args.values[key], descriptions[key]);
+    }
+    this.arns = arns;
+    this.containerSecretArns = pulumi.all(Object.values(arns));
+    this.redisAuthTokenArn = secret('REDIS_AUTH_TOKEN', 'redis-auth-token', args.values.REDIS_AUTH_TOKEN, 'ElastiCache auth token (also inside REDIS_URL)');
+    this.registerOutputs({ arns: this.arns, containerSecretArns: this.containerSecretArns, redisAuthTokenArn: this.redisAuthTokenArn });
+  }
+}

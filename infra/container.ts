@@ -1,0 +1,87 @@
+/**
+ * The container definition as data: the plain environment half of the configuration contract
+ * (service/shared/config.ts) and the secret half by `valueFrom` only. A pure function so the
+ * policy tests can read exactly what ECS receives.
+ */
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  port: number;
+  logGroup: string;
+  region: string;
+  /** Plain, non-secret variables. */
+  environment: Record<string, string>;
+  /** Variable name -> Secrets Manager secret ARN. */
+  secrets: Record<string, string>;
+}
+
+export function containerDefinitionsJson(spec: ContainerSpec): string {
+  return JSON.stringify([
+    {
+      name: spec.name,
+      image: spec.image,
+      essential: true,
+      portMappings: [{ containerPort: spec.port, protocol: 'tcp' }],
+      environment: Object.entries(spec.environment)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, value]) => ({ name, value })),
+      secrets: Object.entries(spec.secrets)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, valueFrom]) => ({ name, valueFrom })),
+      readonlyRootFilesystem: true,
+      user: 'node',
+      // The Dockerfile's HEALTHCHECK covers liveness; readiness is the target group's /health/ready.
+      stopTimeout: 30,
+      logConfiguration: {
+        logDriver: 'awslogs',
+        options: { 'awslogs-group': spec.logGroup, 'awslogs-region': spec.region, 'awslogs-stream-prefix': spec.name },
+      },
+    },
+  ]);
+}
+
+export interface EnvironmentInputs {
+  environment: string;
+  port: number;
+  logLevel: string;
+  apiVersion: string;
+  publishableKey: string;
+  webhookUrl: string;
+  rateLimitWindowMs: number;
+  rateLimitMax: number;
+  alertEmail: string;
+  monitoringEnabled: boolean;
+  checkoutSuccessUrl: string;
+  checkoutCancelUrl: string;
+  billingPortalReturnUrl: string;
+  authJwtIssuer?: string;
+  authJwtAudience?: string;
+}
+
+/**
+ * The plain half of the service's configuration contract (service/shared/config.ts). Price ids and
+ * the topic ARN are resolved by the caller; nothing secret belongs here.
+ */
+export function plainEnvironment(i: EnvironmentInputs, resolved: { monthlyPriceId: string; yearlyPriceId: string; alertTopicArn: string }): Record<string, string> {
+  const env: Record<string, string> = {
+    NODE_ENV: i.environment,
+    PORT: String(i.port),
+    LOG_LEVEL: i.logLevel,
+    STRIPE_API_VERSION: i.apiVersion,
+    STRIPE_PUBLISHABLE_KEY: i.publishableKey,
+    STRIPE_PRICE_MONTHLY: resolved.monthlyPriceId,
+    STRIPE_PRICE_YEARLY: resolved.yearlyPriceId,
+    STRIPE_WEBHOOK_URL: i.webhookUrl,
+    STRIPE_RATE_LIMIT_WINDOW: String(i.rateLimitWindowMs),
+    STRIPE_RATE_LIMIT_MAX: String(i.rateLimitMax),
+    STRIPE_ALERT_EMAIL: i.alertEmail,
+    STRIPE_MONITORING_ENABLED: String(i.monitoringEnabled),
+    ALERT_SNS_TOPIC_ARN: resolved.alertTopicArn,
+    CHECKOUT_SUCCESS_URL: i.checkoutSuccessUrl,
+    CHECKOUT_CANCEL_URL: i.checkoutCancelUrl,
+    BILLING_PORTAL_RETURN_URL: i.billingPortalReturnUrl,
+  };
+  if (i.authJwtIssuer) env.AUTH_JWT_ISSUER = i.authJwtIssuer;
+  if (i.authJwtAudience) env.AUTH_JWT_AUDIENCE = i.authJwtAudience;
+  return env;
+}

@@ -1,0 +1,150 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProgramRun, runProgram, SECRET_CONFIG, MOCK_REDIS_TOKEN, MOCK_WEBHOOK_SECRET, StackName } from './harness';
+import { STACK_POLICIES, outputsHoldNoSecrets } from '../../infra/policies';
+import { TYPES, ofType } from '../../infra/policies/types';
+import { ALARMS } from '../../infra/alarm-catalog';
+import { CLOUDWATCH_METRICS } from '../../service/shared/metric-names';
+
+const runbookExists = (file: string) => existsSync(join(__dirname, '../../runbooks', file));
+const policy = (name: string) => {
+  const p = STACK_POLICIES.find((x) => x.name === name);
+  if (!p) throw new Error(`no policy ${name}`);
+  return (run: ProgramRun) => p.check(run.resources, { runbookExists });
+};
+
+describe.each<StackName>(['staging', 'production'])('the %s stack', (stack) => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram(stack);
+  });
+
+  test('opens nothing to the world except the ALB on 80 and 443', () => {
+    expect(policy('no-world-open-ingress')(run)).toEqual([]);
+    const worldOpen = ofType(run.resources, TYPES.securityGroup).filter((sg) =>
+      ((sg.props.ingress as { cidrBlocks?: string[] }[]) ?? []).some((r) => r.cidrBlocks?.includes('0.0.0.0/0')));
+    expect(worldOpen.map((sg) => sg.name)).toEqual([`upiik-payments-${stack}-alb-sg`]);
+  });
+
+  test('puts no secret in task environment and passes every secret by valueFrom', () => {
+    expect(policy('secrets-only-by-value-from')(run)).toEqual([]);
+    const [td] = ofType(run.resources, TYPES.taskDefinition);
+    const text = String(td?.props.containerDefinitions);
+    for (const value of [...Object.values(SECRET_CONFIG[stack]), MOCK_REDIS_TOKEN, MOCK_WEBHOOK_SECRET]) expect(text).not.toContain(value);
+  });
+
+  test('lets the execution role read exactly our secrets', () => {
+    expect(policy('execution-role-reads-only-our-secrets')(run)).toEqual([]);
+  });
+
+  test('encrypts Redis in transit and at rest, multi-AZ with failover in production', () => {
+    expect(policy('redis-encrypted-and-resilient')(run)).toEqual([]);
+    const [rg] = ofType(run.resources, TYPES.replicationGroup);
+    expect(rg?.props.automaticFailoverEnabled).toBe(stack === 'production');
+  });
+
+  test('rolls deployments back on circuit breaker and on alarms', () => {
+    expect(policy('deployments-roll-back')(run)).toEqual([]);
+    const [svc] = ofType(run.resources, TYPES.ecsService);
+    expect((svc?.props.deploymentConfiguration as { strategy: string }).strategy).toBe(stack === 'production' ? 'CANARY' : 'ROLLING');
+  });
+
+  test('gives every alarm an SNS action and an existing runbook', () => {
+    expect(policy('alarms-are-actionable')(run)).toEqual([]);
+    expect(ofType(run.resources, TYPES.metricAlarm)).toHaveLength(Object.keys(ALARMS).length);
+  });
+
+  test('alarms on payment and webhook rates use the service metric names', () => {
+    const alarm = ofType(run.resources, TYPES.metricAlarm).find((a) => a.props.name === `upiik-payments-${stack}-payment-failure-rate`);
+    const metrics = (alarm?.props.metricQueries as { metric?: { namespace: string; metricName: string; dimensions: Record<string, string> } }[])
+      .flatMap((q) => (q.metric ? [q.metric] : []));
+    expect(metrics.map((m) => m.metricName).sort()).toEqual([CLOUDWATCH_METRICS.names.paymentFailed, CLOUDWATCH_METRICS.names.paymentSucceeded].sort());
+    expect(metrics.every((m) => m.namespace === CLOUDWATCH_METRICS.namespace && m.dimensions[CLOUDWATCH_METRICS.dimension] === stack)).toBe(true);
+  });
+
+  test('sets log retention', () => {
+    expect(policy('log-retention-set')(run)).toEqual([]);
+  });
+
+  test('runs at least two tasks in production', () => {
+    expect(policy('production-redundant-tasks')(run)).toEqual([]);
+  });
+
+  test('exports no secret value', () => {
+    const known = [...Object.values(SECRET_CONFIG[stack]), MOCK_REDIS_TOKEN, MOCK_WEBHOOK_SECRET];
+    expect(outputsHoldNoSecrets(run.outputs, known)).toEqual([]);
+    expect(run.secretOutputs).toEqual([]);
+    expect(run.outputs).toMatchObject({ serviceUrl: expect.stringMatching(/^https:\/\//), webhookEndpointId: expect.stringMatching(/^we_/) });
+  });
+
+  test('serializes the Stripe providers without a key or a client in them', () => {
+    const dynamic = run.resources.filter((r) => r.type.startsWith('pulumi-nodejs:dynamic'));
+    expect(dynamic.map((r) => r.type).sort()).toEqual(
+      ['pulumi-nodejs:dynamic/stripe:Price', 'pulumi-nodejs:dynamic/stripe:Price', 'pulumi-nodejs:dynamic/stripe:Product', 'pulumi-nodejs:dynamic/stripe:WebhookEndpoint'],
+    );
+    for (const r of dynamic) {
+      const serialized = String(r.props.__provider);
+      expect(serialized).toContain('require');
+      expect(serialized).not.toContain(SECRET_CONFIG[stack].stripeSecretKey);
+      expect(Object.keys(r.props)).not.toContain('secretKey');
+    }
+  });
+});
+
+describe('the policies catch what they are for', () => {
+  let production: ProgramRun;
+  beforeAll(async () => {
+    production = await runProgram('production');
+  });
+  const mutate = (run: ProgramRun, type: string, change: (props: Record<string, unknown>) => void): ProgramRun => {
+    const copy = structuredClone(run);
+    for (const r of ofType(copy.resources, type)) change(r.props);
+    return copy;
+  };
+
+  test('flags a secret moved into plain environment', () => {
+    const bad = mutate(production, TYPES.taskDefinition, (p) => {
+      const defs = JSON.parse(p.containerDefinitions as string);
+      defs[0].environment.push({ name: 'DATABASE_URL', value: 'postgres://u:p@h/db' });
+      defs[0].secrets = defs[0].secrets.filter((s: { name: string }) => s.name !== 'DATABASE_URL');
+      p.containerDefinitions = JSON.stringify(defs);
+    });
+    expect(policy('secrets-only-by-value-from')(bad).join('\n')).toMatch(/DATABASE_URL is a secret in plain environment[\s\S]*DATABASE_URL is not provided/);
+  });
+
+  test('flags an execution role reading every secret', () => {
+    const bad = mutate(production, TYPES.rolePolicy, (p) => {
+      if (String(p.policy).includes('GetSecretValue'))
+        p.policy = JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: '*' }] });
+    });
+    expect(policy('execution-role-reads-only-our-secrets')(bad).join('\n')).toMatch(/wildcard/);
+  });
+
+  test('flags a world-open port on the service group, single-AZ Redis, one task and no rollback', () => {
+    let bad = mutate(production, TYPES.securityGroup, (p) => {
+      if ((p.tags as Record<string, string>).Exposure === 'private') (p.ingress as unknown[]).push({ fromPort: 3000, toPort: 3000, cidrBlocks: ['0.0.0.0/0'] });
+    });
+    expect(policy('no-world-open-ingress')(bad)).toHaveLength(2);
+    bad = mutate(production, TYPES.replicationGroup, (p) => Object.assign(p, { multiAzEnabled: false, transitEncryptionEnabled: false }));
+    expect(policy('redis-encrypted-and-resilient')(bad)).toHaveLength(2);
+    bad = mutate(production, TYPES.ecsService, (p) => Object.assign(p, { desiredCount: 1, deploymentCircuitBreaker: { enable: true, rollback: false } }));
+    expect(policy('production-redundant-tasks')(bad)).toHaveLength(1);
+    expect(policy('deployments-roll-back')(bad)).toHaveLength(1);
+  });
+
+  test('flags an alarm whose runbook page is missing', () => {
+    const bad = mutate(production, TYPES.metricAlarm, (p) => {
+      p.alarmDescription = String(p.alarmDescription).replace(/runbooks\/[a-z0-9-]+\.md/, 'runbooks/does-not-exist.md');
+    });
+    expect(policy('alarms-are-actionable')(bad)[0]).toMatch(/does-not-exist\.md does not exist/);
+  });
+
+  test('flags a secret-looking stack output', () => {
+    expect(outputsHoldNoSecrets({ url: 'rediss://:token@host:6379', nested: { key: 'sk_live_abc' } })).toHaveLength(2);
+  });
+});
+
+test('a production stack configured with a single task fails the redundancy policy', async () => {
+  const run = await runProgram('production', { desiredCount: '1', minCount: '1' });
+  expect(policy('production-redundant-tasks')(run)).toHaveLength(1);
+});
