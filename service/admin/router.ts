@@ -1,6 +1,8 @@
 import { Router } from 'express';
 import type Stripe from 'stripe';
-import { type AuthConfig, requireRole, requireUser } from '../security';
+import { syncUser } from '../reconciliation';
+import { type AuthConfig, currentUser, requireRole, requireUser } from '../security';
+import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
 import { badRequest, notFound } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
@@ -10,6 +12,8 @@ export interface AdminRouterDeps {
   db: Database;
   stripe: Stripe;
   auth: AuthConfig;
+  /** Reconciliation (`POST /users/:userId/sync`) needs the configured prices; absent = route not mounted. */
+  config?: Config;
 }
 
 const USER_ID = /^[A-Za-z0-9_\-:.@]{1,128}$/;
@@ -38,6 +42,20 @@ export function adminRouter(deps: AdminRouterDeps): Router {
     }
     res.json({ local, stripe });
   });
+
+  if (deps.config) {
+    const config = deps.config;
+    router.post('/users/:userId/sync', async (req, res) => {
+      const userId = String(req.params.userId);
+      if (!USER_ID.test(userId)) throw badRequest('Invalid user id', 'invalid_user_id', { param: 'userId' });
+      const requestId = res.getHeader('x-request-id');
+      const summary = await syncUser({ db: deps.db, stripe: deps.stripe, config }, userId, {
+        actor: `admin:${currentUser(res).id}`,
+        requestId: typeof requestId === 'string' ? requestId : null,
+      });
+      res.json(summary);
+    });
+  }
 
   return router;
 }

@@ -62,6 +62,8 @@ export interface PaymentsTable {
   failure_code: string | null;
   failure_message: string | null;
   refunded_amount: Generated<number>;
+  /** Failed attempts recorded for this payment (payment_attempts); the row itself keeps the final state. */
+  failed_attempts: Generated<number>;
   /** When the money moved (or failed to), Stripe time. */
   occurred_at: Date;
   stripe_updated_at: BigIntColumn;
@@ -83,6 +85,18 @@ export interface WebhookEventsTable {
   received_at: CreatedAt;
   processed_at: Date | null;
   duration_ms: number | null;
+  /** Redeliveries of this event after it was applied (durable duplicate count). */
+  duplicate_deliveries: Generated<number>;
+}
+
+/** One failed (or otherwise counted) attempt at a payment, keyed so it is counted once. */
+export interface PaymentAttemptsTable {
+  attempt_key: string;
+  payment_key: string;
+  outcome: string; // failed
+  failure_code: string | null;
+  occurred_at: Date;
+  created_at: CreatedAt;
 }
 
 export interface DailyRevenueTable {
@@ -113,6 +127,7 @@ export interface DatabaseSchema {
   webhook_events: WebhookEventsTable;
   daily_revenue: DailyRevenueTable;
   audit_log: AuditLogTable;
+  payment_attempts: PaymentAttemptsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initialSchema from './0001-initial-schema';
+import * as webhookProcessing from './0002-webhook-processing';
 
 /**
  * Migrations are listed in code (not discovered on disk) so the same list runs under tsx, jest and
@@ -7,6 +8,7 @@ import * as initialSchema from './0001-initial-schema';
  */
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
+  '0002-webhook-processing': webhookProcessing,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,143 @@
+/**
+ * replay-events: re-applies Stripe events from the Events API (`/v1/events`, last 30 days) through
+ * the webhook handler's idempotent path — how events missed while the endpoint was disabled or
+ * failing come back. Already applied events are counted and skipped.
+ *
+ *   npm run replay-events -- --since 2026-11-01T00:00:00Z [--types invoice.payment_failed,...] [--dry-run] [--json] [--yes]
+ *
+ * Touches: reads the service configuration from the environment (as `npm run serve` does), reads
+ * Stripe events with STRIPE_SECRET_KEY, and writes the service database (webhook inbox, payments,
+ * subscriptions, revenue rollup) unless --dry-run. Refuses NODE_ENV=production without --yes.
+ * Exit codes: 0 all events applied or already applied; 1 some event failed (or a dependency did);
+ * 2 wrong invocation.
+ */
+import { parseArgs } from 'node:util';
+import { replayEvents, type ReplaySummary } from '../service/reconciliation';
+import { loadConfig } from '../service/shared/config';
+import { migrateToLatest, openDatabase } from '../service/shared/db';
+import { createLogger } from '../service/shared/logger';
+import { noopObserver } from '../service/shared/observer';
+import { createStore } from '../service/shared/store';
+import { createStripeClient } from '../service/shared/stripe-client';
+import type { WebhookDeps } from '../service/webhooks';
+
+const USAGE = 'usage: npm run replay-events -- --since <ISO time> [--types a,b] [--dry-run] [--json] [--yes]';
+const THIRTY_DAYS_MS = 30 * 86_400_000;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface ReplayArgs {
+  since: Date;
+  types?: string[];
+  dryRun: boolean;
+  json: boolean;
+  yes: boolean;
+}
+
+export function parseReplayArgs(argv: string[], now = new Date()): ReplayArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        since: { type: 'string' },
+        types: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        yes: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.since === undefined) throw new UsageError('--since is required (an ISO time, e.g. 2026-11-01T00:00:00Z)');
+  const since = new Date(values.since);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(values.since) || Number.isNaN(since.getTime())) throw new UsageError(`--since is not an ISO time: ${values.since}`);
+  if (since.getTime() > now.getTime()) throw new UsageError('--since is in the future');
+  if (now.getTime() - since.getTime() > THIRTY_DAYS_MS) {
+    throw new UsageError('--since is more than 30 days ago: Stripe keeps events for 30 days; use reconciliation (sync) for older state');
+  }
+  let types: string[] | undefined;
+  if (values.types !== undefined) {
+    types = values.types.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    if (types.length === 0 || types.length > 20) throw new UsageError('--types takes 1 to 20 comma-separated event types');
+    const bad = types.find((t) => !/^[a-z_]+(\.[a-z_]+)+$/.test(t));
+    if (bad) throw new UsageError(`--types: not an event type: ${bad}`);
+  }
+  return { since, types, dryRun: values['dry-run'], json: values.json, yes: values.yes };
+}
+
+export interface ReplayConnection {
+  deps: WebhookDeps;
+  close(): Promise<void>;
+}
+
+/** Wires the service's own parts from configuration, like `npm run serve`. */
+async function connectFromEnv(env: NodeJS.ProcessEnv): Promise<ReplayConnection> {
+  const config = loadConfig(env);
+  const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, environment: config.env });
+  const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir, poolMax: 2 });
+  await migrateToLatest(database.db);
+  const store = await createStore({ redisUrl: config.redis.url });
+  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: config.stripe.apiBase });
+  return {
+    deps: { db: database.db, stripe, store, config, logger, observer: noopObserver },
+    close: async () => {
+      await Promise.allSettled([store.close(), database.close()]);
+    },
+  };
+}
+
+function describe(summary: ReplaySummary): string {
+  const lines = [
+    `replay-events${summary.dryRun ? ' (dry run: nothing written)' : ''}:`,
+    `  seen            ${summary.seen}`,
+    `  ${summary.dryRun ? 'would apply' : 'applied    '}     ${summary.applied}${summary.unmatched ? ` (${summary.unmatched} unmatched: no Upiik user)` : ''}`,
+    `  already applied ${summary.alreadyApplied}`,
+    `  failed          ${summary.failed}`,
+    ...summary.failures.map((f) => `    ${f.eventId} ${f.type}: ${f.error}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  io: { connect?: (env: NodeJS.ProcessEnv) => Promise<ReplayConnection>; stdout?: (s: string) => void; stderr?: (s: string) => void } = {},
+): Promise<number> {
+  const out = io.stdout ?? ((s: string) => process.stdout.write(s));
+  const err = io.stderr ?? ((s: string) => process.stderr.write(s));
+  let args: ReplayArgs;
+  try {
+    args = parseReplayArgs(argv);
+  } catch (error) {
+    err(`replay-events: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (env.NODE_ENV === 'production' && !args.yes && !args.dryRun) {
+    err('replay-events: NODE_ENV=production: this writes the production database; re-run with --yes (or --dry-run first)\n');
+    return 2;
+  }
+  let connection: ReplayConnection | undefined;
+  try {
+    connection = await (io.connect ?? connectFromEnv)(env);
+    const summary = await replayEvents(connection.deps, { since: args.since, types: args.types, dryRun: args.dryRun });
+    out(args.json ? `${JSON.stringify(summary)}\n` : describe(summary));
+    return summary.failed > 0 ? 1 : 0;
+  } catch (error) {
+    err(`replay-events: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await connection?.close();
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2), process.env).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,70 @@
+import type Stripe from 'stripe';
+import { WEBHOOK_EVENTS } from '../shared/catalog';
+import { errorMessage } from '../shared/errors';
+import { stripeFailure } from '../shared/stripe-errors';
+import { findEvent, isFinal } from '../webhooks/inbox';
+import { processEvent, type WebhookDeps } from '../webhooks/processor';
+
+export interface ReplayOptions {
+  /** Replay events created at or after this time (Stripe keeps 30 days). */
+  since: Date;
+  /** Event types (at most 20, Stripe's limit); default: the types the endpoint subscribes to. */
+  types?: string[];
+  /** Report what would be applied without writing anything. */
+  dryRun?: boolean;
+}
+
+export interface ReplaySummary {
+  seen: number;
+  applied: number;
+  alreadyApplied: number;
+  failed: number;
+  /** Applied as `unmatched` (no Upiik user): included in `applied`, alert-worthy. */
+  unmatched: number;
+  dryRun: boolean;
+  failures: Array<{ eventId: string; type: string; error: string }>;
+}
+
+/**
+ * Pages through `/v1/events` since a time and feeds each event, oldest first, through the same
+ * idempotent path as live deliveries (not over HTTP): what was applied already is counted and
+ * skipped. This is how events missed while an endpoint was disabled come back.
+ * Runs regardless of the pause flag: it is an explicit operator action.
+ */
+export async function replayEvents(deps: WebhookDeps, options: ReplayOptions): Promise<ReplaySummary> {
+  const types = options.types && options.types.length > 0 ? options.types : [...WEBHOOK_EVENTS];
+  if (types.length > 20) throw new RangeError('types: Stripe filters at most 20 event types per listing');
+  const events: Stripe.Event[] = [];
+  try {
+    for await (const event of deps.stripe.events.list({ created: { gte: Math.floor(options.since.getTime() / 1000) }, types, limit: 100 })) {
+      events.push(event);
+    }
+  } catch (err) {
+    throw stripeFailure(err, 'event listing');
+  }
+  // Stripe lists newest first; apply oldest first (a stable sort keeps Stripe's order within a second).
+  events.reverse();
+  events.sort((a, b) => a.created - b.created);
+
+  const summary: ReplaySummary = { seen: 0, applied: 0, alreadyApplied: 0, failed: 0, unmatched: 0, dryRun: options.dryRun === true, failures: [] };
+  for (const event of events) {
+    summary.seen++;
+    if (options.dryRun) {
+      const known = await findEvent(deps.db, event.id);
+      if (known && isFinal(known.status)) summary.alreadyApplied++;
+      else summary.applied++;
+      continue;
+    }
+    try {
+      const result = await processEvent(deps, event);
+      if (result.outcome === 'duplicate') summary.alreadyApplied++;
+      else summary.applied++;
+      if (result.outcome === 'unmatched') summary.unmatched++;
+    } catch (err) {
+      summary.failed++;
+      summary.failures.push({ eventId: event.id, type: event.type, error: errorMessage(err) });
+    }
+  }
+  deps.logger.info('stripe events replayed', { ...summary, failures: summary.failures.length, since: options.since.toISOString() });
+  return summary;
+}

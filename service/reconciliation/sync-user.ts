@@ -1,0 +1,111 @@
+import type Stripe from 'stripe';
+import { findCustomerId, findUser } from '../checkout/repository';
+import type { Database } from '../shared/db';
+import { notFound } from '../shared/errors';
+import { stripeFailure } from '../shared/stripe-errors';
+import { applySubscriptionSnapshot, type HandlerDeps, invoiceObservation } from '../webhooks/handlers';
+import { recordFailedAttempt, recordPayment } from '../webhooks/effects/payments';
+import { refreshPremium } from '../webhooks/effects/subscriptions';
+
+export interface SyncUserOptions {
+  /** Who asked (admin user id, `script:...`): goes to the audit log. */
+  actor: string;
+  requestId?: string | null;
+}
+
+export interface SyncUserSummary {
+  userId: string;
+  customerId: string;
+  subscriptions: number;
+  invoices: number;
+  /** Payments that became succeeded now (revenue that was missing locally). */
+  paymentsRepaired: number;
+  /** Failed attempts that were missing locally. */
+  failedAttemptsRepaired: number;
+  premium: boolean;
+}
+
+/** Stripe time a fetched subscription reflects at least (it may be newer; it is read live). */
+function snapshotTime(sub: Stripe.Subscription): number {
+  const item = sub.items.data[0];
+  return Math.max(sub.created, sub.start_date ?? 0, sub.canceled_at ?? 0, sub.ended_at ?? 0, item?.current_period_start ?? 0);
+}
+
+async function listAll<T>(list: Stripe.ApiListPromise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of list) out.push(item);
+  return out;
+}
+
+/**
+ * Re-reads one customer's subscriptions and invoices from Stripe and repairs local state through
+ * the same writers the webhooks use (so it is idempotent and never double counts), in one
+ * transaction with an audit row.
+ */
+export async function syncUser(deps: HandlerDeps, userId: string, options: SyncUserOptions): Promise<SyncUserSummary> {
+  const user = await findUser(deps.db, userId);
+  if (!user) throw notFound(`No user ${userId} is known to the payments service`, 'user_not_found');
+  const customerId = await findCustomerId(deps.db, userId);
+  if (!customerId) throw notFound(`User ${userId} has no Stripe customer yet`, 'no_billing_account');
+
+  let subscriptions: Stripe.Subscription[];
+  let invoices: Stripe.Invoice[];
+  try {
+    [subscriptions, invoices] = await Promise.all([
+      listAll(deps.stripe.subscriptions.list({ customer: customerId, status: 'all', limit: 100 })),
+      listAll(deps.stripe.invoices.list({ customer: customerId, limit: 100 })),
+    ]);
+  } catch (err) {
+    throw stripeFailure(err, 'reconciliation read');
+  }
+
+  return deps.db.transaction().execute(async (trx) => {
+    const summary: SyncUserSummary = { userId, customerId, subscriptions: subscriptions.length, invoices: invoices.length, paymentsRepaired: 0, failedAttemptsRepaired: 0, premium: false };
+    for (const sub of subscriptions) {
+      await applySubscriptionSnapshot(trx, deps, { sub, userId, stripeTime: snapshotTime(sub), authoritative: true });
+    }
+    for (const invoice of invoices) {
+      const repaired = await repairInvoice(trx, invoice, userId);
+      summary.paymentsRepaired += repaired.succeeded;
+      summary.failedAttemptsRepaired += repaired.failedAttempts;
+    }
+    await refreshPremium(trx, userId);
+    const after = await trx.selectFrom('users').select('is_premium').where('id', '=', userId).executeTakeFirstOrThrow();
+    summary.premium = after.is_premium;
+    await trx
+      .insertInto('audit_log')
+      .values({ actor: options.actor, action: 'payments.user_sync', target: `user:${userId}`, details: JSON.stringify(summary), request_id: options.requestId ?? null })
+      .execute();
+    return summary;
+  });
+}
+
+/** Paid invoices are one succeeded payment; each failed attempt (attempt_count) is counted once. */
+async function repairInvoice(trx: Database, invoice: Stripe.Invoice, userId: string): Promise<{ succeeded: number; failedAttempts: number }> {
+  const paid = invoice.status === 'paid';
+  const failedAttempts = Math.max(0, invoice.attempt_count - (paid ? 1 : 0));
+  const time = invoice.status_transitions?.paid_at ?? invoice.effective_at ?? invoice.created;
+  const user = { userId, customerId: null };
+  let succeeded = 0;
+  let counted = 0;
+  if (paid && invoice.amount_paid > 0) {
+    const result = await recordPayment(trx, invoiceObservation(invoice, 'succeeded', time, user));
+    if (result.succeeded) succeeded++;
+  } else if (!paid && failedAttempts > 0 && invoice.amount_due > 0) {
+    const result = await recordPayment(trx, invoiceObservation(invoice, 'failed', time, user));
+    if (result.failedAttemptCounted) counted++;
+  }
+  if (failedAttempts > 0 && invoice.amount_due > 0) {
+    for (let attempt = 1; attempt <= failedAttempts; attempt++) {
+      const added = await recordFailedAttempt(trx, {
+        attemptKey: `${invoice.id}#${attempt}`,
+        paymentKey: invoice.id,
+        failureCode: null,
+        occurredAt: new Date((invoice.effective_at ?? invoice.created) * 1000),
+        currency: invoice.currency,
+      });
+      if (added) counted++;
+    }
+  }
+  return { succeeded, failedAttempts: counted };
+}

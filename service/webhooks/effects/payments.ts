@@ -1,0 +1,162 @@
+import { sql } from 'kysely';
+import type { Database } from '../../shared/db';
+
+/**
+ * One payment row per money movement (`payment_key`: the invoice id when the movement pays an
+ * invoice, else the payment intent id), so an invoice and the intent that pays it are one row.
+ *
+ * Counting rules, which keep the daily rollup exact however events are duplicated or reordered:
+ * - the row holds the final state; `succeeded` beats `failed` and is never undone by a late failure;
+ * - revenue (gross_amount, payments_succeeded) is added exactly once, on the transition into
+ *   `succeeded`, on the day the money moved;
+ * - every failed attempt is recorded once in payment_attempts under a stable attempt key and adds
+ *   one to payments_failed on its own day (a retry that succeeds after two declines is one
+ *   succeeded payment with failed_attempts = 2, and two failures in the rollup).
+ */
+export interface PaymentObservation {
+  paymentKey: string;
+  invoiceId?: string | null;
+  paymentIntentId?: string | null;
+  subscriptionId?: string | null;
+  customerId?: string | null;
+  userId?: string | null;
+  amount: number;
+  currency: string;
+  outcome: 'succeeded' | 'failed';
+  failureCode?: string | null;
+  failureMessage?: string | null;
+  occurredAt: Date;
+  /** Stripe time of the observation (event `created`), unix seconds. */
+  stripeTime: number;
+  /** Stable key of this failed attempt; absent when another event of the same attempt counts it. */
+  attemptKey?: string | null;
+}
+
+export interface PaymentWriteResult {
+  /** The row moved into `succeeded` now (revenue was added). */
+  succeeded: boolean;
+  /** A failed attempt was counted now. */
+  failedAttemptCounted: boolean;
+}
+
+const dayOf = (date: Date): string => date.toISOString().slice(0, 10);
+
+async function addToRollup(trx: Database, day: string, currency: string, delta: { gross: number; succeeded: number; failed: number }): Promise<void> {
+  await trx
+    .insertInto('daily_revenue')
+    .values({ day, currency, gross_amount: delta.gross, refunded_amount: 0, payments_succeeded: delta.succeeded, payments_failed: delta.failed })
+    .onConflict((oc) =>
+      oc.columns(['day', 'currency']).doUpdateSet({
+        gross_amount: sql`daily_revenue.gross_amount + excluded.gross_amount`,
+        payments_succeeded: sql`daily_revenue.payments_succeeded + excluded.payments_succeeded`,
+        payments_failed: sql`daily_revenue.payments_failed + excluded.payments_failed`,
+        updated_at: sql`now()`,
+      }),
+    )
+    .execute();
+}
+
+export async function recordPayment(trx: Database, p: PaymentObservation): Promise<PaymentWriteResult> {
+  const currency = p.currency.toLowerCase();
+  const result: PaymentWriteResult = { succeeded: false, failedAttemptCounted: false };
+  const inserted = await trx
+    .insertInto('payments')
+    .values({
+      payment_key: p.paymentKey,
+      user_id: p.userId ?? null,
+      customer_id: p.customerId ?? null,
+      invoice_id: p.invoiceId ?? null,
+      payment_intent_id: p.paymentIntentId ?? null,
+      subscription_id: p.subscriptionId ?? null,
+      amount: p.amount,
+      currency,
+      status: p.outcome,
+      failure_code: p.outcome === 'failed' ? (p.failureCode ?? null) : null,
+      failure_message: p.outcome === 'failed' ? (p.failureMessage ?? null) : null,
+      occurred_at: p.occurredAt,
+      stripe_updated_at: p.stripeTime,
+    })
+    .onConflict((oc) => oc.column('payment_key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+
+  if (inserted) {
+    result.succeeded = p.outcome === 'succeeded';
+  } else {
+    const row = await trx
+      .selectFrom('payments')
+      .select(['status', 'stripe_updated_at'])
+      .where('payment_key', '=', p.paymentKey)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    const fill = {
+      user_id: sql<string | null>`coalesce(user_id, ${p.userId ?? null})`,
+      customer_id: sql<string | null>`coalesce(customer_id, ${p.customerId ?? null})`,
+      invoice_id: sql<string | null>`coalesce(invoice_id, ${p.invoiceId ?? null})`,
+      payment_intent_id: sql<string | null>`coalesce(payment_intent_id, ${p.paymentIntentId ?? null})`,
+      subscription_id: sql<string | null>`coalesce(subscription_id, ${p.subscriptionId ?? null})`,
+      updated_at: sql<Date>`now()`,
+    };
+    if (p.outcome === 'succeeded' && row.status !== 'succeeded') {
+      await trx
+        .updateTable('payments')
+        .set({ ...fill, status: 'succeeded', amount: p.amount, currency, failure_code: null, failure_message: null, occurred_at: p.occurredAt, stripe_updated_at: p.stripeTime })
+        .where('payment_key', '=', p.paymentKey)
+        .execute();
+      result.succeeded = true;
+    } else if (p.outcome === 'failed' && row.status === 'failed' && p.stripeTime >= Number(row.stripe_updated_at)) {
+      // The newest failure describes the row; an older one only fills in what is missing.
+      await trx
+        .updateTable('payments')
+        .set({
+          ...fill,
+          amount: p.amount,
+          failure_code: sql<string | null>`coalesce(${p.failureCode ?? null}, failure_code)`,
+          failure_message: sql<string | null>`coalesce(${p.failureMessage ?? null}, failure_message)`,
+          occurred_at: p.occurredAt,
+          stripe_updated_at: p.stripeTime,
+        })
+        .where('payment_key', '=', p.paymentKey)
+        .execute();
+    } else {
+      const failureFill =
+        p.outcome === 'failed' && row.status === 'failed'
+          ? { failure_code: sql<string | null>`coalesce(failure_code, ${p.failureCode ?? null})`, failure_message: sql<string | null>`coalesce(failure_message, ${p.failureMessage ?? null})` }
+          : {};
+      await trx.updateTable('payments').set({ ...fill, ...failureFill }).where('payment_key', '=', p.paymentKey).execute();
+    }
+  }
+
+  if (p.outcome === 'failed' && p.attemptKey) {
+    result.failedAttemptCounted = await recordFailedAttempt(trx, {
+      attemptKey: p.attemptKey,
+      paymentKey: p.paymentKey,
+      failureCode: p.failureCode ?? null,
+      occurredAt: p.occurredAt,
+      currency,
+    });
+  }
+  if (result.succeeded) await addToRollup(trx, dayOf(p.occurredAt), currency, { gross: p.amount, succeeded: 1, failed: 0 });
+  return result;
+}
+
+/** Counts one failed attempt once; true when it was new. */
+export async function recordFailedAttempt(
+  trx: Database,
+  a: { attemptKey: string; paymentKey: string; failureCode: string | null; occurredAt: Date; currency: string },
+): Promise<boolean> {
+  const inserted = await trx
+    .insertInto('payment_attempts')
+    .values({ attempt_key: a.attemptKey, payment_key: a.paymentKey, outcome: 'failed', failure_code: a.failureCode, occurred_at: a.occurredAt })
+    .onConflict((oc) => oc.column('attempt_key').doNothing())
+    .returning('attempt_key')
+    .executeTakeFirst();
+  if (!inserted) return false;
+  await trx
+    .updateTable('payments')
+    .set({ failed_attempts: sql`failed_attempts + 1` })
+    .where('payment_key', '=', a.paymentKey)
+    .execute();
+  await addToRollup(trx, dayOf(a.occurredAt), a.currency, { gross: 0, succeeded: 0, failed: 1 });
+  return true;
+}

@@ -1,0 +1,214 @@
+import type Stripe from 'stripe';
+import { upsertUser } from '../checkout/repository';
+import type { Config } from '../shared/config';
+import type { Database } from '../shared/db';
+import { stripeFailure } from '../shared/stripe-errors';
+import { type PaymentObservation, recordPayment } from './effects/payments';
+import { customerIdOf, writeSubscription } from './effects/subscriptions';
+import { ensureUserLinked, type ResolvedUser, resolveUser } from './users';
+
+export interface HandlerDeps {
+  db: Database;
+  stripe: Stripe;
+  config: Config;
+}
+
+/** A payment change to report to the observer once the transaction committed. */
+export interface PaymentNotice {
+  outcome: 'succeeded' | 'failed';
+  amount: number;
+  currency: string;
+  failureCode?: string | null;
+  userId?: string | null;
+}
+
+/**
+ * What an event will do, decided before the transaction: Stripe lookups (customer -> user,
+ * payment intent -> invoice) happen here so the transaction holds its locks only for SQL.
+ */
+export type PreparedEvent =
+  | { kind: 'ignored' }
+  | { kind: 'unmatched'; reason: string }
+  | { kind: 'apply'; apply: (trx: Database) => Promise<PaymentNotice[]> };
+
+export const HANDLED_EVENT_TYPES = [
+  'checkout.session.completed',
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'invoice.payment_succeeded',
+  'invoice.payment_failed',
+  'setup_intent.succeeded',
+  'payment_intent.succeeded',
+  'payment_intent.payment_failed',
+] as const;
+
+export function isHandled(type: string): boolean {
+  return (HANDLED_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+const unmatched = (what: string, customerId: string | null): PreparedEvent => ({
+  kind: 'unmatched',
+  reason: `no Upiik user for ${what}${customerId ? ` (customer ${customerId} has no local link and no metadata.userId)` : ''}`,
+});
+
+export async function prepareEvent(deps: HandlerDeps, event: Stripe.Event): Promise<PreparedEvent> {
+  switch (event.type) {
+    case 'checkout.session.completed':
+      return prepareCheckout(deps, event.data.object);
+    case 'customer.subscription.created':
+    case 'customer.subscription.updated':
+    case 'customer.subscription.deleted':
+      return prepareSubscription(deps, event, event.data.object);
+    case 'invoice.payment_succeeded':
+    case 'invoice.payment_failed':
+      return prepareInvoice(deps, event, event.data.object);
+    case 'payment_intent.succeeded':
+    case 'payment_intent.payment_failed':
+      return preparePaymentIntent(deps, event, event.data.object);
+    case 'setup_intent.succeeded':
+      return prepareSetupIntent(deps, event.data.object);
+    default:
+      return { kind: 'ignored' };
+  }
+}
+
+async function prepareCheckout(deps: HandlerDeps, session: Stripe.Checkout.Session): Promise<PreparedEvent> {
+  const customerId = customerIdOf(session.customer);
+  const email = session.customer_details?.email ?? session.customer_email ?? null;
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: session.client_reference_id ?? session.metadata?.userId, email });
+  if (!user) return unmatched(`checkout session ${session.id}`, customerId);
+  return {
+    kind: 'apply',
+    apply: async (trx) => {
+      await upsertUser(trx, { id: user.userId, email: email ?? undefined });
+      await ensureUserLinked(trx, user);
+      return [];
+    },
+  };
+}
+
+async function prepareSubscription(deps: HandlerDeps, event: Stripe.Event, sub: Stripe.Subscription): Promise<PreparedEvent> {
+  const customerId = customerIdOf(sub.customer);
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: sub.metadata?.userId });
+  if (!user) return unmatched(`subscription ${sub.id}`, customerId);
+  return {
+    kind: 'apply',
+    apply: async (trx) => {
+      await ensureUserLinked(trx, user);
+      await applySubscriptionSnapshot(trx, deps, { sub, userId: user.userId, stripeTime: event.created });
+      return [];
+    },
+  };
+}
+
+/**
+ * Applies a snapshot through the ordering guard; on a same-second tie the subscription is read
+ * again from Stripe (inside the transaction, with the row locked) and that state is written.
+ */
+export async function applySubscriptionSnapshot(
+  trx: Database,
+  deps: HandlerDeps,
+  input: { sub: Stripe.Subscription; userId: string; stripeTime: number; authoritative?: boolean },
+): Promise<void> {
+  const prices = deps.config.stripe.prices;
+  const result = await writeSubscription(trx, { ...input, authoritative: input.authoritative ?? false, prices });
+  if (result !== 'refetch') return;
+  let fresh: Stripe.Subscription;
+  try {
+    fresh = await deps.stripe.subscriptions.retrieve(input.sub.id);
+  } catch (err) {
+    throw stripeFailure(err, 'subscription re-fetch');
+  }
+  await writeSubscription(trx, { sub: fresh, userId: input.userId, stripeTime: input.stripeTime, authoritative: true, prices });
+}
+
+/** The invoice's subscription (API 2026-10-28: under `parent.subscription_details`). */
+export const subscriptionOfInvoice = (invoice: Stripe.Invoice): string | null =>
+  customerIdOf(invoice.parent?.subscription_details?.subscription ?? null);
+
+/** The observation an invoice payment outcome makes; shared with reconciliation. */
+export function invoiceObservation(invoice: Stripe.Invoice, outcome: 'succeeded' | 'failed', stripeTime: number, user: ResolvedUser | undefined): PaymentObservation {
+  const paidAt = invoice.status_transitions?.paid_at;
+  return {
+    paymentKey: invoice.id,
+    invoiceId: invoice.id,
+    subscriptionId: subscriptionOfInvoice(invoice),
+    customerId: customerIdOf(invoice.customer),
+    userId: user?.userId ?? null,
+    amount: outcome === 'succeeded' ? invoice.amount_paid : invoice.amount_due,
+    currency: invoice.currency,
+    outcome,
+    occurredAt: new Date((outcome === 'succeeded' && paidAt ? paidAt : stripeTime) * 1000),
+    stripeTime,
+    // attempt_count numbers the attempts of one invoice: a stable key per failed attempt.
+    attemptKey: outcome === 'failed' ? `${invoice.id}#${invoice.attempt_count}` : null,
+  };
+}
+
+async function prepareInvoice(deps: HandlerDeps, event: Stripe.Event, invoice: Stripe.Invoice): Promise<PreparedEvent> {
+  const customerId = customerIdOf(invoice.customer);
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: invoice.parent?.subscription_details?.metadata?.userId });
+  if (!user) return unmatched(`invoice ${invoice.id}`, customerId);
+  const outcome = event.type === 'invoice.payment_succeeded' ? 'succeeded' : 'failed';
+  const observation = invoiceObservation(invoice, outcome, event.created, user);
+  if (observation.amount <= 0) return { kind: 'apply', apply: async (trx) => (await ensureUserLinked(trx, user), []) };
+  return { kind: 'apply', apply: async (trx) => recordWithNotice(trx, observation, user) };
+}
+
+async function recordWithNotice(trx: Database, observation: PaymentObservation, user: ResolvedUser | undefined): Promise<PaymentNotice[]> {
+  if (user) await ensureUserLinked(trx, user);
+  const result = await recordPayment(trx, observation);
+  const notices: PaymentNotice[] = [];
+  const base = { amount: observation.amount, currency: observation.currency, userId: observation.userId };
+  if (result.succeeded) notices.push({ ...base, outcome: 'succeeded' });
+  if (result.failedAttemptCounted) notices.push({ ...base, outcome: 'failed', failureCode: observation.failureCode });
+  return notices;
+}
+
+/** The invoice a payment intent pays, if any (payment intents no longer name their invoice). */
+async function invoiceForPaymentIntent(stripe: Stripe, paymentIntentId: string): Promise<string | null> {
+  try {
+    const page = await stripe.invoicePayments.list({ payment: { type: 'payment_intent', payment_intent: paymentIntentId }, limit: 1 });
+    const invoice = page.data[0]?.invoice;
+    return invoice ? customerIdOf(invoice) : null;
+  } catch (err) {
+    throw stripeFailure(err, 'invoice payment lookup');
+  }
+}
+
+async function preparePaymentIntent(deps: HandlerDeps, event: Stripe.Event, pi: Stripe.PaymentIntent): Promise<PreparedEvent> {
+  const customerId = customerIdOf(pi.customer);
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: pi.metadata?.userId });
+  if (customerId && !user) return unmatched(`payment intent ${pi.id}`, customerId);
+  const invoiceId = await invoiceForPaymentIntent(deps.stripe, pi.id);
+  const succeeded = event.type === 'payment_intent.succeeded';
+  const error = pi.last_payment_error;
+  const observation: PaymentObservation = {
+    paymentKey: invoiceId ?? pi.id,
+    invoiceId,
+    paymentIntentId: pi.id,
+    customerId,
+    userId: user?.userId ?? null,
+    amount: succeeded ? pi.amount_received || pi.amount : pi.amount,
+    currency: pi.currency,
+    outcome: succeeded ? 'succeeded' : 'failed',
+    failureCode: succeeded ? null : (error?.code ?? error?.decline_code ?? null),
+    failureMessage: succeeded ? null : (error?.message ?? null),
+    occurredAt: new Date(event.created * 1000),
+    stripeTime: event.created,
+    // An invoice's attempts are counted by its invoice.payment_failed events (one per attempt);
+    // a standalone intent's attempts by its charges.
+    attemptKey: !succeeded && !invoiceId ? `${pi.id}#${customerIdOf(pi.latest_charge) ?? event.id}` : null,
+  };
+  return { kind: 'apply', apply: async (trx) => recordWithNotice(trx, observation, user) };
+}
+
+async function prepareSetupIntent(deps: HandlerDeps, si: Stripe.SetupIntent): Promise<PreparedEvent> {
+  const customerId = customerIdOf(si.customer);
+  if (!customerId) return { kind: 'apply', apply: async () => [] };
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: si.metadata?.userId });
+  if (!user) return unmatched(`setup intent ${si.id}`, customerId);
+  // A saved card changes nothing local; the event only confirms who the customer is.
+  return { kind: 'apply', apply: async (trx) => (await ensureUserLinked(trx, user), []) };
+}

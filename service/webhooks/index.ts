@@ -1,0 +1,18 @@
+export { webhookRouter, WEBHOOK_BODY_LIMIT } from './router';
+export { processEvent, type ProcessResult, type WebhookDeps } from './processor';
+export {
+  WEBHOOKS_PAUSED_KEY,
+  drainPendingEvents,
+  isWebhookProcessingPaused,
+  pauseWebhookProcessing,
+  readWebhookPause,
+  resumeWebhookProcessing,
+  type DrainSummary,
+  type PauseState,
+} from './pause';
+export { countOutcomesSince, findEvent, type InboxStatus } from './inbox';
+export { HANDLED_EVENT_TYPES, applySubscriptionSnapshot, invoiceObservation, isHandled } from './handlers';
+export { recordPayment, recordFailedAttempt, type PaymentObservation } from './effects/payments';
+export { refreshPremium, writeSubscription } from './effects/subscriptions';
+export { ensureUserLinked, resolveUser, type ResolvedUser } from './users';
+export { SIGNATURE_TOLERANCE_SECONDS, verifyStripeEvent } from './signature';

@@ -1,0 +1,108 @@
+import type Stripe from 'stripe';
+import { errorMessage } from '../shared/errors';
+import type { Store } from '../shared/store';
+import { listPending } from './inbox';
+import { processEvent, type WebhookDeps } from './processor';
+
+/** Store key of the pause flag (the rollback tooling sets it; any value means paused). */
+export const WEBHOOKS_PAUSED_KEY = 'stripe:webhooks:paused';
+
+export interface PauseState {
+  paused: boolean;
+  reason?: string;
+  since?: string;
+}
+
+export async function isWebhookProcessingPaused(store: Store): Promise<boolean> {
+  return (await store.get(WEBHOOKS_PAUSED_KEY)) !== null;
+}
+
+export async function readWebhookPause(store: Store): Promise<PauseState> {
+  const raw = await store.get(WEBHOOKS_PAUSED_KEY);
+  if (raw === null) return { paused: false };
+  try {
+    const flag = JSON.parse(raw) as { reason?: string; since?: string };
+    return { paused: true, ...(flag.reason ? { reason: flag.reason } : {}), ...(flag.since ? { since: flag.since } : {}) };
+  } catch {
+    // Set by hand (redis-cli SET stripe:webhooks:paused 1): still paused.
+    return { paused: true };
+  }
+}
+
+/**
+ * Pauses webhook processing: deliveries are still verified and stored (pending) and answered 2xx.
+ * No TTL by default: a pause ends only by `resumeWebhookProcessing`, which also drains.
+ */
+export async function pauseWebhookProcessing(store: Store, options: { reason?: string; now?: Date; ttlSeconds?: number } = {}): Promise<PauseState> {
+  const flag = { reason: options.reason, since: (options.now ?? new Date()).toISOString() };
+  await store.set(WEBHOOKS_PAUSED_KEY, JSON.stringify(flag), options.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {});
+  return readWebhookPause(store);
+}
+
+export interface DrainSummary {
+  seen: number;
+  applied: number;
+  alreadyApplied: number;
+  failed: number;
+  /** True when the drain stopped because processing was paused again. */
+  stoppedByPause: boolean;
+}
+
+const DRAIN_PAGE = 100;
+/** One drain at a time per process; deliveries of the same event are still serialised by the inbox lock. */
+const running = new WeakMap<Store, Promise<DrainSummary>>();
+
+/**
+ * Processes pending events in Stripe order (created, then event id) through the same path as
+ * live deliveries. A failed event stays `failed` for Stripe's retry (or a replay) and the drain
+ * goes on. Stops early if processing is paused again.
+ */
+export function drainPendingEvents(deps: WebhookDeps): Promise<DrainSummary> {
+  const current = running.get(deps.store);
+  if (current) return current.then(() => drainPendingEvents(deps));
+  const run = drain(deps).finally(() => running.delete(deps.store));
+  running.set(deps.store, run);
+  return run;
+}
+
+async function drain(deps: WebhookDeps): Promise<DrainSummary> {
+  const summary: DrainSummary = { seen: 0, applied: 0, alreadyApplied: 0, failed: 0, stoppedByPause: false };
+  let after: { createdAt: Date; eventId: string } | undefined;
+  let rescanned = false;
+  for (;;) {
+    if (await isWebhookProcessingPaused(deps.store)) {
+      summary.stoppedByPause = true;
+      break;
+    }
+    let page = await listPending(deps.db, DRAIN_PAGE, after);
+    if (page.length === 0 && after && !rescanned) {
+      // Something stored while the cursor was past its position (a delivery that read the flag
+      // just before the resume): one pass from the start picks it up.
+      rescanned = true;
+      after = undefined;
+      page = await listPending(deps.db, DRAIN_PAGE);
+    }
+    if (page.length === 0) break;
+    for (const row of page) {
+      summary.seen++;
+      const event = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Stripe.Event;
+      try {
+        const result = await processEvent(deps, event);
+        if (result.outcome === 'duplicate') summary.alreadyApplied++;
+        else summary.applied++;
+      } catch (err) {
+        summary.failed++;
+        deps.logger.warn('pending webhook failed during drain', { eventId: row.event_id, error: errorMessage(err) });
+      }
+      after = { createdAt: row.stripe_created_at, eventId: row.event_id };
+    }
+  }
+  if (summary.seen > 0) deps.logger.info('pending webhooks drained', { ...summary });
+  return summary;
+}
+
+/** Clears the pause flag and drains what arrived meanwhile. */
+export async function resumeWebhookProcessing(deps: WebhookDeps): Promise<DrainSummary> {
+  await deps.store.del(WEBHOOKS_PAUSED_KEY);
+  return drainPendingEvents(deps);
+}

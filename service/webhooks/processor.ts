@@ -1,0 +1,87 @@
+import type Stripe from 'stripe';
+import type { Config } from '../shared/config';
+import type { Database } from '../shared/db';
+import { errorMessage } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import type { PaymentObserver, WebhookOutcome } from '../shared/observer';
+import type { Store } from '../shared/store';
+import { type PaymentNotice, prepareEvent } from './handlers';
+import { claimEvent, countDuplicate, isFinal, markOutcome, recordFailure } from './inbox';
+
+export interface WebhookDeps {
+  db: Database;
+  stripe: Stripe;
+  store: Store;
+  config: Config;
+  logger: Logger;
+  observer: PaymentObserver;
+}
+
+export interface ProcessResult {
+  outcome: WebhookOutcome;
+  durationMs: number;
+  error?: string;
+}
+
+/** Thrown inside the transaction to roll it back when the event turned out to be applied already. */
+class AlreadyApplied extends Error {}
+
+/**
+ * The one path every event takes — live deliveries, drained pending events, replays:
+ * Stripe lookups first, then ONE transaction that claims the inbox row (waiting for a concurrent
+ * delivery of the same event), applies the effects and records the outcome. Any failure rolls the
+ * effects back, is recorded as `failed` in a separate statement, and is rethrown so the caller
+ * answers 5xx and Stripe retries.
+ */
+export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Promise<ProcessResult> {
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+  let notices: PaymentNotice[] = [];
+  let outcome: WebhookOutcome;
+  try {
+    const known = await deps.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirst();
+    if (known && isFinal(known.status)) {
+      await countDuplicate(deps.db, event.id);
+      outcome = 'duplicate';
+    } else {
+      const prepared = await prepareEvent(deps, event);
+      outcome = await deps.db.transaction().execute(async (trx) => {
+        const claimed = await claimEvent(trx, event);
+        if (isFinal(claimed.status)) throw new AlreadyApplied();
+        let status: 'processed' | 'ignored' | 'unmatched';
+        let note: string | null = null;
+        if (prepared.kind === 'apply') {
+          notices = await prepared.apply(trx);
+          status = 'processed';
+        } else if (prepared.kind === 'unmatched') {
+          status = 'unmatched';
+          note = prepared.reason;
+        } else {
+          status = 'ignored';
+        }
+        await markOutcome(trx, event.id, { status, durationMs: elapsed(), error: note });
+        return status;
+      });
+    }
+  } catch (err) {
+    if (err instanceof AlreadyApplied) {
+      await countDuplicate(deps.db, event.id).catch(() => undefined);
+      outcome = 'duplicate';
+    } else {
+      const message = errorMessage(err);
+      const durationMs = elapsed();
+      await recordFailure(deps.db, event, message, durationMs).catch((recordErr: unknown) =>
+        deps.logger.error('webhook failure could not be recorded', { eventId: event.id, error: errorMessage(recordErr) }),
+      );
+      deps.logger.error('webhook processing failed', { eventId: event.id, type: event.type, error: err });
+      deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs, error: message });
+      throw err;
+    }
+  }
+  const durationMs = elapsed();
+  if (outcome === 'unmatched') deps.logger.warn('webhook for an unknown customer', { eventId: event.id, type: event.type });
+  else deps.logger.debug('webhook handled', { eventId: event.id, type: event.type, outcome, durationMs });
+  deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome, durationMs });
+  for (const n of notices) deps.observer.paymentRecorded(n);
+  return { outcome, durationMs };
+}

@@ -1,0 +1,40 @@
+import express, { type Request, type Response, Router } from 'express';
+import { AppError } from '../shared/errors';
+import { storePending } from './inbox';
+import { isWebhookProcessingPaused } from './pause';
+import { processEvent, type WebhookDeps } from './processor';
+import { verifyStripeEvent } from './signature';
+
+/** Stripe events are a few kB; anything near this is not from Stripe. */
+export const WEBHOOK_BODY_LIMIT = '256kb';
+
+/**
+ * `POST /api/webhooks/stripe`. Raw body on this route only (signatures are over the exact bytes),
+ * signature verified before anything is read or written; 2xx once the event is applied, stored
+ * for later (paused) or known already; 5xx when a dependency failed, so Stripe retries.
+ */
+export function webhookRouter(deps: WebhookDeps): Router {
+  const router = Router();
+  const raw = express.raw({ type: '*/*', limit: WEBHOOK_BODY_LIMIT });
+
+  router.post('/', raw, async (req: Request, res: Response) => {
+    const event = verifyStripeEvent(req.body as Buffer | undefined, req.headers['stripe-signature'], deps.config.stripe.webhookSecret);
+    if (await isWebhookProcessingPaused(deps.store)) {
+      const started = performance.now();
+      const { stored, status } = await storePending(deps.db, event);
+      const outcome = stored ? 'pending' : 'duplicate';
+      deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome, durationMs: performance.now() - started });
+      res.json({ received: true, status: stored ? 'pending' : status });
+      return;
+    }
+    const result = await processEvent(deps, event);
+    res.json({ received: true, outcome: result.outcome });
+  });
+
+  router.all('/', (_req, res) => {
+    res.set('Allow', 'POST');
+    throw new AppError('Use POST for Stripe webhooks', { code: 'method_not_allowed', status: 405, headers: { Allow: 'POST' } });
+  });
+
+  return router;
+}

@@ -1,0 +1,65 @@
+import Stripe from 'stripe';
+import { findUserIdByCustomer, linkCustomer, upsertUser } from '../checkout/repository';
+import type { Database } from '../shared/db';
+import { stripeFailure } from '../shared/stripe-errors';
+
+/** Who a Stripe object belongs to, resolved before the transaction (Stripe calls stay outside it). */
+export interface ResolvedUser {
+  userId: string;
+  customerId: string | null;
+  /** Set when the mapping is new: the transaction records the user and links the customer. */
+  link?: { email?: string; city?: string; livemode: boolean };
+}
+
+/**
+ * Local mapping first; else a user id the object carries (our metadata / client_reference_id);
+ * else the customer's `metadata.userId` read from Stripe (the service's own client). Undefined =
+ * unmatched: nobody can say which Upiik user this money belongs to.
+ */
+export async function resolveUser(
+  db: Database,
+  stripe: Stripe,
+  customerId: string | null,
+  hint?: { userId?: string | null; email?: string | null },
+): Promise<ResolvedUser | undefined> {
+  if (customerId) {
+    const known = await findUserIdByCustomer(db, customerId);
+    if (known) return { userId: known, customerId };
+  }
+  if (hint?.userId) {
+    return { userId: hint.userId, customerId, link: { email: hint.email ?? undefined, livemode: false } };
+  }
+  if (!customerId) return undefined;
+  let customer: Stripe.Customer | Stripe.DeletedCustomer;
+  try {
+    customer = await stripe.customers.retrieve(customerId);
+  } catch (err) {
+    if (err instanceof Stripe.errors.StripeInvalidRequestError && err.statusCode === 404) return undefined;
+    throw stripeFailure(err, 'customer lookup');
+  }
+  if ('deleted' in customer && customer.deleted) return undefined;
+  const live = customer as Stripe.Customer;
+  const userId = live.metadata?.userId;
+  if (!userId) return undefined;
+  return { userId, customerId, link: { email: live.email ?? undefined, city: live.metadata?.city, livemode: live.livemode } };
+}
+
+/**
+ * Inside the transaction, first: make sure the user row exists and the customer is linked, and
+ * hold the user's row lock. Every event touching a user takes this lock before anything else, so
+ * concurrent events of one user serialise instead of deadlocking (a payment insert's foreign-key
+ * check against a row another transaction is upserting, while that one waits on the payment key).
+ */
+export async function ensureUserLinked(trx: Database, user: ResolvedUser): Promise<void> {
+  if (!user.link) {
+    await trx.selectFrom('users').select('id').where('id', '=', user.userId).forUpdate().execute();
+    return;
+  }
+  await upsertUser(trx, { id: user.userId, email: user.link.email, city: user.link.city });
+  if (user.customerId) {
+    await linkCustomer(trx, { userId: user.userId, customerId: user.customerId, livemode: user.link.livemode }).catch(() => {
+      // The user already has another customer (or this customer another user): the mapping stays as
+      // it is; the object is still recorded against the resolved user.
+    });
+  }
+}

@@ -1,0 +1,113 @@
+import { createHmac } from 'node:crypto';
+import type Stripe from 'stripe';
+import { type RunningSandbox, startSandbox } from '../../../sandbox';
+import { toNumber } from '../../../service/shared/db';
+import { startTestService, type StartTestServiceOptions, type TestService } from '../../support/service';
+
+export const DAY = 86_400;
+
+/** A service wired to its own sandbox with a fast retry schedule (and optional delivery concurrency). */
+export async function startWebhookService(
+  options: { deliveryConcurrency?: number; retrySchedule?: number[] } & StartTestServiceOptions = {},
+): Promise<TestService & { ownSandbox: RunningSandbox }> {
+  const sandbox = await startSandbox({
+    port: 0,
+    retrySchedule: options.retrySchedule ?? [100, 300, 600, 1200],
+    deliveryTimeoutMs: 10_000,
+    deliveryConcurrency: options.deliveryConcurrency ?? 1,
+  });
+  const svc = await startTestService({ ...options, sandbox });
+  return {
+    ...svc,
+    ownSandbox: sandbox,
+    close: async () => {
+      await svc.close();
+      await sandbox.close();
+    },
+  };
+}
+
+/**
+ * A customer created the way the service creates it (metadata.userId, no local link: the webhook
+ * must resolve it), a subscription checkout completed with `card`.
+ */
+export async function subscribe(
+  svc: TestService,
+  userId: string,
+  options: { card?: string; plan?: 'monthly' | 'yearly' } = {},
+): Promise<{ customerId: string; subscriptionId: string }> {
+  const customer = await svc.stripe.customers.create({ email: `${userId}@example.com`, metadata: { userId } });
+  const session = await svc.stripe.checkout.sessions.create({
+    mode: 'subscription',
+    customer: customer.id,
+    client_reference_id: userId,
+    line_items: [{ price: options.plan === 'yearly' ? svc.config.stripe.prices.yearly : svc.config.stripe.prices.monthly, quantity: 1 }],
+    success_url: 'http://127.0.0.1/success',
+    cancel_url: 'http://127.0.0.1/cancel',
+    metadata: { userId },
+    subscription_data: { metadata: { userId } },
+  });
+  const done = await svc.sandbox.control.completeCheckoutSession(session.id, options.card ?? 'pm_card_visa');
+  return { customerId: customer.id, subscriptionId: done.subscription as string };
+}
+
+/** Makes the next renewals of a subscription decline. */
+export async function useDecliningCard(svc: TestService, customerId: string, subscriptionId: string): Promise<void> {
+  const failing = await svc.stripe.paymentMethods.attach('pm_card_chargeCustomerFail', { customer: customerId });
+  await svc.stripe.subscriptions.update(subscriptionId, { default_payment_method: failing.id });
+}
+
+export function sign(secret: string, body: string, timestamp = Math.floor(Date.now() / 1000)): string {
+  const v1 = createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex');
+  return `t=${timestamp},v1=${v1}`;
+}
+
+export async function postWebhook(svc: TestService, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${svc.url}/api/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
+}
+
+export function fakeEvent(type: string, object: Record<string, unknown>, overrides: Partial<Stripe.Event> = {}): Stripe.Event {
+  return {
+    id: `evt_test_${Math.random().toString(36).slice(2, 12)}`,
+    object: 'event',
+    api_version: '2026-10-28.endive',
+    created: Math.floor(Date.now() / 1000),
+    data: { object },
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type,
+    ...overrides,
+  } as unknown as Stripe.Event;
+}
+
+export async function listAll<T>(list: Stripe.ApiListPromise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of list) out.push(item);
+  return out;
+}
+
+export async function countRows(svc: TestService, table: 'webhook_events' | 'payments' | 'subscriptions' | 'daily_revenue' | 'users' | 'audit_log'): Promise<number> {
+  const row = await svc.database.db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return toNumber(row.n);
+}
+
+/** The local ledger in a comparable shape. */
+export async function localLedger(svc: TestService) {
+  const db = svc.database.db;
+  const [subs, payments, revenue, users] = await Promise.all([
+    db.selectFrom('subscriptions').selectAll().orderBy('id').execute(),
+    db.selectFrom('payments').selectAll().orderBy('payment_key').execute(),
+    db.selectFrom('daily_revenue').selectAll().execute(),
+    db.selectFrom('users').selectAll().orderBy('id').execute(),
+  ]);
+  return { subs, payments, revenue, users };
+}
