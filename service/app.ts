@@ -4,12 +4,16 @@ import { adminRouter } from './admin';
 import { CheckoutService, checkoutRouter } from './checkout';
 import { healthRouter } from './health';
 import { errorHandler, notFoundHandler, requestContextMiddleware, requestLogMiddleware } from './http';
+import { maintenanceRouter } from './maintenance';
+import { createMonitoring, fanOutObserver, metricsRouter, type Monitoring, paymentHealthRouter } from './monitoring';
+import { corsAllowList, createRateLimiter, securityHeaders } from './security';
 import type { Clock } from './shared/clock';
 import type { Config } from './shared/config';
 import type { Database } from './shared/db';
 import type { Logger } from './shared/logger';
-import type { PaymentObserver } from './shared/observer';
+import { noopObserver, type PaymentObserver } from './shared/observer';
 import type { Store } from './shared/store';
+import { webhookRouter } from './webhooks';
 
 /** Everything the app talks to, passed in so tests and the local stack wire real or embedded parts alike. */
 export interface AppDeps {
@@ -19,15 +23,30 @@ export interface AppDeps {
   store: Store;
   stripe: Stripe;
   clock: Clock;
-  /** Metrics/alerts hooks; the monitoring capability provides the real one. */
+  /**
+   * Extra payment hooks (e.g. a test's recorder). buildApp always adds the monitoring observer, so
+   * routes read `deps.observer` after buildApp has rebound it to the combination.
+   */
   observer: PaymentObserver;
+  /** Metrics, EMF, alerts and health; built from config (log/file/SNS sinks) when absent. */
+  monitoring?: Monitoring;
 }
 
 /** JSON bodies of user routes are small; the webhook route keeps its own raw-body parser and cap. */
 const JSON_BODY_LIMIT = '16kb';
 
 /** Builds the Express app; `main.ts` (or a test) decides where it listens. */
-export function buildApp(deps: AppDeps): Express {
+export function buildApp(appDeps: AppDeps): Express {
+  const monitoring = appDeps.monitoring ?? createMonitoring(appDeps);
+  const extra = appDeps.observer === noopObserver || appDeps.observer === monitoring.observer ? [] : [appDeps.observer];
+  // From here on every flow (checkout, webhooks) reports through monitoring, plus any extra observer.
+  const deps: AppDeps & { monitoring: Monitoring } = {
+    ...appDeps,
+    monitoring,
+    observer: extra.length === 0 ? monitoring.observer : fanOutObserver([monitoring.observer, ...extra]),
+  };
+  const { config } = deps;
+
   const app = express();
   app.disable('x-powered-by');
   // Exactly one hop: the ALB. Client addresses come from its X-Forwarded-For, nothing further left.
@@ -35,17 +54,37 @@ export function buildApp(deps: AppDeps): Express {
 
   app.use(requestContextMiddleware());
   app.use(requestLogMiddleware(deps.logger));
+  app.use(monitoring.metrics.requestDurationMiddleware());
+  app.use(securityHeaders());
+  app.use(corsAllowList(config.http.corsAllowedOrigins));
 
   app.use('/health', healthRouter({ db: deps.db, store: deps.store, logger: deps.logger }));
+  // Never rate-limited; kept off the public internet (see metricsRouter).
+  app.use(metricsRouter({ metrics: monitoring.metrics, token: config.monitoring.metricsToken }));
+
+  // Limiters are built once, here, and shared by every request (Redis-backed across instances).
+  // The Stripe webhook route is deliberately behind neither: Stripe's retries must never see a 429.
+  const onRejected = (limiter: string) => monitoring.metrics.rateLimitRejections.inc({ limiter });
+  const limiterDeps = { store: deps.store, auth: config.auth, logger: deps.logger, onRejected };
+  const paymentsLimiter = createRateLimiter({ name: 'payments', ...config.rateLimit, ...limiterDeps });
+  const adminLimiter = createRateLimiter({ name: 'admin', ...config.adminRateLimit, ...limiterDeps });
+  app.post(['/api/payments/checkout-session', '/api/payments/portal-session'], paymentsLimiter.middleware);
+  app.use(['/api/admin', '/admin'], adminLimiter.middleware);
 
   // JSON is parsed per router, never globally: the Stripe webhook route must see the raw bytes.
   const json = express.json({ limit: JSON_BODY_LIMIT, strict: true });
   const checkout = new CheckoutService(deps);
+  app.use('/api/payments', paymentHealthRouter({ health: monitoring.health, logger: deps.logger }));
   app.use('/api/payments', json, checkoutRouter({ checkout, store: deps.store, clock: deps.clock, auth: deps.config.auth }));
+  app.use('/api/admin/payments', json, maintenanceRouter({ db: deps.db, store: deps.store, clock: deps.clock, auth: config.auth, logger: deps.logger }));
 
-  app.use('/api/admin/payments', json, adminRouter({ db: deps.db, stripe: deps.stripe, auth: deps.config.auth }));
+  // Raw body + its own size cap inside; must never sit behind a JSON parser.
+  app.use('/api/webhooks/stripe', webhookRouter(deps));
+
+  app.use('/api/admin/payments', json, adminRouter({ db: deps.db, stripe: deps.stripe, auth: deps.config.auth, config: deps.config }));
 
   app.use(notFoundHandler());
-  app.use(errorHandler({ logger: deps.logger, exposeStack: deps.config.env === 'development' }));
+  // Stack traces reach clients only in local development; never in test, staging or production.
+  app.use(errorHandler({ logger: deps.logger, exposeStack: config.env === 'development' }));
   return app;
 }

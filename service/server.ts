@@ -10,6 +10,8 @@ import type { Logger } from './shared/logger';
 import { createStore, type Store } from './shared/store';
 import { noopObserver, type PaymentObserver } from './shared/observer';
 import { createStripeClient } from './shared/stripe-client';
+import { drainPendingEvents } from './webhooks';
+import { type AlertSink, createMonitoring, fanOutObserver } from './monitoring';
 
 export interface RunningService {
   url: string;
@@ -29,6 +31,8 @@ export interface StartServiceOptions {
   /** Listen address; default all interfaces (the container), tests pass 127.0.0.1. */
   host?: string;
   observer?: PaymentObserver;
+  /** Alert destinations; default from configuration (log, plus SNS and/or a local file). */
+  alertSinks?: AlertSink[];
 }
 
 /**
@@ -53,7 +57,13 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
     throw err;
   }
   const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: config.stripe.apiBase });
-  const app = buildApp({ config, logger, db: database.db, store, stripe, clock: options.clock ?? systemClock, observer: options.observer ?? noopObserver });
+  const clock = options.clock ?? systemClock;
+  const monitoring = createMonitoring({ config, logger, db: database.db, store, clock, alertSinks: options.alertSinks });
+  if (config.isDeployed && config.monitoring.enabled && !config.monitoring.snsTopicArn) {
+    logger.warn('ALERT_SNS_TOPIC_ARN is unset: alerts go to the log only');
+  }
+  if (!config.monitoring.enabled) logger.warn('STRIPE_MONITORING_ENABLED=false: alerts are off (metrics stay on)');
+  const app = buildApp({ config, logger, db: database.db, store, stripe, clock, observer: options.observer ?? noopObserver, monitoring });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, options.host ?? '0.0.0.0', () => resolve(s));
@@ -64,6 +74,13 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   server.headersTimeout = 66_000;
   const port = (server.address() as AddressInfo).port;
   const openStore = store;
+  monitoring.health.start(config.monitoring.healthCheckIntervalMs);
+  // Events stored while processing was paused (or left pending by a crash) are applied in Stripe
+  // order; in the background, so a long backlog never delays readiness.
+  const observer = options.observer ? fanOutObserver([monitoring.observer, options.observer]) : monitoring.observer;
+  void drainPendingEvents({ db: database.db, stripe, store, config, logger, observer }).catch((err: unknown) =>
+    logger.error('draining pending webhooks at startup failed', { error: errorMessage(err) }),
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -79,6 +96,8 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         });
         server.closeIdleConnections();
       });
+      // In-flight alerts finish before the store they throttle through closes.
+      await monitoring.close().catch(() => undefined);
       await Promise.allSettled([database.close(), openStore.close()]);
     })());
 

@@ -1,1 +1,2 @@
 export * from './maintenance';
+export { maintenanceRouter, type MaintenanceRouterDeps } from './router';

@@ -9,3 +9,5 @@ export {
   type AuthenticatedUser,
   type TokenClaims,
 } from './auth';
+export { corsAllowList, securityHeaders } from './http-hardening';
+export { createRateLimiter, type RateLimitBackend, type RateLimiter, type RateLimiterOptions } from './rate-limit';

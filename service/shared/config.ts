@@ -18,6 +18,15 @@ const positiveInt = z.coerce.number({ message: 'must be a number' }).int('must b
 
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
 
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
 const optionalString = z
   .string()
   .optional()
@@ -67,6 +76,30 @@ const schema = z.object({
   CHECKOUT_CANCEL_URL: httpUrl,
   BILLING_PORTAL_RETURN_URL: httpUrl,
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+
+  /** Comma-separated browser origins allowed to call the API (the Upiik web app); empty = none. */
+  CORS_ALLOWED_ORIGINS: optionalString.pipe(
+    z
+      .string()
+      .refine((v) => v.split(',').every((o) => isOrigin(o.trim())), 'must be a comma-separated list of origins such as https://upiik.app (no path, no wildcard)')
+      .optional(),
+  ),
+  ADMIN_RATE_LIMIT_WINDOW: positiveInt.default(60_000),
+  ADMIN_RATE_LIMIT_MAX: positiveInt.default(60),
+  /** Sliding window of the payment health rates. */
+  HEALTH_WINDOW_MS: positiveInt.default(3_600_000),
+  /** Below this many payments (or webhook events) in the window, a rate cannot degrade the status. */
+  HEALTH_MIN_SAMPLE: positiveInt.default(20),
+  /** How often each instance evaluates health in the background for the critical/no-activity alerts. */
+  HEALTH_CHECK_INTERVAL_MS: positiveInt.default(60_000),
+  /** At most one alert per type per window. */
+  ALERT_WINDOW_MS: positiveInt.default(900_000),
+  /** How long counted alerts (payment/webhook failures) gather before the one alert goes out. */
+  ALERT_COALESCE_MS: positiveInt.default(10_000),
+  /** Local stack: alerts are also appended to this file as JSON lines. */
+  ALERT_FILE: optionalString,
+  /** When set, GET /metrics requires `Authorization: Bearer <this>`. */
+  METRICS_AUTH_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
 });
 
 type Env = z.infer<typeof schema>;
@@ -90,8 +123,24 @@ export interface Config {
     prices: { monthly: string; yearly: string };
     mode: 'test' | 'live';
   };
+  /** Checkout and portal, per user (IP when anonymous). */
   rateLimit: { windowMs: number; max: number };
-  monitoring: { enabled: boolean; alertEmail?: string; snsTopicArn?: string };
+  /** Admin routes, per admin. */
+  adminRateLimit: { windowMs: number; max: number };
+  http: { corsAllowedOrigins: string[] };
+  monitoring: {
+    /** Alerts on/off (STRIPE_MONITORING_ENABLED); metrics are always on. */
+    enabled: boolean;
+    alertEmail?: string;
+    snsTopicArn?: string;
+    alertFile?: string;
+    alertWindowMs: number;
+    alertCoalesceMs: number;
+    healthWindowMs: number;
+    healthMinSample: number;
+    healthCheckIntervalMs: number;
+    metricsToken?: string;
+  };
   urls: { checkoutSuccess: string; checkoutCancel: string; portalReturn: string };
   shutdownTimeoutMs: number;
 }
@@ -175,7 +224,20 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
       mode: keyMode(e.STRIPE_SECRET_KEY),
     },
     rateLimit: { windowMs: e.STRIPE_RATE_LIMIT_WINDOW, max: e.STRIPE_RATE_LIMIT_MAX },
-    monitoring: { enabled: e.STRIPE_MONITORING_ENABLED, alertEmail: e.STRIPE_ALERT_EMAIL, snsTopicArn: e.ALERT_SNS_TOPIC_ARN },
+    adminRateLimit: { windowMs: e.ADMIN_RATE_LIMIT_WINDOW, max: e.ADMIN_RATE_LIMIT_MAX },
+    http: { corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS ? e.CORS_ALLOWED_ORIGINS.split(',').map((o) => o.trim()) : [] },
+    monitoring: {
+      enabled: e.STRIPE_MONITORING_ENABLED,
+      alertEmail: e.STRIPE_ALERT_EMAIL,
+      snsTopicArn: e.ALERT_SNS_TOPIC_ARN,
+      alertFile: e.ALERT_FILE,
+      alertWindowMs: e.ALERT_WINDOW_MS,
+      alertCoalesceMs: e.ALERT_COALESCE_MS,
+      healthWindowMs: e.HEALTH_WINDOW_MS,
+      healthMinSample: e.HEALTH_MIN_SAMPLE,
+      healthCheckIntervalMs: e.HEALTH_CHECK_INTERVAL_MS,
+      metricsToken: e.METRICS_AUTH_TOKEN,
+    },
     urls: { checkoutSuccess: e.CHECKOUT_SUCCESS_URL, checkoutCancel: e.CHECKOUT_CANCEL_URL, portalReturn: e.BILLING_PORTAL_RETURN_URL },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

@@ -22,8 +22,6 @@ export interface LoggerOptions {
   silent?: boolean;
 }
 
-const WINSTON_INTERNAL = new Set(['level', 'message', 'timestamp', 'service', 'environment', 'requestId', 'userId']);
-
 /**
  * Redaction lives here, inside the logger, so no call site can forget it. It rebuilds the info
  * object from redacted copies; the caller's objects are never touched.
@@ -32,7 +30,8 @@ const redactFormat = winston.format((info) => {
   const out: winston.Logform.TransformableInfo = { level: info.level, message: info.message };
   for (const [key, value] of Object.entries(info)) {
     if (key === 'level') continue;
-    out[key] = WINSTON_INTERNAL.has(key) && key !== 'message' ? value : redact(value);
+    // Every field, including requestId/userId a caller may have passed in metadata: nothing is trusted.
+    out[key] = redact(value);
   }
   // winston keeps the level symbol for transports; copy symbols untouched.
   for (const sym of Object.getOwnPropertySymbols(info)) {

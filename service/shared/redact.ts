@@ -8,11 +8,15 @@ export const REDACTED = '[REDACTED]';
 
 const SENSITIVE_KEY = /(secret|token|password|passwd|pwd|authorization|cookie|api[-_]?key|private[-_]?key|credential|signature|client[-_]?secret|payment[-_]?method|^card$|^card[-_]|[-_]card$|^cvc$|^cvv$|^pan$|^iban$)/i;
 
-/** Stripe secret/restricted keys, webhook secrets, client secrets, bearer tokens and JWTs. */
+/**
+ * Stripe secret/restricted/ephemeral keys, webhook secrets, client secrets, bearer tokens and JWTs.
+ * No leading word boundary: a key glued to other text ("key=xsk_live_...") is still a key, and
+ * over-redacting a lookalike costs nothing.
+ */
 const SECRET_VALUE_PATTERNS: RegExp[] = [
-  /\b(sk|rk)_(live|test)_[A-Za-z0-9_]{6,}/g,
-  /\bwhsec_[A-Za-z0-9_+/=]{6,}/g,
-  /\b(pi|seti|cs_test|cs_live|src)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+/g,
+  /(sk|rk|ek)_(live|test)_[A-Za-z0-9_]{6,}/g,
+  /whsec_[A-Za-z0-9_+/=]{6,}/g,
+  /(pi|seti|cs_test|cs_live|src)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+/g,
   /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
   /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
 ];
@@ -69,7 +73,8 @@ export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new We
     if (value instanceof Error) return redactError(value, depth, seen);
     const out: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
-      out[key] = isSensitiveKey(key) && child !== null && child !== undefined && child !== '' ? REDACTED : redact(child, depth + 1, seen);
+      // Keys are text too: a secret used as a map key must not survive either.
+      out[redactString(key)] = isSensitiveKey(key) && child !== null && child !== undefined && child !== '' ? REDACTED : redact(child, depth + 1, seen);
     }
     return out;
   } finally {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import type Stripe from 'stripe';
 import { type RunningSandbox, startSandbox } from '../../sandbox';
 import { ensureCatalog, registerWebhookEndpoint } from '../../scripts/lib/stripe-catalog';
@@ -8,6 +9,7 @@ import { issueToken } from '../../service/security';
 import { type Clock, systemClock } from '../../service/shared/clock';
 import type { Config } from '../../service/shared/config';
 import { WEBHOOK_PATH } from '../../service/shared/catalog';
+import { type AlertSink, CaptureAlertSink, createMonitoring, type EmfLine, type Monitoring } from '../../service/monitoring';
 import { noopObserver, type PaymentObserver } from '../../service/shared/observer';
 import type { Store } from '../../service/shared/store';
 import { createStripeClient } from '../../service/shared/stripe-client';
@@ -34,6 +36,12 @@ export interface TestService {
   sandbox: RunningSandbox;
   logs: CapturedLogger;
   webhookEndpointId: string;
+  /** Metrics, EMF, alerts and health of this instance. */
+  monitoring: Monitoring;
+  /** Alerts this instance delivered (unless the suite passed its own sinks). */
+  alerts: CaptureAlertSink;
+  /** EMF lines this instance wrote, parsed. */
+  emfLines(): EmfLine[];
   tokenFor(user: TestUser): Promise<string>;
   close(): Promise<void>;
 }
@@ -48,6 +56,10 @@ export interface StartTestServiceOptions {
   /** Where the service's own Stripe client points (default: the sandbox); e.g. a closed port for "Stripe down". */
   serviceStripeApiBase?: string;
   observer?: PaymentObserver;
+  /** Alert destinations; default a CaptureAlertSink exposed as `alerts`. */
+  alertSinks?: AlertSink[];
+  /** Pause before the single alert retry (default 1 s in production). */
+  alertRetryDelayMs?: number;
 }
 
 /**
@@ -80,7 +92,26 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
   });
   const logs = captureLogger();
   const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: options.serviceStripeApiBase ?? sandbox.url, maxNetworkRetries: 0 });
-  const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock: options.clock ?? systemClock, observer: options.observer ?? noopObserver };
+  const clock = options.clock ?? systemClock;
+  const alerts = new CaptureAlertSink();
+  const emfChunks: string[] = [];
+  const emfStream = new Writable({
+    write(chunk: Buffer, _enc, callback) {
+      emfChunks.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  const monitoring = createMonitoring({
+    config,
+    logger: logs.logger,
+    db: database.db,
+    store,
+    clock,
+    alertSinks: options.alertSinks ?? [alerts],
+    emfStream,
+    alertRetryDelayMs: options.alertRetryDelayMs ?? 50,
+  });
+  const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock, observer: options.observer ?? noopObserver, monitoring };
   server.on('request', buildApp(deps));
 
   return {
@@ -93,8 +124,17 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
     sandbox,
     logs,
     webhookEndpointId: endpoint.id,
+    monitoring,
+    alerts,
+    emfLines: () =>
+      emfChunks
+        .join('')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as EmfLine),
     tokenFor: (user) => issueToken(config.auth, { userId: user.id, email: user.email, city: user.city, admin: user.admin }),
     close: async () => {
+      await monitoring.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (ownsSandbox) await sandbox.close();

@@ -1,0 +1,62 @@
+import type { Writable } from 'node:stream';
+import type { Clock } from '../shared/clock';
+import { CLOUDWATCH_METRICS, type CloudWatchMetricName } from '../shared/metric-names';
+
+/**
+ * CloudWatch metrics without an agent: one JSON line per event in the Embedded Metric Format.
+ * CloudWatch Logs (the ECS awslogs driver) extracts the metric from the line; the infra alarms
+ * read the same names from CLOUDWATCH_METRICS.
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+ */
+export interface EmfLine {
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }>;
+  };
+  [key: string]: unknown;
+}
+
+export interface EmfWriterOptions {
+  /** The `Environment` dimension value (staging, production, ...). */
+  environment: string;
+  clock: Clock;
+  /** Where lines go; stdout in the container (the awslogs driver ships it). */
+  stream: Writable;
+}
+
+/** Properties are searchable context in CloudWatch Logs, not dimensions: keep them short and non-secret. */
+type Properties = Record<string, string | number | boolean | null | undefined>;
+
+export class EmfWriter {
+  constructor(private readonly options: EmfWriterOptions) {}
+
+  /** Writes one metric data point (Count 1 unless given); never throws. */
+  count(name: CloudWatchMetricName, properties: Properties = {}, value = 1): void {
+    const line: EmfLine = {
+      _aws: {
+        Timestamp: this.options.clock.now().getTime(),
+        CloudWatchMetrics: [
+          {
+            Namespace: CLOUDWATCH_METRICS.namespace,
+            Dimensions: [[CLOUDWATCH_METRICS.dimension]],
+            Metrics: [{ Name: name, Unit: 'Count' }],
+          },
+        ],
+      },
+      ...definedOnly(properties),
+      [CLOUDWATCH_METRICS.dimension]: this.options.environment,
+      [name]: value,
+    };
+    try {
+      this.options.stream.write(`${JSON.stringify(line)}\n`);
+    } catch {
+      // Metrics are best effort; a closed stdout must not fail a payment.
+    }
+  }
+}
+
+function definedOnly(properties: Properties): Properties {
+  const out: Properties = {};
+  for (const [key, value] of Object.entries(properties)) if (value !== undefined) out[key] = value;
+  return out;
+}

@@ -1,0 +1,140 @@
+import { sql } from 'kysely';
+import type { Database } from '../shared/db';
+import { toNumber } from '../shared/db';
+
+/**
+ * Payment health from the durable ledger (payments, webhook_events), so every instance reports the
+ * same numbers, they survive restarts, and the rates recover as the window slides past an incident.
+ */
+export type HealthStatus = 'healthy' | 'degraded' | 'critical';
+
+/** The seed's thresholds: a rate strictly above `degraded` degrades, strictly above `critical` is critical. */
+export const HEALTH_THRESHOLDS = {
+  paymentFailure: { degraded: 0.1, critical: 0.25 },
+  webhookFailure: { degraded: 0.05, critical: 0.15 },
+} as const;
+
+/** No webhook for this long means Stripe stopped talking to us (or the endpoint is disabled). */
+export const RECENT_ACTIVITY_MS = 24 * 3600 * 1000;
+
+export interface HealthOptions {
+  now: Date;
+  windowMs: number;
+  /** Below this many samples in the window a rate is reported but cannot degrade the status. */
+  minSample: number;
+}
+
+export interface RateReport {
+  /** Samples in the window (payments, or webhook events that finished processing). */
+  total: number;
+  failed: number;
+  /** failed / total, 0 when there are no samples; rounded to 4 decimals. */
+  rate: number;
+  status: HealthStatus;
+  /** True when `total` is under the minimum sample: the rate is shown but does not count. */
+  sampleTooSmall: boolean;
+  thresholds: { degraded: number; critical: number };
+}
+
+export interface PaymentHealth {
+  status: HealthStatus;
+  checkedAt: string;
+  /** Lifetime totals (the seed's fields). */
+  metrics: {
+    totalPayments: number;
+    successfulPayments: number;
+    failedPayments: number;
+    webhookEvents: number;
+    failedWebhooks: number;
+    unmatchedWebhooks: number;
+    lastPaymentAt: string | null;
+    lastWebhookAt: string | null;
+  };
+  window: {
+    durationMs: number;
+    from: string;
+    minSample: number;
+    paymentFailure: RateReport;
+    webhookFailure: RateReport;
+  };
+  hasRecentActivity: boolean;
+  /** Why the status is not healthy, for humans and for the alert text. */
+  reasons: string[];
+}
+
+/** Webhook outcomes that count in the failure rate: finished ones (not pending), failed or not. */
+const FINISHED_WEBHOOK_STATUSES = ['processed', 'failed', 'ignored', 'unmatched'];
+/** A refunded payment was a successful payment first. */
+const SUCCESSFUL_PAYMENT_STATUSES = ['succeeded', 'refunded', 'partially_refunded'];
+
+const asDate = (value: unknown): Date | null => (value === null || value === undefined ? null : value instanceof Date ? value : new Date(String(value)));
+
+export async function computePaymentHealth(db: Database, options: HealthOptions): Promise<PaymentHealth> {
+  const from = new Date(options.now.getTime() - options.windowMs);
+  const [payments, webhooks] = await Promise.all([
+    db
+      .selectFrom('payments')
+      .select([
+        sql<string>`count(*)`.as('total'),
+        sql<string>`count(*) filter (where status in (${sql.join(SUCCESSFUL_PAYMENT_STATUSES)}))`.as('successful'),
+        sql<string>`count(*) filter (where status = 'failed')`.as('failed'),
+        sql<string>`count(*) filter (where occurred_at > ${from})`.as('windowTotal'),
+        sql<string>`count(*) filter (where occurred_at > ${from} and status = 'failed')`.as('windowFailed'),
+        sql<Date | string | null>`max(occurred_at)`.as('last'),
+      ])
+      .executeTakeFirstOrThrow(),
+    db
+      .selectFrom('webhook_events')
+      .select([
+        sql<string>`count(*)`.as('total'),
+        sql<string>`count(*) filter (where status = 'failed')`.as('failed'),
+        sql<string>`count(*) filter (where status = 'unmatched')`.as('unmatched'),
+        sql<string>`count(*) filter (where received_at > ${from} and status in (${sql.join(FINISHED_WEBHOOK_STATUSES)}))`.as('windowTotal'),
+        sql<string>`count(*) filter (where received_at > ${from} and status = 'failed')`.as('windowFailed'),
+        sql<Date | string | null>`max(received_at)`.as('last'),
+      ])
+      .executeTakeFirstOrThrow(),
+  ]);
+
+  const paymentFailure = rateReport(toNumber(payments.windowTotal), toNumber(payments.windowFailed), HEALTH_THRESHOLDS.paymentFailure, options.minSample);
+  const webhookFailure = rateReport(toNumber(webhooks.windowTotal), toNumber(webhooks.windowFailed), HEALTH_THRESHOLDS.webhookFailure, options.minSample);
+  const lastPayment = asDate(payments.last);
+  const lastWebhook = asDate(webhooks.last);
+
+  const reasons: string[] = [];
+  for (const [label, report] of [['payment failure rate', paymentFailure], ['webhook failure rate', webhookFailure]] as const) {
+    if (report.status !== 'healthy') {
+      const limit = report.status === 'critical' ? report.thresholds.critical : report.thresholds.degraded;
+      reasons.push(`${label} ${percent(report.rate)} is above ${percent(limit)} (${report.failed} of ${report.total} in the last ${Math.round(options.windowMs / 60_000)} min)`);
+    }
+  }
+
+  return {
+    status: worst(paymentFailure.status, webhookFailure.status),
+    checkedAt: options.now.toISOString(),
+    metrics: {
+      totalPayments: toNumber(payments.total),
+      successfulPayments: toNumber(payments.successful),
+      failedPayments: toNumber(payments.failed),
+      webhookEvents: toNumber(webhooks.total),
+      failedWebhooks: toNumber(webhooks.failed),
+      unmatchedWebhooks: toNumber(webhooks.unmatched),
+      lastPaymentAt: lastPayment?.toISOString() ?? null,
+      lastWebhookAt: lastWebhook?.toISOString() ?? null,
+    },
+    window: { durationMs: options.windowMs, from: from.toISOString(), minSample: options.minSample, paymentFailure, webhookFailure },
+    hasRecentActivity: lastWebhook !== null && options.now.getTime() - lastWebhook.getTime() <= RECENT_ACTIVITY_MS,
+    reasons,
+  };
+}
+
+function rateReport(total: number, failed: number, thresholds: { degraded: number; critical: number }, minSample: number): RateReport {
+  const rate = total === 0 ? 0 : failed / total;
+  const sampleTooSmall = total < minSample;
+  const status: HealthStatus = sampleTooSmall ? 'healthy' : rate > thresholds.critical ? 'critical' : rate > thresholds.degraded ? 'degraded' : 'healthy';
+  return { total, failed, rate: Math.round(rate * 10_000) / 10_000, status, sampleTooSmall, thresholds: { ...thresholds } };
+}
+
+const ORDER: Record<HealthStatus, number> = { healthy: 0, degraded: 1, critical: 2 };
+const worst = (a: HealthStatus, b: HealthStatus): HealthStatus => (ORDER[a] >= ORDER[b] ? a : b);
+const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`;

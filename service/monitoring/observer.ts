@@ -1,0 +1,72 @@
+import { CLOUDWATCH_METRICS } from '../shared/metric-names';
+import type { PaymentObserver } from '../shared/observer';
+import type { AlertDispatcher } from './alerts/dispatcher';
+import type { EmfWriter } from './emf';
+import type { PaymentMetrics } from './metrics';
+
+const { names } = CLOUDWATCH_METRICS;
+
+/**
+ * The real PaymentObserver: each event feeds Prometheus, one EMF line, and (for failures) the
+ * alert dispatcher. Everything is in-memory or fire-and-forget; nothing here throws or awaits.
+ */
+export class MonitoringObserver implements PaymentObserver {
+  constructor(
+    private readonly metrics: PaymentMetrics,
+    private readonly emf: EmfWriter,
+    private readonly alerts: AlertDispatcher,
+  ) {}
+
+  webhookHandled(event: Parameters<PaymentObserver['webhookHandled']>[0]): void {
+    guard(() => {
+      const labels = { type: event.type, outcome: event.outcome };
+      this.metrics.webhookEvents.inc(labels);
+      if (Number.isFinite(event.durationMs) && event.durationMs >= 0) this.metrics.webhookDuration.observe(labels, event.durationMs / 1000);
+      if (event.outcome === 'failed') {
+        this.emf.count(names.webhookFailed, { eventType: event.type, eventId: event.eventId });
+        this.alerts.record('webhook_failure', { lastEventId: event.eventId, lastEventType: event.type, lastError: event.error?.slice(0, 300) });
+      } else if (event.outcome !== 'pending' && event.outcome !== 'duplicate') {
+        // Processed, ignored and unmatched events were all handled: Stripe got its 2xx.
+        this.emf.count(names.webhookProcessed, { eventType: event.type, outcome: event.outcome });
+      }
+      if (event.outcome === 'unmatched') this.alerts.record('unmatched_webhook', { lastEventId: event.eventId, lastEventType: event.type });
+    });
+  }
+
+  paymentRecorded(payment: Parameters<PaymentObserver['paymentRecorded']>[0]): void {
+    guard(() => {
+      this.metrics.payments.inc({ outcome: payment.outcome });
+      if (payment.outcome === 'succeeded') {
+        this.emf.count(names.paymentSucceeded, { currency: payment.currency, amount: payment.amount });
+      } else if (payment.outcome === 'failed') {
+        this.emf.count(names.paymentFailed, { currency: payment.currency, amount: payment.amount, failureCode: payment.failureCode ?? null });
+        this.alerts.record('payment_failure', { lastFailureCode: payment.failureCode ?? null, lastAmount: payment.amount, lastCurrency: payment.currency });
+      }
+    });
+  }
+
+  checkoutCreated(checkout: Parameters<PaymentObserver['checkoutCreated']>[0]): void {
+    guard(() => {
+      this.metrics.checkoutSessions.inc({ plan: checkout.plan });
+      this.emf.count(names.checkoutCreated, { plan: checkout.plan });
+    });
+  }
+}
+
+/** Observability must never break the flow it observes. */
+function guard(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Deliberately swallowed: a metrics bug must not fail a payment or a webhook.
+  }
+}
+
+/** Calls several observers (e.g. monitoring plus a test's recorder), each isolated from the others. */
+export function fanOutObserver(observers: PaymentObserver[]): PaymentObserver {
+  return {
+    webhookHandled: (e) => observers.forEach((o) => guard(() => o.webhookHandled(e))),
+    paymentRecorded: (p) => observers.forEach((o) => guard(() => o.paymentRecorded(p))),
+    checkoutCreated: (c) => observers.forEach((o) => guard(() => o.checkoutCreated(c))),
+  };
+}

@@ -1,0 +1,156 @@
+import { AlertDispatcher, CaptureAlertSink, type AlertDispatcherOptions } from '../../../service/monitoring';
+import { ManualClock } from '../../../service/shared/clock';
+import type { Store } from '../../../service/shared/store';
+import { captureLogger } from '../../support/logger';
+import { startTestService, type TestService } from '../../support/service';
+import { createTestStore } from '../../support/store';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('alerts through the service observer', () => {
+  let store: Store;
+  let a: TestService;
+  let b: TestService;
+  beforeAll(async () => {
+    store = await createTestStore();
+    const env = { ALERT_COALESCE_MS: '300', ALERT_WINDOW_MS: '900000' };
+    a = await startTestService({ store, env });
+    b = await startTestService({ store, env, sandbox: a.sandbox, database: a.database });
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await store?.close();
+  });
+
+  it('turns a burst of 100 payment failures, spread over two instances, into ONE alert with count 100', async () => {
+    for (let i = 0; i < 100; i++) {
+      const svc = i % 2 === 0 ? a : b;
+      svc.monitoring.observer.paymentRecorded({ outcome: 'failed', amount: 400, currency: 'eur', failureCode: 'card_declined', userId: `u${i}` });
+    }
+    await Promise.any([a.alerts.waitFor((x) => x.length > 0), b.alerts.waitFor((x) => x.length > 0)]);
+    // Give the other instance's timer time to fire too: it must find the window taken.
+    await sleep(600);
+    await Promise.all([a.monitoring.alerts.idle(), b.monitoring.alerts.idle()]);
+    const sent = [...a.alerts.ofType('payment_failure'), ...b.alerts.ofType('payment_failure')];
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ type: 'payment_failure', severity: 'high', count: 100, environment: 'test' });
+    expect(sent[0]!.message).toMatch(/^100 payments failed/);
+  });
+
+  it('keeps occurrences inside a claimed window for the next alert instead of sending another', async () => {
+    a.monitoring.observer.paymentRecorded({ outcome: 'failed', amount: 400, currency: 'eur', failureCode: 'expired_card' });
+    await sleep(600);
+    await a.monitoring.alerts.idle();
+    expect([...a.alerts.ofType('payment_failure'), ...b.alerts.ofType('payment_failure')]).toHaveLength(1);
+  });
+
+  it('alerts on webhook failures (medium) and unmatched events separately from payment failures', async () => {
+    for (let i = 0; i < 3; i++) a.monitoring.observer.webhookHandled({ eventId: `evt_f${i}`, type: 'invoice.paid', outcome: 'failed', durationMs: 5, error: 'db down' });
+    a.monitoring.observer.webhookHandled({ eventId: 'evt_u1', type: 'customer.subscription.updated', outcome: 'unmatched', durationMs: 3 });
+    await a.alerts.waitFor((alerts) => alerts.some((x) => x.type === 'webhook_failure') && alerts.some((x) => x.type === 'unmatched_webhook'));
+    expect(a.alerts.ofType('webhook_failure')[0]).toMatchObject({ severity: 'medium', count: 3 });
+    expect(a.alerts.ofType('unmatched_webhook')[0]).toMatchObject({ count: 1 });
+  });
+});
+
+describe('AlertDispatcher', () => {
+  let store: Store;
+  beforeEach(async () => {
+    store = await createTestStore();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  function dispatcher(sink: CaptureAlertSink, overrides: Partial<AlertDispatcherOptions> = {}) {
+    const logs = captureLogger();
+    const d = new AlertDispatcher({
+      sinks: [sink],
+      store,
+      logger: logs.logger,
+      clock: new ManualClock(new Date('2031-01-01T00:00:00Z')),
+      environment: 'test',
+      enabled: true,
+      windowMs: 60_000,
+      coalesceMs: 60_000,
+      retryDelayMs: 10,
+      ...overrides,
+    });
+    return { d, logs };
+  }
+
+  it('returns at once and never throws into the caller, even when the store is gone', async () => {
+    const sink = new CaptureAlertSink();
+    const { d, logs } = dispatcher(sink);
+    await store.close();
+    const started = performance.now();
+    expect(() => d.record('payment_failure')).not.toThrow();
+    expect(() => d.raise('status_critical', { count: 1, message: 'x' })).not.toThrow();
+    expect(performance.now() - started).toBeLessThan(20);
+    await d.close();
+    expect(logs.text()).toContain('alerting failed');
+    store = await createTestStore();
+  });
+
+  it('logs a failed delivery and retries it once', async () => {
+    const sink = new CaptureAlertSink();
+    sink.failNext = 1;
+    const { d, logs } = dispatcher(sink);
+    d.raise('status_critical', { count: 7, message: 'critical' });
+    await d.idle();
+    expect(sink.attempts).toBe(2);
+    expect(sink.alerts).toHaveLength(1);
+    expect(logs.lines().some((l) => l.message === 'alert delivery failed; retrying once' && l.sink === 'capture')).toBe(true);
+  });
+
+  it('gives up after the retry, logs it, and frees the window so a later occurrence can alert', async () => {
+    const sink = new CaptureAlertSink();
+    sink.failNext = 2;
+    const { d, logs } = dispatcher(sink);
+    d.raise('status_critical', { count: 1, message: 'critical' });
+    await d.idle();
+    expect(sink.attempts).toBe(2);
+    expect(sink.alerts).toHaveLength(0);
+    expect(logs.lines().some((l) => l.level === 'error' && l.message === 'alert delivery failed twice; alert not delivered')).toBe(true);
+    d.raise('status_critical', { count: 2, message: 'critical again' });
+    await d.idle();
+    expect(sink.alerts.map((x) => x.count)).toEqual([2]);
+  });
+
+  it('sends nothing when monitoring is disabled (STRIPE_MONITORING_ENABLED=false)', async () => {
+    const sink = new CaptureAlertSink();
+    const { d } = dispatcher(sink, { enabled: false });
+    for (let i = 0; i < 10; i++) d.record('payment_failure');
+    d.raise('status_critical', { count: 1, message: 'x' });
+    await d.flush();
+    expect(sink.attempts).toBe(0);
+  });
+
+  it('flush() sends pending counted alerts at once with the full count', async () => {
+    const sink = new CaptureAlertSink();
+    const { d } = dispatcher(sink);
+    for (let i = 0; i < 42; i++) d.record('webhook_failure', { lastEventId: `evt_${i}` });
+    await d.flush();
+    expect(sink.alerts).toHaveLength(1);
+    expect(sink.alerts[0]).toMatchObject({ type: 'webhook_failure', count: 42, details: { lastEventId: 'evt_41' } });
+    await d.close();
+  });
+});
+
+describe('STRIPE_MONITORING_ENABLED=false', () => {
+  it('turns alerts off but keeps metrics and EMF lines', async () => {
+    const svc = await startTestService({ env: { STRIPE_MONITORING_ENABLED: 'false', ALERT_COALESCE_MS: '50' } });
+    try {
+      for (let i = 0; i < 5; i++) svc.monitoring.observer.paymentRecorded({ outcome: 'failed', amount: 400, currency: 'eur' });
+      await sleep(200);
+      await svc.monitoring.alerts.flush();
+      expect(svc.alerts.alerts).toHaveLength(0);
+      const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+      expect(metrics).toMatch(/^payments_total\{outcome="failed"\} 5$/m);
+      expect(svc.emfLines().filter((l) => 'PaymentFailed' in l)).toHaveLength(5);
+    } finally {
+      await svc.close();
+    }
+  });
+});
