@@ -25,7 +25,7 @@ export interface HealthOptions {
 }
 
 export interface RateReport {
-  /** Samples in the window (payments, or webhook events that finished processing). */
+  /** Samples in the window (payment attempts: successes plus failed attempts; or webhook events that finished processing). */
   total: number;
   failed: number;
   /** failed / total, 0 when there are no samples; rounded to 4 decimals. */
@@ -43,7 +43,10 @@ export interface PaymentHealth {
   metrics: {
     totalPayments: number;
     successfulPayments: number;
+    /** Payments whose final state is failed (e.g. a subscription left past_due). */
     failedPayments: number;
+    /** Every declined attempt, including those later retried successfully. */
+    failedPaymentAttempts: number;
     webhookEvents: number;
     failedWebhooks: number;
     unmatchedWebhooks: number;
@@ -71,17 +74,24 @@ const asDate = (value: unknown): Date | null => (value === null || value === und
 
 export async function computePaymentHealth(db: Database, options: HealthOptions): Promise<PaymentHealth> {
   const from = new Date(options.now.getTime() - options.windowMs);
-  const [payments, webhooks] = await Promise.all([
+  const [payments, failedAttempts, webhooks] = await Promise.all([
     db
       .selectFrom('payments')
       .select([
         sql<string>`count(*)`.as('total'),
         sql<string>`count(*) filter (where status in (${sql.join(SUCCESSFUL_PAYMENT_STATUSES)}))`.as('successful'),
         sql<string>`count(*) filter (where status = 'failed')`.as('failed'),
-        sql<string>`count(*) filter (where occurred_at > ${from})`.as('windowTotal'),
-        sql<string>`count(*) filter (where occurred_at > ${from} and status = 'failed')`.as('windowFailed'),
+        sql<string>`count(*) filter (where occurred_at > ${from} and status in (${sql.join(SUCCESSFUL_PAYMENT_STATUSES)}))`.as('windowSucceeded'),
         sql<Date | string | null>`max(occurred_at)`.as('last'),
       ])
+      .executeTakeFirstOrThrow(),
+    // Failures are counted per attempt, not per payment row: a payment whose first two charges were
+    // declined and whose third succeeded is one success and two failures, so a decline storm shows
+    // in the rate even when retries later succeed.
+    db
+      .selectFrom('payment_attempts')
+      .select([sql<string>`count(*)`.as('total'), sql<string>`count(*) filter (where occurred_at > ${from})`.as('window')])
+      .where('outcome', '=', 'failed')
       .executeTakeFirstOrThrow(),
     db
       .selectFrom('webhook_events')
@@ -96,7 +106,13 @@ export async function computePaymentHealth(db: Database, options: HealthOptions)
       .executeTakeFirstOrThrow(),
   ]);
 
-  const paymentFailure = rateReport(toNumber(payments.windowTotal), toNumber(payments.windowFailed), HEALTH_THRESHOLDS.paymentFailure, options.minSample);
+  const windowFailedAttempts = toNumber(failedAttempts.window);
+  const paymentFailure = rateReport(
+    toNumber(payments.windowSucceeded) + windowFailedAttempts,
+    windowFailedAttempts,
+    HEALTH_THRESHOLDS.paymentFailure,
+    options.minSample,
+  );
   const webhookFailure = rateReport(toNumber(webhooks.windowTotal), toNumber(webhooks.windowFailed), HEALTH_THRESHOLDS.webhookFailure, options.minSample);
   const lastPayment = asDate(payments.last);
   const lastWebhook = asDate(webhooks.last);
@@ -116,6 +132,7 @@ export async function computePaymentHealth(db: Database, options: HealthOptions)
       totalPayments: toNumber(payments.total),
       successfulPayments: toNumber(payments.successful),
       failedPayments: toNumber(payments.failed),
+      failedPaymentAttempts: toNumber(failedAttempts.total),
       webhookEvents: toNumber(webhooks.total),
       failedWebhooks: toNumber(webhooks.failed),
       unmatchedWebhooks: toNumber(webhooks.unmatched),

@@ -1,5 +1,5 @@
 import { PublishCommand, SNSClient, type SNSClientConfig } from '@aws-sdk/client-sns';
-import type { Alert, AlertSink } from './types';
+import { ALERT_TYPES, type Alert, type AlertSink } from './types';
 
 export interface SnsAlertSinkOptions {
   /** ALERT_SNS_TOPIC_ARN; its email subscription (STRIPE_ALERT_EMAIL) is declared by infra. */
@@ -25,7 +25,7 @@ function bodyOf(alert: Alert): string {
     `Occurrences: ${alert.count}`,
     `Raised at: ${alert.at}`,
     `No other "${alert.type}" alert is sent within ${Math.round(alert.windowMs / 60_000)} min of this one.`,
-    `Runbook: runbooks/alarms/${alert.type.replace(/_/g, '-')}.md`,
+    `Runbook: ${ALERT_TYPES[alert.type].runbook}`,
     '',
     JSON.stringify(alert, null, 2),
   ].join('\n');

@@ -1,10 +1,10 @@
 /** What on-call receives. One shape for every sink (SNS email, log, file, test capture). */
 export const ALERT_TYPES = {
-  payment_failure: { severity: 'high', title: 'Payments are failing' },
-  webhook_failure: { severity: 'medium', title: 'Stripe webhook events are failing' },
-  status_critical: { severity: 'critical', title: 'Payment health is critical' },
-  no_recent_activity: { severity: 'medium', title: 'No Stripe webhook received in 24 hours' },
-  unmatched_webhook: { severity: 'medium', title: 'Stripe webhook events match no Upiik user' },
+  payment_failure: { severity: 'high', title: 'Payments are failing', runbook: 'runbooks/payment-failure-rate.md' },
+  webhook_failure: { severity: 'medium', title: 'Stripe webhook events are failing', runbook: 'runbooks/webhook-failure-rate.md' },
+  status_critical: { severity: 'critical', title: 'Payment health is critical', runbook: 'runbooks/payment-health-critical.md' },
+  no_recent_activity: { severity: 'medium', title: 'No Stripe webhook received in 24 hours', runbook: 'runbooks/no-webhook-activity.md' },
+  unmatched_webhook: { severity: 'medium', title: 'Stripe webhook events match no Upiik user', runbook: 'runbooks/unmatched-webhook-events.md' },
 } as const;
 
 export type AlertType = keyof typeof ALERT_TYPES;

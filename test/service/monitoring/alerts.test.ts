@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ALERT_TYPES } from '../../../service/monitoring/alerts/types';
 import { AlertDispatcher, CaptureAlertSink, type AlertDispatcherOptions } from '../../../service/monitoring';
 import { ManualClock } from '../../../service/shared/clock';
 import type { Store } from '../../../service/shared/store';
@@ -151,6 +154,14 @@ describe('STRIPE_MONITORING_ENABLED=false', () => {
       expect(svc.emfLines().filter((l) => 'PaymentFailed' in l)).toHaveLength(5);
     } finally {
       await svc.close();
+    }
+  });
+});
+
+describe('alert runbooks', () => {
+  it('links every alert type to a runbook page that exists', () => {
+    for (const [type, spec] of Object.entries(ALERT_TYPES)) {
+      expect({ type, exists: existsSync(join(__dirname, '..', '..', '..', spec.runbook)) }).toEqual({ type, exists: true });
     }
   });
 });

@@ -22,6 +22,7 @@ afterAll(async () => {
 beforeEach(async () => {
   clock.set(START);
   await svc.database.db.deleteFrom('payments').execute();
+  await svc.database.db.deleteFrom('payment_attempts').execute();
   await svc.database.db.deleteFrom('webhook_events').execute();
 });
 
@@ -42,6 +43,11 @@ async function payments(count: number, status: 'succeeded' | 'failed' | 'refunde
     };
   });
   if (rows.length > 0) await svc.database.db.insertInto('payments').values(rows).execute();
+  // As the webhook code does: every declined attempt is also recorded once in payment_attempts.
+  const attempts = rows
+    .filter((r) => r.status === 'failed')
+    .map((r) => ({ attempt_key: `${r.payment_key}#1`, payment_key: r.payment_key, outcome: 'failed', failure_code: 'card_declined', occurred_at: r.occurred_at }));
+  if (attempts.length > 0) await svc.database.db.insertInto('payment_attempts').values(attempts).execute();
 }
 
 async function webhooks(count: number, status: 'processed' | 'failed' | 'ignored' | 'unmatched' | 'pending', minutesAgo = 1) {
@@ -104,6 +110,24 @@ describe('GET /api/payments/health', () => {
     expect(res.body.status).toBe('critical');
     expect(res.body.window.paymentFailure).toMatchObject({ total: 34, failed: 9, rate: 0.2647, thresholds: { degraded: 0.1, critical: 0.25 } });
     expect(res.body.reasons[0]).toMatch(/^payment failure rate 26\.5% is above 25\.0% \(9 of 34 in the last 60 min\)$/);
+  });
+
+  it('counts declined attempts that a later retry paid: the rate sees the decline storm, the ledger one success', async () => {
+    await payments(18, 'succeeded');
+    // Two payments declined twice each, then paid: their rows say succeeded, their attempts do not.
+    const retried = ['in_retried_a', 'in_retried_b'];
+    await svc.database.db
+      .insertInto('payments')
+      .values(retried.map((key) => ({ payment_key: key, invoice_id: key, amount: 400, currency: 'eur', status: 'succeeded', failure_code: null, occurred_at: at(1), stripe_updated_at: Math.floor(at(1).getTime() / 1000), failed_attempts: 2 })))
+      .execute();
+    await svc.database.db
+      .insertInto('payment_attempts')
+      .values(retried.flatMap((key) => [1, 2].map((n) => ({ attempt_key: `${key}#${n}`, payment_key: key, outcome: 'failed', failure_code: 'card_declined', occurred_at: at(2) }))))
+      .execute();
+    const res = await health(); // 4 failed attempts of 24 attempts = 16.7 %
+    expect(res.body.status).toBe('degraded');
+    expect(res.body.window.paymentFailure).toMatchObject({ total: 24, failed: 4 });
+    expect(res.body.metrics).toMatchObject({ totalPayments: 20, successfulPayments: 20, failedPayments: 0, failedPaymentAttempts: 4 });
   });
 
   it('does not let a small sample degrade the status, and says so', async () => {
