@@ -10,39 +10,26 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
 import { type AuthConfig, isValidUserId, issueToken, type TokenClaims } from '../service/security';
+import { parseFlags, UsageError } from './lib/cli';
+
+export { UsageError };
 
 export const LOCAL_ENV_FILE = join(__dirname, '..', 'env', 'local.env');
 
 const USAGE = 'usage: npm run -s token -- --user <id> [--admin] [--email <address>] [--city <name>] [--expires <span, e.g. 12h>]';
 const EXPIRES_PATTERN = /^\d+\s?(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|w|week|weeks)$/;
 
-/** A wrong invocation (exit 2), as opposed to a failure to produce a token (exit 1). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 /** Validates the command line into token claims; throws UsageError with a message for the user. */
 export function parseIssueTokenArgs(argv: string[]): TokenClaims {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        user: { type: 'string' },
-        admin: { type: 'boolean', default: false },
-        email: { type: 'string' },
-        city: { type: 'string' },
-        expires: { type: 'string', default: '1h' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const values = parseFlags(argv, {
+    user: { type: 'string' },
+    admin: { type: 'boolean', default: false },
+    email: { type: 'string' },
+    city: { type: 'string' },
+    expires: { type: 'string', default: '1h' },
+  });
   if (values.user === undefined) throw new UsageError('--user is required');
   if (!isValidUserId(values.user)) throw new UsageError('--user must be 1-128 characters of A-Z a-z 0-9 _ - : . @');
   if (values.email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(values.email)) throw new UsageError(`--email is not an address: ${values.email}`);

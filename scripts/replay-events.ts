@@ -11,7 +11,6 @@
  * Exit codes: 0 all events applied or already applied; 1 some event failed (or a dependency did);
  * 2 wrong invocation.
  */
-import { parseArgs } from 'node:util';
 import { replayEvents, type ReplaySummary } from '../service/reconciliation';
 import { loadConfig } from '../service/shared/config';
 import { migrateToLatest, openDatabase } from '../service/shared/db';
@@ -20,13 +19,12 @@ import { noopObserver } from '../service/shared/observer';
 import { createStore } from '../service/shared/store';
 import { createStripeClient } from '../service/shared/stripe-client';
 import type { WebhookDeps } from '../service/webhooks';
+import { parseFlags, UsageError } from './lib/cli';
+
+export { UsageError };
 
 const USAGE = 'usage: npm run replay-events -- --since <ISO time> [--types a,b] [--dry-run] [--json] [--yes]';
 const THIRTY_DAYS_MS = 30 * 86_400_000;
-
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
 
 export interface ReplayArgs {
   since: Date;
@@ -37,23 +35,13 @@ export interface ReplayArgs {
 }
 
 export function parseReplayArgs(argv: string[], now = new Date()): ReplayArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        since: { type: 'string' },
-        types: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        yes: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const values = parseFlags(argv, {
+    since: { type: 'string' },
+    types: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    yes: { type: 'boolean', default: false },
+  });
   if (values.since === undefined) throw new UsageError('--since is required (an ISO time, e.g. 2026-11-01T00:00:00Z)');
   const since = new Date(values.since);
   if (!/^\d{4}-\d{2}-\d{2}/.test(values.since) || Number.isNaN(since.getTime())) throw new UsageError(`--since is not an ISO time: ${values.since}`);

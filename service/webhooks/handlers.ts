@@ -6,6 +6,7 @@ import { stripeFailure } from '../shared/stripe-errors';
 import { type PaymentObservation, recordPayment } from './effects/payments';
 import { customerIdOf, writeSubscription } from './effects/subscriptions';
 import { ensureUserLinked, type ResolvedUser, resolveUser } from './users';
+import { WEBHOOK_EVENTS } from '../shared/catalog';
 
 export interface HandlerDeps {
   db: Database;
@@ -31,20 +32,11 @@ export type PreparedEvent =
   | { kind: 'unmatched'; reason: string }
   | { kind: 'apply'; apply: (trx: Database) => Promise<PaymentNotice[]> };
 
-export const HANDLED_EVENT_TYPES = [
-  'checkout.session.completed',
-  'customer.subscription.created',
-  'customer.subscription.updated',
-  'customer.subscription.deleted',
-  'invoice.payment_succeeded',
-  'invoice.payment_failed',
-  'setup_intent.succeeded',
-  'payment_intent.succeeded',
-  'payment_intent.payment_failed',
-] as const;
+/** The endpoint subscribes to exactly the events this service handles (one list, in the catalog). */
+export const HANDLED_EVENT_TYPES: readonly string[] = WEBHOOK_EVENTS;
 
 export function isHandled(type: string): boolean {
-  return (HANDLED_EVENT_TYPES as readonly string[]).includes(type);
+  return HANDLED_EVENT_TYPES.includes(type);
 }
 
 const unmatched = (what: string, customerId: string | null): PreparedEvent => ({
