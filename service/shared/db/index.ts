@@ -44,8 +44,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     return { db, backend: 'postgres', close: () => db.destroy() };
   }
   const { pglite, db } = await openPglite(options);
-  void pglite;
-  return { db, backend: 'pglite', close: () => db.destroy() };
+  const close = async () => {
+    await db.destroy();
+    // Kysely only closes the engine if a query ever initialised its driver; an unused PGlite would
+    // otherwise stay open and keep the process alive.
+    if (!pglite.closed) await pglite.close();
+  };
+  return { db, backend: 'pglite', close };
 }
 
 async function openPglite(options: OpenDatabaseOptions) {
