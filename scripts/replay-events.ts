@@ -11,13 +11,11 @@
  * Exit codes: 0 all events applied or already applied; 1 some event failed (or a dependency did);
  * 2 wrong invocation.
  */
+import { connectDependencies } from '../service/dependencies';
 import { replayEvents, type ReplaySummary } from '../service/reconciliation';
 import { loadConfig } from '../service/shared/config';
-import { migrateToLatest, openDatabase } from '../service/shared/db';
 import { createLogger } from '../service/shared/logger';
 import { noopObserver } from '../service/shared/observer';
-import { createStore } from '../service/shared/store';
-import { createStripeClient } from '../service/shared/stripe-client';
 import type { WebhookDeps } from '../service/webhooks';
 import { parseFlags, UsageError } from './lib/cli';
 
@@ -68,15 +66,10 @@ export interface ReplayConnection {
 async function connectFromEnv(env: NodeJS.ProcessEnv): Promise<ReplayConnection> {
   const config = loadConfig(env);
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, environment: config.env });
-  const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir, poolMax: 2 });
-  await migrateToLatest(database.db);
-  const store = await createStore({ redisUrl: config.redis.url });
-  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: config.stripe.apiBase });
+  const { database, store, stripe, close } = await connectDependencies(config, logger, { poolMax: 2 });
   return {
     deps: { db: database.db, stripe, store, config, logger, observer: noopObserver },
-    close: async () => {
-      await Promise.allSettled([store.close(), database.close()]);
-    },
+    close,
   };
 }
 

@@ -2,14 +2,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
 import { buildApp } from './app';
+import { connectDependencies } from './dependencies';
 import { type Clock, systemClock } from './shared/clock';
 import type { Config } from './shared/config';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from './shared/db';
+import type { DatabaseHandle } from './shared/db';
 import { errorMessage } from './shared/errors';
 import type { Logger } from './shared/logger';
-import { createStore, type Store } from './shared/store';
+import type { Store } from './shared/store';
 import { noopObserver, type PaymentObserver } from './shared/observer';
-import { createStripeClient } from './shared/stripe-client';
 import { drainPendingEvents } from './webhooks';
 import { type AlertSink, createMonitoring, fanOutObserver } from './monitoring';
 
@@ -41,22 +41,7 @@ export interface StartServiceOptions {
  */
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
   const { config, logger } = options;
-  const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir });
-  let store: Store | undefined;
-  try {
-    const applied = await migrateToLatest(database.db);
-    logger.info('database ready', { backend: database.backend, migrationsApplied: applied });
-    store = await createStore({
-      redisUrl: config.redis.url,
-      onError: (err) => logger.error('redis connection error', { error: err }),
-    });
-    logger.info('store ready', { backend: store.backend });
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    await database.close().catch(() => undefined);
-    throw err;
-  }
-  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: config.stripe.apiBase });
+  const { database, store, stripe, close: closeDependencies } = await connectDependencies(config, logger);
   const clock = options.clock ?? systemClock;
   const monitoring = createMonitoring({ config, logger, db: database.db, store, clock, alertSinks: options.alertSinks });
   if (config.isDeployed && config.monitoring.enabled && !config.monitoring.snsTopicArn) {
@@ -73,7 +58,6 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   const port = (server.address() as AddressInfo).port;
-  const openStore = store;
   monitoring.health.start(config.monitoring.healthCheckIntervalMs);
   // Events stored while processing was paused (or left pending by a crash) are applied in Stripe
   // order; in the background, so a long backlog never delays readiness.
@@ -98,8 +82,8 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       });
       // In-flight alerts finish before the store they throttle through closes.
       await monitoring.close().catch(() => undefined);
-      await Promise.allSettled([database.close(), openStore.close()]);
+      await closeDependencies();
     })());
 
-  return { url: `http://127.0.0.1:${port}`, port, server, database, store: openStore, stripe, stop };
+  return { url: `http://127.0.0.1:${port}`, port, server, database, store, stripe, stop };
 }

@@ -1,0 +1,47 @@
+import type Stripe from 'stripe';
+import type { Config } from './shared/config';
+import { type DatabaseHandle, migrateToLatest, openDatabase } from './shared/db';
+import type { Logger } from './shared/logger';
+import { createStore, type Store } from './shared/store';
+import { createStripeClient } from './shared/stripe-client';
+
+export interface ServiceDependencies {
+  database: DatabaseHandle;
+  store: Store;
+  stripe: Stripe;
+  /** Closes the pool and the store; safe to call once the users of both have stopped. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens what the service talks to, from configuration: the database (migrated to the latest
+ * schema), the store and the Stripe client. Shared by the service and the operational commands
+ * so they connect exactly alike. Nothing is left open when it fails part-way.
+ */
+export async function connectDependencies(config: Config, logger: Logger, options: { poolMax?: number } = {}): Promise<ServiceDependencies> {
+  const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir, poolMax: options.poolMax });
+  let store: Store | undefined;
+  try {
+    const applied = await migrateToLatest(database.db);
+    logger.info('database ready', { backend: database.backend, migrationsApplied: applied });
+    store = await createStore({
+      redisUrl: config.redis.url,
+      onError: (err) => logger.error('redis connection error', { error: err }),
+    });
+    logger.info('store ready', { backend: store.backend });
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    await database.close().catch(() => undefined);
+    throw err;
+  }
+  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: config.stripe.apiBase });
+  const openStore = store;
+  return {
+    database,
+    store: openStore,
+    stripe,
+    close: async () => {
+      await Promise.allSettled([database.close(), openStore.close()]);
+    },
+  };
+}
