@@ -1,4 +1,3 @@
 export { CheckoutService, type CheckoutDeps, type SubscriptionView } from './checkout-service';
 export { checkoutRouter } from './router';
 export * from './plans';
-export * as checkoutRepository from './repository';

@@ -6,7 +6,7 @@ import type { Clock } from '../shared/clock';
 import { badRequest, serviceUnavailable } from '../shared/errors';
 import type { Store } from '../shared/store';
 import type { CheckoutService } from './checkout-service';
-import { PLANS } from './plans';
+import { isPlan, PLANS } from './plans';
 
 const checkoutBody = z.object({ plan: z.string() }).strict();
 
@@ -34,7 +34,7 @@ export function checkoutRouter(deps: CheckoutRouterDeps): Router {
     const parsed = checkoutBody.safeParse(req.body ?? {});
     if (!parsed.success) throw badRequest('Body must be {"plan": "monthly" | "yearly"}', 'invalid_body');
     const plan = parsed.data.plan;
-    if (plan !== 'monthly' && plan !== 'yearly') {
+    if (!isPlan(plan)) {
       throw badRequest(`Unknown plan "${plan.slice(0, 40)}"; expected one of ${PLANS.join(', ')}`, 'invalid_plan', { param: 'plan' });
     }
     await refuseDuringMaintenance();

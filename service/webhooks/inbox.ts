@@ -116,19 +116,3 @@ export async function listPending(db: Database, limit: number, after?: { created
   }
   return query.orderBy('stripe_created_at').orderBy('event_id').limit(limit).execute();
 }
-
-/** Counts per outcome for events received since `since`: cheap through the (received_at, status) index. */
-export async function countOutcomesSince(db: Database, since: Date): Promise<Record<string, number> & { duplicates: number }> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['status', sql<string>`count(*)`.as('count'), sql<string>`coalesce(sum(duplicate_deliveries), 0)`.as('duplicates')])
-    .where('received_at', '>=', since)
-    .groupBy('status')
-    .execute();
-  const out: Record<string, number> & { duplicates: number } = { duplicates: 0 };
-  for (const row of rows) {
-    out[row.status] = Number(row.count);
-    out.duplicates += Number(row.duplicates);
-  }
-  return out;
-}

@@ -10,7 +10,7 @@ export {
   type DrainSummary,
   type PauseState,
 } from './pause';
-export { countOutcomesSince, findEvent, type InboxStatus } from './inbox';
+export { findEvent, type InboxStatus } from './inbox';
 export { HANDLED_EVENT_TYPES, applySubscriptionSnapshot, invoiceObservation, isHandled } from './handlers';
 export { recordPayment, recordFailedAttempt, type PaymentObservation } from './effects/payments';
 export { refreshPremium, writeSubscription } from './effects/subscriptions';

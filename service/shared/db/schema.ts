@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 /**
  * Table types for the typed query layer (Kysely). They mirror the migrations; when a migration
@@ -131,14 +131,10 @@ export interface DatabaseSchema {
 }
 
 export type UserRow = Selectable<UsersTable>;
-export type NewUser = Insertable<UsersTable>;
 export type SubscriptionRow = Selectable<SubscriptionsTable>;
 export type NewSubscription = Insertable<SubscriptionsTable>;
-export type SubscriptionUpdate = Updateable<SubscriptionsTable>;
-export type PaymentRow = Selectable<PaymentsTable>;
 export type NewPayment = Insertable<PaymentsTable>;
 export type WebhookEventRow = Selectable<WebhookEventsTable>;
-export type AuditRow = Selectable<AuditLogTable>;
 
 /** Normalises bigint columns across pg (string) and PGlite (number | bigint). */
 export function toNumber(value: string | number | bigint | null | undefined): number {
