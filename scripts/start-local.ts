@@ -5,8 +5,8 @@
  * service on embedded PGlite (.data/pglite) and the in-process store (unless DATABASE_URL /
  * REDIS_URL are set). Touches only .data/ and local ports. Never for staging or production.
  *
- * Precedence: environment variables > values computed here (sandbox URL, price ids, webhook secret)
- * > env/local.env.
+ * Precedence: the sandbox wiring (STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET) > environment variables >
+ * values seeded here (price ids, PGlite directory) > env/local.env.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,16 +47,17 @@ async function main(): Promise<void> {
   const catalog = await ensureCatalog(admin);
   const endpoint = await registerWebhookEndpoint(admin, `http://127.0.0.1:${port}${WEBHOOK_PATH}`, apiVersion);
 
-  const computed = {
-    STRIPE_API_BASE: sandbox.url,
+  // Defaults the shell may override (seeded prices, where PGlite lives)…
+  const seeded = {
     STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
     STRIPE_PRICE_YEARLY: catalog.prices.yearly,
-    STRIPE_WEBHOOK_SECRET: endpoint.secret,
     PGLITE_DIR: env.DATABASE_URL ? undefined : join(ROOT, env.PGLITE_DIR ?? '.data/pglite'),
   };
+  // …and the wiring to the sandbox just started, which nothing may override.
+  const sandboxWiring = { STRIPE_API_BASE: sandbox.url, STRIPE_WEBHOOK_SECRET: endpoint.secret };
   let config;
   try {
-    config = loadConfig({ ...fileEnv, ...computed, ...shellEnv, ...pick(computed, ['STRIPE_API_BASE', 'STRIPE_WEBHOOK_SECRET']) });
+    config = loadConfig({ ...fileEnv, ...seeded, ...shellEnv, ...sandboxWiring });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -97,10 +98,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-}
-
-function pick<T extends Record<string, unknown>>(obj: T, keys: Array<keyof T>): Partial<T> {
-  return Object.fromEntries(keys.map((k) => [k, obj[k]])) as Partial<T>;
 }
 
 if (!existsSync(join(ROOT, 'env', 'local.env'))) {

@@ -13,7 +13,7 @@ export const SECRET_CONFIG = {
     authJwtSecret: 'staging-jwt-secret-0123456789abcdef0123456789',
   },
   production: {
-    stripeSecretKey: 'sk_live_51ProductionSecretKeyValue',
+    stripeSecretKey: 'sk_live_placeholder_production_key',
     databaseUrl: 'postgres://payments:production-db-password@db.production.internal:5432/payments',
     authJwtSecret: 'production-jwt-secret-0123456789abcdef012345',
   },
