@@ -15,7 +15,7 @@ export default tseslint.config(
   },
   {
     // Operational and developer scripts talk to a terminal.
-    files: ['scripts/**/*.ts', 'sandbox/main.ts', 'bench/**/*.ts'],
+    files: ['scripts/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
   {

@@ -2,7 +2,11 @@
  * `npm run sandbox`: the Stripe sandbox on SANDBOX_PORT (default 12111) until SIGINT/SIGTERM.
  * Optional SANDBOX_STATE_FILE persists objects across restarts.
  */
+import { createLogger } from '../service/shared/logger';
 import { startSandbox } from './index';
+
+// The house logger (JSON, redacting): delivery lines may carry signatures and secrets, which it masks.
+const logger = createLogger({ service: 'stripe-sandbox', level: process.env.LOG_LEVEL ?? 'info' });
 
 async function main(): Promise<void> {
   const rawPort = process.env.SANDBOX_PORT ?? '12111';
@@ -14,15 +18,15 @@ async function main(): Promise<void> {
     port,
     host: process.env.SANDBOX_HOST ?? '127.0.0.1',
     persistPath: process.env.SANDBOX_STATE_FILE || undefined,
-    log: (line) => console.log(line),
+    log: (line) => logger.info(line),
   });
-  console.log(`Stripe sandbox: ${sandbox.url}  (set STRIPE_API_BASE=${sandbox.url}; control API under ${sandbox.url}/_sandbox)`);
+  logger.info(`Stripe sandbox listening on ${sandbox.url}`, { url: sandbox.url, stripeApiBase: sandbox.url, controlApi: `${sandbox.url}/_sandbox` });
   const stop = (signal: string): void => {
-    console.log(`received ${signal}, closing the sandbox`);
+    logger.info('closing the sandbox', { signal });
     sandbox.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        console.error(err);
+        logger.error('sandbox close failed', { error: err });
         process.exit(1);
       },
     );
@@ -32,6 +36,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err);
+  logger.error('sandbox failed to start', { error: err });
   process.exitCode = 1;
 });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs every bench/*.bench.ts in its own tsx process, one after another, so no
+ * `npm run bench`: runs every scripts/bench/*.bench.ts in its own tsx process, one after another, so no
  * benchmark warms up or slows down the next. Exits non-zero if any of them fails.
  */
 import { spawnSync } from 'node:child_process';
