@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type Stripe from 'stripe';
 import type { StoredWebhookEndpoint } from '../state';
+import { StripeApiError } from '../http/errors';
 import { signPayload } from './signing';
 import { typeMatches } from './emit';
 
@@ -10,10 +11,24 @@ export interface DeliveryFaults {
   duplicate?: number;
   /** Shuffle the deliveries of one batch (one API call's events) before queueing them. */
   reorder?: boolean;
+  /**
+   * Hold matching deliveries back across batches and clock seconds, then deliver them newest
+   * first after everything queued meanwhile: the out-of-order arrivals Stripe produces (an old
+   * snapshot after a newer one, a failure after the success). Held deliveries are released when
+   * the faults are cleared or `hold` is set to null; they do not count as pending until then.
+   */
+  hold?: HoldFault | null;
   /** Wait this long before each attempt. */
   delayMs?: number;
   /** Fail attempts to one endpoint (by url or id) without sending them, as a 500 would. */
   failEndpoint?: { url?: string; id?: string; attempts: number | 'always' };
+}
+
+export interface HoldFault {
+  /** Event types to hold (exact, `a.*` or `*`); every type when absent. */
+  types?: string[];
+  /** Hold at most this many deliveries (each copy counts); later ones are sent as usual. No limit when absent. */
+  count?: number;
 }
 
 export interface DeliveryAttempt {
@@ -64,6 +79,9 @@ export class DeliveryQueue {
   private attempts: DeliveryAttempt[] = [];
   private faults: DeliveryFaults = {};
   private failuresInjected = new Map<string, number>();
+  /** Deliveries the hold fault took back, oldest first. */
+  private held: Job[] = [];
+  private heldUnderFault = 0;
   private totalRunning = 0;
   private paused = false;
   private closed = false;
@@ -75,13 +93,21 @@ export class DeliveryQueue {
   ) {}
 
   setFaults(faults: DeliveryFaults): void {
+    validateHold(faults.hold);
     this.faults = { ...this.faults, ...faults };
     this.failuresInjected.clear();
+    if ('hold' in faults) {
+      // A new hold starts its own count; `hold: null` ends holding and delivers what was held.
+      this.heldUnderFault = 0;
+      if (!faults.hold) this.releaseHeld();
+    }
   }
 
   clearFaults(): void {
     this.faults = {};
     this.failuresInjected.clear();
+    this.heldUnderFault = 0;
+    this.releaseHeld();
   }
 
   deliveries(filter: DeliveryFilter = {}): DeliveryAttempt[] {
@@ -109,8 +135,28 @@ export class DeliveryQueue {
       }
     }
     if (this.faults.reorder) shuffle(jobs);
-    for (const job of jobs) this.push(job);
+    for (const job of jobs) {
+      if (this.shouldHold(job)) this.held.push(job);
+      else this.push(job);
+    }
     this.pump();
+  }
+
+  private shouldHold(job: Job): boolean {
+    const hold = this.faults.hold;
+    if (!hold) return false;
+    if (hold.types && !hold.types.some((pattern) => typeMatches(pattern, job.event.type))) return false;
+    if (hold.count !== undefined && this.heldUnderFault >= hold.count) return false;
+    this.heldUnderFault++;
+    return true;
+  }
+
+  /** Queues the held deliveries newest first, behind everything already queued. */
+  private releaseHeld(): void {
+    const released = this.held.reverse();
+    this.held = [];
+    for (const job of released) this.push(job);
+    if (released.length > 0) this.pump();
   }
 
   pause(): void {
@@ -157,6 +203,8 @@ export class DeliveryQueue {
   }
 
   private cancelAll(): void {
+    this.held = [];
+    this.heldUnderFault = 0;
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     for (const c of this.inFlight) c.abort();
@@ -280,6 +328,16 @@ export class DeliveryQueue {
       req.on('error', (err) => resolve({ status: null, error: err.message }));
       req.end(body);
     }).finally(() => this.inFlight.delete(controller));
+  }
+}
+
+function validateHold(hold: HoldFault | null | undefined): void {
+  if (!hold) return;
+  if (hold.count !== undefined && (!Number.isInteger(hold.count) || hold.count < 1)) {
+    throw new StripeApiError('hold.count must be a positive integer', { status: 400, type: 'invalid_request_error', param: 'hold.count' });
+  }
+  if (hold.types !== undefined && (!Array.isArray(hold.types) || hold.types.some((t) => typeof t !== 'string'))) {
+    throw new StripeApiError('hold.types must be an array of event types', { status: 400, type: 'invalid_request_error', param: 'hold.types' });
   }
 }
 
