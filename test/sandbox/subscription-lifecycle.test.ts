@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { SDK_API_VERSION } from '../../service/shared/stripe-client';
 import { againstRealStripe, Harness, Receiver, sandboxOnly, seedCatalog, startHarness, startReceiver, unique, verifiedEvents } from './support';
+import { SETTLE_MS } from '../support/wait';
 
 const DAY = 86_400;
 let h: Harness;
@@ -67,7 +68,7 @@ describe('subscription checkout', () => {
     expect(pi.status).toBe('succeeded');
     expect((full.customer as Stripe.Customer).invoice_settings.default_payment_method).toBe(full.default_payment_method);
 
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const events = verifiedEvents(h.stripe, receiver, secret);
     const types = events.map((e) => e.type).filter((t) => !t.startsWith('product.') && !t.startsWith('price.'));
     expect(types).toEqual([
@@ -124,7 +125,7 @@ describe('subscription checkout', () => {
     const refund = await h.stripe.refunds.create({ payment_intent: pi.id });
     expect(refund).toMatchObject({ status: 'succeeded', amount: 3000 });
     expect(refund.id).toMatch(/^re_/);
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const types = verifiedEvents(h.stripe, receiver, secret).map((e) => e.type);
     expect(types.slice(-2)).toEqual(['charge.refunded', 'refund.created']);
   });
@@ -135,7 +136,7 @@ describe('renewals through the sandbox clock', () => {
     const { price } = await seedCatalog(h.stripe);
     const { sub } = await subscribe(price);
     const firstEnd = (sub.items.data[0] as Stripe.SubscriptionItem).current_period_end;
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     receiver.received.length = 0;
 
     await h.control.advanceClock(32 * DAY);
@@ -148,7 +149,7 @@ describe('renewals through the sandbox clock', () => {
       ['subscription_cycle', 'paid'],
       ['subscription_create', 'paid'],
     ]);
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const events = verifiedEvents(h.stripe, receiver, secret);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['customer.subscription.updated', 'invoice.created', 'invoice.paid', 'invoice.payment_succeeded']));
     const update = events.find((e) => e.type === 'customer.subscription.updated') as Stripe.Event;
@@ -171,14 +172,14 @@ describe('renewals through the sandbox clock', () => {
     const { sub } = await subscribe(price);
     const failing = await h.stripe.paymentMethods.attach('pm_card_chargeCustomerFail', { customer: sub.customer as string });
     await h.stripe.subscriptions.update(sub.id, { default_payment_method: failing.id });
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     receiver.received.length = 0;
 
     await h.control.advanceClock(32 * DAY);
     const after = await h.stripe.subscriptions.retrieve(sub.id, { expand: ['latest_invoice'] });
     expect(after.status).toBe('past_due');
     expect((after.latest_invoice as Stripe.Invoice).status).toBe('open');
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const events = verifiedEvents(h.stripe, receiver, secret);
     const types = events.map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['payment_intent.payment_failed', 'invoice.payment_failed']));
@@ -200,7 +201,7 @@ describe('renewals through the sandbox clock', () => {
     const ended = await h.stripe.subscriptions.retrieve(sub.id);
     expect(ended).toMatchObject({ status: 'canceled', ended_at: periodEnd });
     expect((await h.stripe.invoices.list({ subscription: sub.id })).data).toHaveLength(1);
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     expect(verifiedEvents(h.stripe, receiver, secret).map((e) => e.type)).toContain('customer.subscription.deleted');
     expect((await h.stripe.subscriptions.list({ customer: sub.customer as string })).data).toHaveLength(0);
   });

@@ -43,7 +43,7 @@ export async function startHarness(): Promise<Harness> {
       close: async () => undefined,
     };
   }
-  const sandbox = await startSandbox({ port: 0, retrySchedule: [40, 80, 160], deliveryTimeoutMs: 1000 });
+  const sandbox = await startSandbox({ port: 0, retrySchedule: [40, 80, 160], deliveryTimeoutMs: 60_000 });
   const secretKey = 'sk_test_contract_suite';
   const stripe = createStripeClient({ secretKey, apiVersion: SDK_API_VERSION, apiBase: sandbox.url });
   return { stripe, apiBase: sandbox.url, secretKey, sandbox, control: sandbox.control, reset: () => sandbox.control.reset(), close: () => sandbox.close() };

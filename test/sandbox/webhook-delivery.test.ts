@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import { Harness, Receiver, sandboxOnly, startHarness, startReceiver, verifiedEvents } from './support';
+import { SETTLE_MS } from '../support/wait';
 
 let h: Harness;
 let receiver: Receiver;
@@ -47,7 +48,7 @@ describe('delivery', () => {
   sandboxOnly('signs each delivery so stripe.webhooks.constructEvent accepts it, with Stripe headers', async () => {
     const we = await endpoint();
     const customer = await h.stripe.customers.create({ email: 'signed@example.com' });
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const [event] = verifiedEvents(h.stripe, receiver, we.secret);
     expect(event).toMatchObject({ type: 'customer.created', object: 'event', livemode: false, pending_webhooks: 1 });
     expect((event?.data.object as Stripe.Customer).id).toBe(customer.id);
@@ -62,7 +63,7 @@ describe('delivery', () => {
     const we = await endpoint();
     await h.control.advanceClock(90 * 86_400);
     await h.stripe.customers.create({ email: 'later@example.com' });
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const [event] = verifiedEvents(h.stripe, receiver, we.secret);
     expect(event?.created).toBeGreaterThan(Date.now() / 1000 + 89 * 86_400);
   });
@@ -72,7 +73,7 @@ describe('delivery', () => {
     await h.stripe.customers.create({ email: 'ignored@example.com' });
     const product = await h.stripe.products.create({ name: 'Delivered' });
     await h.stripe.products.update(product.id, { name: 'Renamed' });
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const events = verifiedEvents(h.stripe, receiver, we.secret);
     expect(events.map((e) => e.type)).toEqual(['product.created', 'product.updated']);
     expect(events[1]?.data.previous_attributes).toEqual({ name: 'Delivered' });
@@ -82,7 +83,7 @@ describe('delivery', () => {
     const we = await endpoint();
     await h.stripe.webhookEndpoints.update(we.id, { disabled: true });
     const customer = await h.stripe.customers.create({ email: 'quiet@example.com' });
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     expect(receiver.received).toHaveLength(0);
     expect(h.control.deliveries()).toHaveLength(0);
     const listed = await h.stripe.events.list({ type: 'customer.created' });
@@ -95,7 +96,7 @@ describe('delivery', () => {
     const we = await endpoint(['customer.created']);
     receiver.failNext(2);
     await h.stripe.customers.create({ email: 'retry@example.com' });
-    await h.control.waitForDeliveries(5000);
+    await h.control.waitForDeliveries(SETTLE_MS);
     const attempts = h.control.deliveries({ endpoint_id: we.id });
     expect(attempts.map((a) => [a.attempt, a.status, a.succeeded])).toEqual([
       [1, 500, false],
@@ -109,7 +110,7 @@ describe('delivery', () => {
     const we = await endpoint(['customer.created']);
     h.control.setFaults({ failEndpoint: { id: we.id, attempts: 'always' } });
     await h.stripe.customers.create({ email: 'never@example.com' });
-    await h.control.waitForDeliveries(5000);
+    await h.control.waitForDeliveries(SETTLE_MS);
     const attempts = h.control.deliveries({ endpoint_id: we.id });
     expect(attempts).toHaveLength(4);
     expect(attempts.every((a) => !a.succeeded && a.error?.includes('injected'))).toBe(true);
@@ -120,7 +121,7 @@ describe('delivery', () => {
     const we = await endpoint(['customer.created']);
     h.control.setFaults({ failEndpoint: { url: receiver.url, attempts: 1 } });
     await h.stripe.customers.create({ email: 'once@example.com' });
-    await h.control.waitForDeliveries(5000);
+    await h.control.waitForDeliveries(SETTLE_MS);
     expect(h.control.deliveries({ endpoint_id: we.id }).map((a) => a.succeeded)).toEqual([false, true]);
     expect(receiver.received).toHaveLength(1);
   });
@@ -129,7 +130,7 @@ describe('delivery', () => {
     const we = await endpoint(['customer.created']);
     h.control.setFaults({ duplicate: 2 });
     await h.stripe.customers.create({ email: 'dupe@example.com' });
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const events = verifiedEvents(h.stripe, receiver, we.secret);
     expect(events).toHaveLength(3);
     expect(new Set(events.map((e) => e.id)).size).toBe(1);
@@ -145,7 +146,7 @@ describe('delivery', () => {
       success_url: 'https://app.example/ok',
     });
     await h.control.completeCheckoutSession(session.id, 'pm_card_visa');
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     const received = verifiedEvents(h.stripe, receiver, we.secret).map((e) => e.id).sort();
     const listed = (await h.stripe.events.list({ limit: 100 })).data.map((e) => e.id).sort();
     expect(received).toEqual(listed);
@@ -160,7 +161,7 @@ describe('delivery', () => {
     h.control.setFaults({ delayMs: 100 });
     const started = Date.now();
     h.control.resumeDeliveries();
-    await h.control.waitForDeliveries();
+    await h.control.waitForDeliveries(SETTLE_MS);
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect(receiver.received).toHaveLength(1);
   });

@@ -1,5 +1,6 @@
 import { main, parseReplayArgs, UsageError } from '../../scripts/replay-events';
 import type { TestService } from '../support/service';
+import { SETTLE_MS } from '../support/wait';
 import { startWebhookService, subscribe } from '../service/webhooks/support';
 
 describe('replay-events arguments', () => {
@@ -54,7 +55,7 @@ describe('replay-events command', () => {
     const since = new Date(Date.now() - 60_000).toISOString();
     await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: true });
     await subscribe(svc, 'user_script_replay');
-    await svc.sandbox.control.waitForDeliveries(10_000);
+    await svc.sandbox.control.waitForDeliveries(SETTLE_MS);
 
     const dry = await run(['--since', since, '--dry-run', '--json']);
     expect(dry.code).toBe(0);

@@ -2,6 +2,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { BASE_TEST_ENV } from '../support/config';
+import { waitForOutput } from '../support/wait';
 
 const ROOT = join(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -33,36 +34,37 @@ describe('npm run serve', () => {
   it('finishes an in-flight request after SIGTERM, then exits 0', async () => {
     const child = serve({ ...BASE_TEST_ENV, PORT: '0', LOG_LEVEL: 'info' });
     const { out, exited } = collect(child);
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`service did not start: ${out.stderr}`)), 20_000);
-      child.stdout.on('data', () => {
-        const match = /"message":"listening".*?"port":(\d+)|"port":(\d+).*?"message":"listening"/.exec(out.stdout);
-        if (match) {
-          clearTimeout(timer);
-          resolve(Number(match[1] ?? match[2]));
-        }
-      });
-    });
+    const listening = await waitForOutput(child.stdout, /"message":"listening".*?"port":(\d+)|"port":(\d+).*?"message":"listening"/, { what: 'the listening line' });
+    const port = Number(listening[1] ?? listening[2]);
 
-    // A request whose body is still arriving when SIGTERM lands is in flight.
+    // A request whose body is still arriving when SIGTERM lands is in flight. `Expect: 100-continue`
+    // makes the server say when it has the headers (the request is active); only then SIGTERM, and
+    // the body follows once the service has logged that it is shutting down.
     const body = JSON.stringify({ plan: 'monthly' });
     const response = new Promise<number>((resolve, reject) => {
       const req = httpRequest(
-        { host: '127.0.0.1', port, method: 'POST', path: '/api/payments/checkout-session', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/payments/checkout-session',
+          headers: { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue' },
+        },
         (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
         },
       );
       req.on('error', reject);
-      req.write(body.slice(0, 5));
-      setTimeout(() => {
+      req.on('continue', () => {
+        const shuttingDown = waitForOutput(child.stdout, /"message":"shutting down"/, { what: 'the shutting down line' });
         child.kill('SIGTERM');
-        setTimeout(() => req.end(body.slice(5)), 300);
-      }, 200);
+        shuttingDown.then(() => req.end(body), reject);
+      });
+      req.flushHeaders();
     });
     expect(await response).toBe(401); // answered (no token), not dropped
     expect(await exited).toBe(0);
     expect(out.stdout).toContain('stopped cleanly');
-  }, 30_000);
+  });
 });

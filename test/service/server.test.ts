@@ -6,6 +6,7 @@ import { type DatabaseHandle, migrateToLatest, openDatabase } from '../../servic
 import { testConfig } from '../support/config';
 import { createTestDatabase } from '../support/database';
 import { captureLogger } from '../support/logger';
+import { waitUntil } from '../support/wait';
 
 /**
  * startService is what `npm run serve` and `npm start` run: it must apply events left pending by a
@@ -42,12 +43,13 @@ describe('startService', () => {
     const config = testConfig(ci ? { DATABASE_URL: ci.url, REDIS_URL: '' } : { PGLITE_DIR: pgliteDir, REDIS_URL: '' });
     const service = await startService({ config, logger, host: '127.0.0.1' });
     try {
-      let status = 'pending';
-      for (let i = 0; i < 50 && status === 'pending'; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const row = await service.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow();
-        status = row.status;
-      }
+      const status = await waitUntil(
+        async () => {
+          const row = await service.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow();
+          return row.status !== 'pending' && row.status;
+        },
+        { what: 'the pending event drained at startup' },
+      );
       expect(status).toBe('ignored');
       expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
     } finally {

@@ -69,7 +69,8 @@ export interface StartTestServiceOptions {
  */
 export async function startTestService(options: StartTestServiceOptions = {}): Promise<TestService> {
   const ownsSandbox = !options.sandbox;
-  const sandbox = options.sandbox ?? (await startSandbox({ port: 0 }));
+  // A slow (loaded) service must not look like a failed delivery: that would add retries tests do not expect.
+  const sandbox = options.sandbox ?? (await startSandbox({ port: 0, deliveryTimeoutMs: 60_000 }));
   const ownsDatabase = !options.database;
   const database = options.database ?? (await createTestDatabase());
   const ownsStore = !options.store;

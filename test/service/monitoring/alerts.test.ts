@@ -7,8 +7,8 @@ import type { Store } from '../../../service/shared/store';
 import { captureLogger } from '../../support/logger';
 import { startTestService, type TestService } from '../../support/service';
 import { createTestStore } from '../../support/store';
+import { SETTLE_MS, waitUntil } from '../../support/wait';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('alerts through the service observer', () => {
   let store: Store;
@@ -31,10 +31,9 @@ describe('alerts through the service observer', () => {
       const svc = i % 2 === 0 ? a : b;
       svc.monitoring.observer.paymentRecorded({ outcome: 'failed', amount: 400, currency: 'eur', failureCode: 'card_declined', userId: `u${i}` });
     }
-    await Promise.any([a.alerts.waitFor((x) => x.length > 0), b.alerts.waitFor((x) => x.length > 0)]);
-    // Give the other instance's timer time to fire too: it must find the window taken.
-    await sleep(600);
-    await Promise.all([a.monitoring.alerts.idle(), b.monitoring.alerts.idle()]);
+    await waitUntil(() => a.alerts.alerts.length + b.alerts.alerts.length > 0, { what: 'the first alert from either instance' });
+    // Fire the other instance's timer now instead of sleeping past it: it must find the window taken.
+    await Promise.all([a.monitoring.alerts.flush(), b.monitoring.alerts.flush()]);
     const sent = [...a.alerts.ofType('payment_failure'), ...b.alerts.ofType('payment_failure')];
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ type: 'payment_failure', severity: 'high', count: 100, environment: 'test' });
@@ -43,15 +42,14 @@ describe('alerts through the service observer', () => {
 
   it('keeps occurrences inside a claimed window for the next alert instead of sending another', async () => {
     a.monitoring.observer.paymentRecorded({ outcome: 'failed', amount: 400, currency: 'eur', failureCode: 'expired_card' });
-    await sleep(600);
-    await a.monitoring.alerts.idle();
+    await a.monitoring.alerts.flush();
     expect([...a.alerts.ofType('payment_failure'), ...b.alerts.ofType('payment_failure')]).toHaveLength(1);
   });
 
   it('alerts on webhook failures (medium) and unmatched events separately from payment failures', async () => {
     for (let i = 0; i < 3; i++) a.monitoring.observer.webhookHandled({ eventId: `evt_f${i}`, type: 'invoice.paid', outcome: 'failed', durationMs: 5, error: 'db down' });
     a.monitoring.observer.webhookHandled({ eventId: 'evt_u1', type: 'customer.subscription.updated', outcome: 'unmatched', durationMs: 3 });
-    await a.alerts.waitFor((alerts) => alerts.some((x) => x.type === 'webhook_failure') && alerts.some((x) => x.type === 'unmatched_webhook'));
+    await a.alerts.waitFor((alerts) => alerts.some((x) => x.type === 'webhook_failure') && alerts.some((x) => x.type === 'unmatched_webhook'), SETTLE_MS);
     expect(a.alerts.ofType('webhook_failure')[0]).toMatchObject({ severity: 'medium', count: 3 });
     expect(a.alerts.ofType('unmatched_webhook')[0]).toMatchObject({ count: 1 });
   });
@@ -146,7 +144,6 @@ describe('STRIPE_MONITORING_ENABLED=false', () => {
     const svc = await startTestService({ env: { STRIPE_MONITORING_ENABLED: 'false', ALERT_COALESCE_MS: '50' } });
     try {
       for (let i = 0; i < 5; i++) svc.monitoring.observer.paymentRecorded({ outcome: 'failed', amount: 400, currency: 'eur' });
-      await sleep(200);
       await svc.monitoring.alerts.flush();
       expect(svc.alerts.alerts).toHaveLength(0);
       const metrics = await (await fetch(`${svc.url}/metrics`)).text();

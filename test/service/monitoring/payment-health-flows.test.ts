@@ -5,6 +5,7 @@ import type { Clock } from '../../../service/shared/clock';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { startTestService, type TestService } from '../../support/service';
 import { createTestStore } from '../../support/store';
+import { SETTLE_MS } from '../../support/wait';
 import type { Store } from '../../../service/shared/store';
 
 /**
@@ -33,7 +34,7 @@ beforeAll(async () => {
   // The second instance shares database, Redis and sandbox; its webhook endpoint is registered too,
   // so both receive (and dedupe) every event, as two tasks behind one ALB would.
   b = await startTestService({ sandbox, database, store, clock, env });
-}, 60_000);
+});
 
 afterAll(async () => {
   await a?.close();
@@ -43,7 +44,7 @@ afterAll(async () => {
   await sandbox?.close();
 });
 
-const settle = () => sandbox.control.waitForDeliveries(20_000);
+const settle = () => sandbox.control.waitForDeliveries(SETTLE_MS);
 
 async function health(svc: TestService): Promise<{ status: number; body: PaymentHealth }> {
   const res = await fetch(`${svc.url}/api/payments/health`);
@@ -132,7 +133,7 @@ describe('payment health through real sandbox payments', () => {
     // Lifetime totals still remember it.
     expect(res.body.metrics.failedPayments).toBeGreaterThanOrEqual(3);
     expect((await health(b)).body).toEqual(res.body);
-  }, 90_000);
+  });
 
   it('raised one status-critical alert for the incident across both instances', async () => {
     const critical = [...a.alerts.ofType('status_critical'), ...b.alerts.ofType('status_critical')];

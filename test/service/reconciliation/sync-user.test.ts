@@ -1,5 +1,6 @@
 import { toNumber } from '../../../service/shared/db';
 import type { TestService } from '../../support/service';
+import { SETTLE_MS } from '../../support/wait';
 import { DAY, startWebhookService, subscribe, useDecliningCard } from '../webhooks/support';
 
 let svc: TestService;
@@ -21,12 +22,12 @@ async function sync(userId: string, admin = true) {
 
 test('POST /users/:userId/sync repairs state missed by webhooks, is audited, and is idempotent', async () => {
   const { subscriptionId, customerId } = await subscribe(svc, 'user_sync');
-  await svc.sandbox.control.waitForDeliveries(20_000);
+  await svc.sandbox.control.waitForDeliveries(SETTLE_MS);
   // Lose local state: the renewal happens while the endpoint is disabled, and a payment row is gone.
   await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: true });
   await useDecliningCard(svc, customerId, subscriptionId);
   await svc.sandbox.control.advanceClock(32 * DAY);
-  await svc.sandbox.control.waitForDeliveries(20_000);
+  await svc.sandbox.control.waitForDeliveries(SETTLE_MS);
   expect((await db().selectFrom('subscriptions').select('status').where('id', '=', subscriptionId).executeTakeFirstOrThrow()).status).toBe('active');
 
   const first = await sync('user_sync');

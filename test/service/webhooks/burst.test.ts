@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { toNumber } from '../../../service/shared/db';
 import type { TestService } from '../../support/service';
+import { SETTLE_MS } from '../../support/wait';
 import { DAY, listAll, startWebhookService, subscribe, useDecliningCard } from './support';
 
 const USERS = 72;
@@ -27,7 +28,7 @@ test('a burst of more than 1,000 events with duplicates and reordering ends equa
   for (let i = 0; i < DECLINING; i++) await useDecliningCard(svc, subs[i]!.customerId, subs[i]!.subscriptionId);
   for (let i = DECLINING; i < DECLINING + CANCELING; i++) await svc.stripe.subscriptions.update(subs[i]!.subscriptionId, { cancel_at_period_end: true });
   for (let r = 0; r < RENEWALS; r++) await control.advanceClock(32 * DAY);
-  await control.waitForDeliveries(90_000);
+  await control.waitForDeliveries(SETTLE_MS);
 
   const delivered = new Set(control.deliveries().map((d) => d.event_id));
   expect(delivered.size).toBeGreaterThanOrEqual(1000);
@@ -81,4 +82,4 @@ test('a burst of more than 1,000 events with duplicates and reordering ends equa
   const localUsers = await db.selectFrom('users').select(['id', 'is_premium']).where('id', 'like', 'user_burst_%').orderBy('id').execute();
   const premiumInStripe = new Set(stripeSubs.filter((s) => s.status === 'active' || s.status === 'trialing').map((s) => s.metadata.userId));
   expect(localUsers.map((u) => [u.id, u.is_premium])).toEqual(users.map((u) => [u, premiumInStripe.has(u)]));
-}, 120_000);
+});

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { toNumber } from '../../../service/shared/db';
 import type { PaymentObserver } from '../../../service/shared/observer';
 import type { TestService } from '../../support/service';
+import { SETTLE_MS, waitUntil } from '../../support/wait';
 import { countRows, fakeEvent, postWebhook, sign, startWebhookService, subscribe } from './support';
 
 let svc: TestService;
@@ -117,7 +118,7 @@ describe('events', () => {
       expect(toNumber(revenue.gross_amount)).toBe(toNumber(succeededThatDay.sum));
     } finally {
       svc.sandbox.control.resumeDeliveries();
-      await svc.sandbox.control.waitForDeliveries(20_000);
+      await svc.sandbox.control.waitForDeliveries(SETTLE_MS);
     }
     expect(await db().selectFrom('payments').select('id').where('user_id', '=', 'user_concurrent').execute()).toHaveLength(1);
   });
@@ -128,22 +129,23 @@ describe('events', () => {
     let failedEvent: { event_id: string; attempts: number; last_error: string | null } | undefined;
     try {
       await subscribe(svc, 'user_db_failure');
-      for (let i = 0; i < 100 && !failedEvent; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        failedEvent = await db()
-          .selectFrom('webhook_events')
-          .select(['event_id', 'attempts', 'last_error'])
-          .where('status', '=', 'failed')
-          .where('type', 'in', ['invoice.payment_succeeded', 'payment_intent.succeeded'])
-          .executeTakeFirst();
-      }
+      failedEvent = await waitUntil(
+        () =>
+          db()
+            .selectFrom('webhook_events')
+            .select(['event_id', 'attempts', 'last_error'])
+            .where('status', '=', 'failed')
+            .where('type', 'in', ['invoice.payment_succeeded', 'payment_intent.succeeded'])
+            .executeTakeFirst(),
+        { what: 'a failed payment event in the inbox' },
+      );
       expect(failedEvent?.last_error).toContain('injected rollup failure');
       // The payment row was written before the rollup failed: it must have been rolled back with it.
       expect(await db().selectFrom('payments').select('id').where('user_id', '=', 'user_db_failure').execute()).toHaveLength(0);
     } finally {
       await sql`drop trigger if exists upiik_test_fail on daily_revenue`.execute(db());
     }
-    await svc.sandbox.control.waitForDeliveries(20_000);
+    await svc.sandbox.control.waitForDeliveries(SETTLE_MS);
     const attempts = svc.sandbox.control.deliveries({ event_id: failedEvent!.event_id });
     expect(attempts[0]?.status).toBe(500);
     expect(attempts.at(-1)?.status).toBe(200);

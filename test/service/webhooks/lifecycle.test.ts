@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { toNumber } from '../../../service/shared/db';
 import type { TestService } from '../../support/service';
+import { SETTLE_MS } from '../../support/wait';
 import { DAY, startWebhookService, subscribe, useDecliningCard } from './support';
 
 let svc: TestService;
@@ -13,7 +14,7 @@ afterAll(async () => {
 });
 
 const db = () => svc.database.db;
-const settle = () => svc.sandbox.control.waitForDeliveries(20_000);
+const settle = () => svc.sandbox.control.waitForDeliveries(SETTLE_MS);
 
 async function subscriptionRow(id: string) {
   return db().selectFrom('subscriptions').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

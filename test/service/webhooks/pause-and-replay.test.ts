@@ -1,6 +1,7 @@
 import { replayEvents } from '../../../service/reconciliation';
 import { drainPendingEvents, pauseWebhookProcessing, resumeWebhookProcessing, WEBHOOKS_PAUSED_KEY, type WebhookDeps } from '../../../service/webhooks';
 import type { TestService } from '../../support/service';
+import { SETTLE_MS } from '../../support/wait';
 import { DAY, postWebhook, sign, startWebhookService, subscribe } from './support';
 
 let svc: TestService;
@@ -15,7 +16,7 @@ afterAll(async () => {
 });
 
 const db = () => svc.database.db;
-const settle = () => svc.sandbox.control.waitForDeliveries(30_000);
+const settle = () => svc.sandbox.control.waitForDeliveries(SETTLE_MS);
 
 test('paused: 100+ events are stored pending and answered 2xx; resume applies all of them once, in Stripe order', async () => {
   await pauseWebhookProcessing(svc.store, { reason: 'test rollback' });

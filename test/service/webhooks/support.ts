@@ -13,7 +13,8 @@ export async function startWebhookService(
   const sandbox = await startSandbox({
     port: 0,
     retrySchedule: options.retrySchedule ?? [100, 300, 600, 1200],
-    deliveryTimeoutMs: 10_000,
+    // A slow (loaded) receiver must not look like a failed delivery: that would add retries tests do not expect.
+    deliveryTimeoutMs: 60_000,
     deliveryConcurrency: options.deliveryConcurrency ?? 1,
   });
   const svc = await startTestService({ ...options, sandbox });
