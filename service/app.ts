@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import { adminRouter } from './admin';
 import { CheckoutService, checkoutRouter } from './checkout';
 import { healthRouter } from './health';
-import { errorHandler, notFoundHandler, requestContextMiddleware, requestLogMiddleware } from './http';
+import { errorHandler, jsonBody, notFoundHandler, requestContextMiddleware, requestLogMiddleware } from './http';
 import { maintenanceRouter } from './maintenance';
 import { createMonitoring, fanOutObserver, metricsRouter, type Monitoring, paymentHealthRouter } from './monitoring';
 import { corsAllowList, createRateLimiter, securityHeaders } from './security';
@@ -72,7 +72,8 @@ export function buildApp(appDeps: AppDeps): Express {
   app.use(['/api/admin', '/admin'], adminLimiter.middleware);
 
   // JSON is parsed per router, never globally: the Stripe webhook route must see the raw bytes.
-  const json = express.json({ limit: JSON_BODY_LIMIT, strict: true });
+  // A body in another media type is a 415, never silently read as "no body".
+  const json = jsonBody({ limit: JSON_BODY_LIMIT });
   const checkout = new CheckoutService(deps);
   app.use('/api/payments', paymentHealthRouter({ health: monitoring.health, logger: deps.logger }));
   app.use('/api/payments', json, checkoutRouter({ checkout, store: deps.store, clock: deps.clock, auth: deps.config.auth }));

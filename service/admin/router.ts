@@ -1,5 +1,7 @@
 import { Router } from 'express';
 import type Stripe from 'stripe';
+import { z } from 'zod';
+import { noQueryParameters } from '../http';
 import { syncUser } from '../reconciliation';
 import { type AuthConfig, currentUser, requireRole, requireUser } from '../security';
 import type { Config } from '../shared/config';
@@ -18,10 +20,14 @@ export interface AdminRouterDeps {
 
 const USER_ID = /^[A-Za-z0-9_\-:.@]{1,128}$/;
 
+/** `POST /users/:userId/sync` takes no options; `{}` is accepted for clients that always send a body. */
+const syncBody = z.object({}).strict();
+
 /** `/api/admin/payments/*`: admin role required on every route. */
 export function adminRouter(deps: AdminRouterDeps): Router {
   const router = Router();
-  router.use(requireUser(deps.auth), requireRole('admin'));
+  // No admin route reads the query string: a parameter there is a caller's mistake, answered 400.
+  router.use(requireUser(deps.auth), requireRole('admin'), noQueryParameters());
 
   router.get('/users/:userId', async (req, res) => {
     const userId = String(req.params.userId);
@@ -48,6 +54,7 @@ export function adminRouter(deps: AdminRouterDeps): Router {
     router.post('/users/:userId/sync', async (req, res) => {
       const userId = String(req.params.userId);
       if (!USER_ID.test(userId)) throw badRequest('Invalid user id', 'invalid_user_id', { param: 'userId' });
+      if (!syncBody.safeParse(req.body ?? {}).success) throw badRequest('This route takes no body (or {})', 'invalid_body');
       const requestId = res.getHeader('x-request-id');
       const summary = await syncUser({ db: deps.db, stripe: deps.stripe, config }, userId, {
         actor: `admin:${currentUser(res).id}`,

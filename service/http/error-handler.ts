@@ -2,22 +2,41 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 
-interface BodyParserError {
-  type?: string;
-  status?: number;
+/** The shape http-errors gives the errors Express, its router and body-parser raise. */
+interface HttpLayerError {
+  type?: unknown;
+  status?: unknown;
+  statusCode?: unknown;
 }
 
-/** Errors raised by express.json / express.raw before our code runs. */
-function fromBodyParser(err: unknown): AppError | undefined {
-  const e = err as BodyParserError | null;
-  if (!e || typeof e !== 'object' || typeof e.type !== 'string') return undefined;
-  if (e.type === 'entity.too.large') return new AppError('Request body too large', { code: 'payload_too_large', status: 413, cause: err });
-  if (e.type === 'entity.parse.failed') return new AppError('Request body is not valid JSON', { code: 'invalid_json', status: 400, cause: err });
-  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported')
-    return new AppError('Unsupported body encoding', { code: 'unsupported_encoding', status: 415, cause: err });
-  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
-    return new AppError('Malformed request body', { code: 'bad_request', status: e.status, cause: err });
-  return undefined;
+/** body-parser's error types: what the client sent wrong, with the status it keeps and a stable code. */
+const BODY_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  'entity.too.large': { status: 413, code: 'payload_too_large', message: 'Request body too large' },
+  'entity.parse.failed': { status: 400, code: 'invalid_json', message: 'Request body is not valid JSON' },
+  'encoding.unsupported': { status: 415, code: 'unsupported_encoding', message: 'Unsupported Content-Encoding; send identity, gzip, deflate or br' },
+  'charset.unsupported': { status: 415, code: 'unsupported_charset', message: 'Unsupported charset; send UTF-8' },
+  'request.aborted': { status: 400, code: 'request_aborted', message: 'The request body was not sent completely' },
+  'request.size.invalid': { status: 400, code: 'malformed_body', message: 'The request body does not match its Content-Length' },
+};
+
+/**
+ * Errors raised by the HTTP layer before our code runs (express.json / express.raw, the router's
+ * parameter decoding) keep their 4xx status: a client that sends junk learns so and is never
+ * answered with a 5xx. http-errors marks them with `status` (and body-parser with `type`); a
+ * 4xx without a known type is a body that could not be decoded (a zlib error under
+ * `Content-Encoding: gzip`) or, from the router, a URL that could not be decoded. Messages are
+ * ours: the originals can carry raw URL parameters.
+ */
+function fromHttpLayer(err: unknown): AppError | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as HttpLayerError;
+  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  const known = typeof e.type === 'string' ? BODY_ERRORS[e.type] : undefined;
+  if (known) return new AppError(known.message, { code: known.code, status: known.status, cause: err });
+  if (err instanceof URIError) return new AppError('The URL contains malformed percent-encoding', { code: 'malformed_url', status: 400, cause: err });
+  if (status === 400) return new AppError('The request body could not be decoded', { code: 'malformed_body', status: 400, cause: err });
+  return new AppError('The request was refused by the HTTP layer', { code: `http_${status}`, status, cause: err });
 }
 
 export function notFoundHandler(): RequestHandler {
@@ -37,7 +56,7 @@ export function errorHandler(options: { logger: Logger; exposeStack: boolean }):
     const appError =
       err instanceof AppError
         ? err
-        : (fromBodyParser(err) ?? new AppError('Internal server error', { code: 'internal_error', status: 500, cause: err }));
+        : (fromHttpLayer(err) ?? new AppError('Internal server error', { code: 'internal_error', status: 500, cause: err }));
     if (appError.status >= 500) {
       options.logger.error('request failed', { method: req.method, path: req.path, code: appError.code, error: appError.cause ?? appError });
     } else {

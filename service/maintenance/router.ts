@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { noQueryParameters } from '../http';
 import { type AuthConfig, currentUser, requireRole, requireUser } from '../security';
 import type { Clock } from '../shared/clock';
 import type { Database } from '../shared/db';
@@ -35,7 +36,7 @@ const enableBody = z
  */
 export function maintenanceRouter(deps: MaintenanceRouterDeps): Router {
   const router = Router();
-  const admin = [requireUser(deps.auth), requireRole('admin')];
+  const admin = [requireUser(deps.auth), requireRole('admin'), noQueryParameters()];
 
   const audit = async (actor: string, action: string, details: Record<string, unknown>) => {
     await deps.db
