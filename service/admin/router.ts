@@ -33,7 +33,7 @@ export function adminRouter(deps: AdminRouterDeps): Router {
     const userId = String(req.params.userId);
     if (!USER_ID.test(userId)) throw badRequest('Invalid user id', 'invalid_user_id', { param: 'userId' });
     const local = await loadUserRecords(deps.db, userId);
-    if (!local.user) throw notFound(`No user ${userId} is known to the payments service`, 'user_not_found');
+    if (!local.user) throw notFound('No such user is known to the payments service', 'user_not_found');
     let stripe: { customer: Stripe.Customer | Stripe.DeletedCustomer; subscriptions: Stripe.Subscription[] } | null = null;
     if (local.customer) {
       try {

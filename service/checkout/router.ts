@@ -35,7 +35,7 @@ export function checkoutRouter(deps: CheckoutRouterDeps): Router {
     if (!parsed.success) throw badRequest('Body must be {"plan": "monthly" | "yearly"}', 'invalid_body');
     const plan = parsed.data.plan;
     if (!isPlan(plan)) {
-      throw badRequest(`Unknown plan "${plan.slice(0, 40)}"; expected one of ${PLANS.join(', ')}`, 'invalid_plan', { param: 'plan' });
+      throw badRequest(`Unknown plan; expected one of ${PLANS.join(', ')}`, 'invalid_plan', { param: 'plan' });
     }
     await refuseDuringMaintenance();
     res.json(await deps.checkout.createCheckoutSession(currentUser(res), plan));

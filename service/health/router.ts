@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { type Database, pingDatabase } from '../shared/db';
 import { errorMessage } from '../shared/errors';
+import { redactString } from '../shared/redact';
 import type { Logger } from '../shared/logger';
 import type { Store } from '../shared/store';
 
@@ -26,7 +27,7 @@ async function probe(name: string, fn: () => Promise<void>, timeoutMs: number): 
     ]);
     return { ok: true, latencyMs: Math.round(performance.now() - started) };
   } catch (err) {
-    return { ok: false, error: errorMessage(err).slice(0, 200) };
+    return { ok: false, error: redactString(errorMessage(err)).slice(0, 200) };
   } finally {
     clearTimeout(timer);
   }

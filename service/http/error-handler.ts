@@ -1,6 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
+import { redact, redactString, safeDecode } from '../shared/redact';
+import { describeRequest } from './request-context';
 
 /** The shape http-errors gives the errors Express, its router and body-parser raise. */
 interface HttpLayerError {
@@ -39,8 +41,9 @@ function fromHttpLayer(err: unknown): AppError | undefined {
   return new AppError('The request was refused by the HTTP layer', { code: `http_${status}`, status, cause: err });
 }
 
+/** The path is echoed decoded and redacted: never a raw path parameter (a card number in a URL). */
 export function notFoundHandler(): RequestHandler {
-  return (req, _res, next) => next(new AppError(`No route for ${req.method} ${req.path}`, { code: 'route_not_found', status: 404 }));
+  return (req, _res, next) => next(new AppError(`No route for ${req.method} ${redactString(safeDecode(req.path))}`, { code: 'route_not_found', status: 404 }));
 }
 
 /**
@@ -58,9 +61,9 @@ export function errorHandler(options: { logger: Logger; exposeStack: boolean }):
         ? err
         : (fromHttpLayer(err) ?? new AppError('Internal server error', { code: 'internal_error', status: 500, cause: err }));
     if (appError.status >= 500) {
-      options.logger.error('request failed', { method: req.method, path: req.path, code: appError.code, error: appError.cause ?? appError });
+      options.logger.error('request failed', { method: req.method, ...describeRequest(req, appError.status), code: appError.code, error: appError.cause ?? appError });
     } else {
-      options.logger.warn('request rejected', { method: req.method, path: req.path, code: appError.code, status: appError.status });
+      options.logger.warn('request rejected', { method: req.method, ...describeRequest(req, appError.status), code: appError.code, status: appError.status });
     }
     if (appError.headers) res.set(appError.headers);
     const body: Record<string, unknown> = { code: appError.code, message: appError.message, ...(appError.details ?? {}) };
@@ -68,6 +71,7 @@ export function errorHandler(options: { logger: Logger; exposeStack: boolean }):
       const source = appError.cause instanceof Error ? appError.cause : appError;
       body.stack = source.stack;
     }
-    res.status(appError.status).json({ error: body });
+    // Messages and details can quote input or a dependency's words: the body is redacted like a log line.
+    res.status(appError.status).json(redact({ error: body }));
   };
 }

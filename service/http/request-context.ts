@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { type Logger, requestContext } from '../shared/logger';
+import { redact, redactString, safeDecode } from '../shared/redact';
+import { routeLabel } from './route-label';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -17,7 +19,29 @@ export function requestContextMiddleware(): RequestHandler {
   };
 }
 
-/** One line per request when it finishes: method, route, status, duration. Never bodies or headers. */
+/**
+ * Where a request went, safe to log: the route template it matched, the path percent-decoded (never
+ * throwing on malformed escapes) and redacted, and the query parameters redacted by name and value.
+ * The raw path is never logged: `%34%32...` or `4242%204242...` would carry a card number past
+ * redaction.
+ */
+export function describeRequest(req: Request, status: number): { route: string; path: string; query?: unknown } {
+  const url = req.originalUrl;
+  const queryStart = url.indexOf('?');
+  const rawPath = queryStart === -1 ? url : url.slice(0, queryStart);
+  const described: { route: string; path: string; query?: unknown } = { route: routeLabel(req, status), path: redactString(safeDecode(rawPath)) };
+  if (queryStart !== -1 && queryStart < url.length - 1) {
+    const query: Record<string, string | string[]> = {};
+    for (const [key, value] of new URLSearchParams(url.slice(queryStart + 1))) {
+      const previous = query[key];
+      query[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+    }
+    described.query = redact(query);
+  }
+  return described;
+}
+
+/** One line per request when it finishes: method, route template, redacted path and query, status, duration. Never bodies or headers. */
 export function requestLogMiddleware(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
@@ -26,8 +50,7 @@ export function requestLogMiddleware(logger: Logger): RequestHandler {
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'http';
       logger.log(level, 'request completed', {
         method: req.method,
-        path: req.originalUrl.split('?')[0],
-        route: req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : undefined,
+        ...describeRequest(req, status),
         status,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         userId: res.locals.user?.id,

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { noQueryParameters } from '../http';
 import { type AuthConfig, currentUser, requireRole, requireUser } from '../security';
+import { recordAudit } from '../shared/audit';
 import type { Clock } from '../shared/clock';
 import type { Database } from '../shared/db';
 import { badRequest } from '../shared/errors';
@@ -39,10 +40,7 @@ export function maintenanceRouter(deps: MaintenanceRouterDeps): Router {
   const admin = [requireUser(deps.auth), requireRole('admin'), noQueryParameters()];
 
   const audit = async (actor: string, action: string, details: Record<string, unknown>) => {
-    await deps.db
-      .insertInto('audit_log')
-      .values({ actor, action, target: 'payments:maintenance', details: JSON.stringify(details), request_id: requestContext.getStore()?.requestId ?? null })
-      .execute();
+    await recordAudit(deps.db, { actor, action, target: 'payments:maintenance', details, requestId: requestContext.getStore()?.requestId ?? null });
   };
 
   router.post('/maintenance', ...admin, async (req, res) => {

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { Clock } from '../shared/clock';
 import { CLOUDWATCH_METRICS, type CloudWatchMetricName } from '../shared/metric-names';
+import { redact } from '../shared/redact';
 
 /**
  * CloudWatch metrics without an agent: one JSON line per event in the Embedded Metric Format.
@@ -24,7 +25,10 @@ export interface EmfWriterOptions {
   stream: Writable;
 }
 
-/** Properties are searchable context in CloudWatch Logs, not dimensions: keep them short and non-secret. */
+/**
+ * Properties are searchable context in CloudWatch Logs, not dimensions. They go through the shared
+ * redaction here, in the writer: these lines reach stdout without the logger, so nothing else would.
+ */
 type Properties = Record<string, string | number | boolean | null | undefined>;
 
 export class EmfWriter {
@@ -43,7 +47,7 @@ export class EmfWriter {
           },
         ],
       },
-      ...definedOnly(properties),
+      ...(redact(definedOnly(properties)) as Properties),
       [CLOUDWATCH_METRICS.dimension]: this.options.environment,
       [name]: value,
     };

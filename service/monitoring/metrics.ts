@@ -1,5 +1,8 @@
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { routeLabel } from '../http/route-label';
+
+export { routeLabel };
 
 /**
  * The Prometheus view of this process. Its own Registry (never prom-client's global one), so two
@@ -105,30 +108,4 @@ export class PaymentMetrics {
       next();
     };
   }
-}
-
-interface RoutedRequest {
-  route?: { path?: unknown };
-  baseUrl?: string;
-  originalUrl: string;
-}
-
-/**
- * `/api/payments/checkout-session`, `/api/admin/payments/users/:userId`, or `unmatched`.
- * Express restores `req.baseUrl` when an error leaves a router, so the mount prefix is rebuilt from
- * the original path minus as many segments as the route template has.
- */
-export function routeLabel(req: RoutedRequest, status: number): string {
-  const template = req.route?.path;
-  if (typeof template !== 'string') return status === 404 ? 'unmatched' : 'unrouted';
-  if (req.baseUrl) return joinPath(req.baseUrl, template);
-  const segments = (req.originalUrl.split('?')[0] ?? '').split('/').filter(Boolean);
-  const templateSegments = template.split('/').filter(Boolean).length;
-  const prefix = segments.slice(0, Math.max(0, segments.length - templateSegments));
-  return joinPath(prefix.length > 0 ? `/${prefix.join('/')}` : '', template);
-}
-
-function joinPath(base: string, path: string): string {
-  const joined = `${base}${path === '/' ? '' : path}`;
-  return joined === '' ? '/' : joined;
 }

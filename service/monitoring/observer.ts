@@ -1,5 +1,6 @@
 import { CLOUDWATCH_METRICS } from '../shared/metric-names';
 import type { PaymentObserver } from '../shared/observer';
+import { redactString } from '../shared/redact';
 import type { AlertDispatcher } from './alerts/dispatcher';
 import type { EmfWriter } from './emf';
 import type { PaymentMetrics } from './metrics';
@@ -24,7 +25,7 @@ export class MonitoringObserver implements PaymentObserver {
       if (Number.isFinite(event.durationMs) && event.durationMs >= 0) this.metrics.webhookDuration.observe(labels, event.durationMs / 1000);
       if (event.outcome === 'failed') {
         this.emf.count(names.webhookFailed, { eventType: event.type, eventId: event.eventId });
-        this.alerts.record('webhook_failure', { lastEventId: event.eventId, lastEventType: event.type, lastError: event.error?.slice(0, 300) });
+        this.alerts.record('webhook_failure', { lastEventId: event.eventId, lastEventType: event.type, lastError: truncate(event.error, 300) });
       } else if (event.outcome !== 'pending' && event.outcome !== 'duplicate') {
         // Processed, ignored and unmatched events were all handled: Stripe got its 2xx.
         this.emf.count(names.webhookProcessed, { eventType: event.type, outcome: event.outcome });
@@ -51,6 +52,11 @@ export class MonitoringObserver implements PaymentObserver {
       this.emf.count(names.checkoutCreated, { plan: checkout.plan });
     });
   }
+}
+
+/** Redacted before it is cut: a cut can split a secret or a card number into a piece no rule recognises. */
+function truncate(text: string | undefined, max: number): string | undefined {
+  return text === undefined ? undefined : redactString(text).slice(0, max);
 }
 
 /** Observability must never break the flow it observes. */

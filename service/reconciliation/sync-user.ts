@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import { findCustomerId, findUser } from '../checkout/repository';
+import { recordAudit } from '../shared/audit';
 import type { Database } from '../shared/db';
 import { notFound } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
@@ -44,9 +45,9 @@ async function listAll<T>(list: Stripe.ApiListPromise<T>): Promise<T[]> {
  */
 export async function syncUser(deps: HandlerDeps, userId: string, options: SyncUserOptions): Promise<SyncUserSummary> {
   const user = await findUser(deps.db, userId);
-  if (!user) throw notFound(`No user ${userId} is known to the payments service`, 'user_not_found');
+  if (!user) throw notFound('No such user is known to the payments service', 'user_not_found');
   const customerId = await findCustomerId(deps.db, userId);
-  if (!customerId) throw notFound(`User ${userId} has no Stripe customer yet`, 'no_billing_account');
+  if (!customerId) throw notFound('This user has no Stripe customer yet', 'no_billing_account');
 
   let subscriptions: Stripe.Subscription[];
   let invoices: Stripe.Invoice[];
@@ -72,10 +73,7 @@ export async function syncUser(deps: HandlerDeps, userId: string, options: SyncU
     await refreshPremium(trx, userId);
     const after = await trx.selectFrom('users').select('is_premium').where('id', '=', userId).executeTakeFirstOrThrow();
     summary.premium = after.is_premium;
-    await trx
-      .insertInto('audit_log')
-      .values({ actor: options.actor, action: 'payments.user_sync', target: `user:${userId}`, details: JSON.stringify(summary), request_id: options.requestId ?? null })
-      .execute();
+    await recordAudit(trx, { actor: options.actor, action: 'payments.user_sync', target: `user:${userId}`, details: { ...summary }, requestId: options.requestId ?? null });
     return summary;
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { configuredSecrets, registerSecrets } from './redact';
 import { SDK_API_VERSION } from './stripe-client';
 
 /**
@@ -205,7 +206,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
   if (problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
 
-  return {
+  const config: Config = {
     env: e.NODE_ENV,
     isDeployed: e.NODE_ENV === 'staging' || e.NODE_ENV === 'production',
     port: e.PORT,
@@ -241,4 +242,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
     urls: { checkoutSuccess: e.CHECKOUT_SUCCESS_URL, checkoutCancel: e.CHECKOUT_CANCEL_URL, portalReturn: e.BILLING_PORTAL_RETURN_URL },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
+  // Every sink redacts these by value from here on (logs, metric lines, alerts, audit, error bodies).
+  registerSecrets(configuredSecrets(config));
+  return config;
 }

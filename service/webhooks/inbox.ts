@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import type { Database, WebhookEventRow } from '../shared/db';
+import { redactString } from '../shared/redact';
 
 /**
  * Data access for the webhook inbox (`webhook_events`): one row per Stripe event id, carrying the
@@ -65,7 +66,7 @@ export async function markOutcome(
     .set({
       status: outcome.status,
       attempts: sql`attempts + 1`,
-      last_error: outcome.error ?? null,
+      last_error: storedError(outcome.error),
       processed_at: sql`clock_timestamp()`,
       duration_ms: Math.round(outcome.durationMs),
     })
@@ -82,11 +83,20 @@ export async function countDuplicate(trx: Database, eventId: string): Promise<vo
 }
 
 /**
+ * Error text as the inbox keeps it: redacted before it is cut (a cut can split a secret into a
+ * piece no rule recognises), without the NUL characters a text column refuses.
+ */
+function storedError(error: string | null | undefined): string | null {
+  if (error === null || error === undefined) return null;
+  return redactString(error).replace(/\0/g, '\uFFFD').slice(0, 2000);
+}
+
+/**
  * Records a failure outside the rolled-back transaction. An event another delivery applied
  * meanwhile keeps its final status.
  */
 export async function recordFailure(db: Database, event: Stripe.Event, error: string, durationMs: number): Promise<void> {
-  const lastError = error.slice(0, 2000);
+  const lastError = storedError(error);
   await db
     .insertInto('webhook_events')
     .values({ ...newRow(event, 'failed'), attempts: 1, last_error: lastError, duration_ms: Math.round(durationMs) })

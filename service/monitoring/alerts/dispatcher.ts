@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../../shared/clock';
 import { errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
+import { redact } from '../../shared/redact';
 import type { Store } from '../../shared/store';
 import { type Alert, ALERT_TYPES, type AlertSink, type AlertType } from './types';
 
@@ -137,9 +138,10 @@ export class AlertDispatcher {
     return this.options.store.setIfAbsent(KEY.sent(type), this.options.clock.now().toISOString(), this.options.windowMs);
   }
 
+  /** Every sink receives the alert already redacted (details carry error text from anywhere). */
   private build(type: AlertType, count: number, message: string, details?: Record<string, unknown>): Alert {
     const meta = ALERT_TYPES[type];
-    return {
+    return redact({
       type,
       severity: meta.severity,
       title: meta.title,
@@ -149,7 +151,7 @@ export class AlertDispatcher {
       at: this.options.clock.now().toISOString(),
       windowMs: this.options.windowMs,
       ...(details ? { details } : {}),
-    };
+    }) as Alert;
   }
 
   /** Every sink gets the alert; a failed sink is logged and retried once. True when all delivered. */

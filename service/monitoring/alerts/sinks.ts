@@ -1,6 +1,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../../shared/logger';
+import { redactedJson } from '../../shared/redact';
 import type { Alert, AlertSink } from './types';
 
 /** Alerts as log lines (level by severity): always on, so the log shows every alert any sink got. */
@@ -13,7 +14,7 @@ export class LogAlertSink implements AlertSink {
   }
 }
 
-/** `npm start`: alerts appended to a local file as JSON lines, to tail during development. */
+/** `npm start`: alerts appended to a local file as JSON lines, to tail during development. Written only through the redactor. */
 export class FileAlertSink implements AlertSink {
   readonly name = 'file';
   private ready: Promise<unknown> | undefined;
@@ -21,7 +22,7 @@ export class FileAlertSink implements AlertSink {
   async send(alert: Alert): Promise<void> {
     this.ready ??= mkdir(dirname(this.path), { recursive: true });
     await this.ready;
-    await appendFile(this.path, `${JSON.stringify(alert)}\n`, 'utf8');
+    await appendFile(this.path, `${redactedJson(alert)}\n`, 'utf8');
   }
 }
 

@@ -1,4 +1,5 @@
 import { PublishCommand, SNSClient, type SNSClientConfig } from '@aws-sdk/client-sns';
+import { redact, redactString } from '../../shared/redact';
 import { ALERT_TYPES, type Alert, type AlertSink } from './types';
 
 export interface SnsAlertSinkOptions {
@@ -54,12 +55,14 @@ export class SnsAlertSink implements AlertSink {
       });
   }
 
-  async send(alert: Alert): Promise<void> {
+  /** Subject and body are built from the redacted alert, and the text is redacted once more as written. */
+  async send(unredacted: Alert): Promise<void> {
+    const alert = redact(unredacted) as Alert;
     await this.client.send(
       new PublishCommand({
         TopicArn: this.options.topicArn,
-        Subject: subjectOf(alert),
-        Message: bodyOf(alert),
+        Subject: redactString(subjectOf(alert)),
+        Message: redactString(bodyOf(alert)),
         MessageAttributes: {
           type: { DataType: 'String', StringValue: alert.type },
           severity: { DataType: 'String', StringValue: alert.severity },
