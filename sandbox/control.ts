@@ -4,6 +4,8 @@ import type { DeliveryAttempt, DeliveryFaults, DeliveryFilter } from './events/d
 import type { IdempotencyStore } from './http/idempotency';
 import { advanceClock } from './billing/renewals';
 import { completeCheckoutSession } from './billing/checkout-completion';
+import { closeDisputeAs, openDispute } from './resources/disputes';
+import { failRefund } from './resources/refunds';
 
 /**
  * In-process access to the sandbox's test controls; the HTTP control API under `/_sandbox/`
@@ -18,6 +20,16 @@ export interface SandboxControl {
   advanceClock(seconds: number): Promise<{ now: number; processed: number }>;
   /** Does what the customer does on the hosted page; rejects with a Stripe-shaped error on a decline. */
   completeCheckoutSession(id: string, paymentMethod: string): Promise<Stripe.Checkout.Session>;
+  /**
+   * Opens a chargeback on a paid charge as the card network would (`charge.dispute.created`, then
+   * `charge.dispute.funds_withdrawn`); evidence is due in 7 days. Default reason `fraudulent`,
+   * default amount what is left unrefunded on the charge.
+   */
+  openDispute(chargeId: string, options?: { reason?: string; amount?: number }): Promise<Stripe.Dispute>;
+  /** Decides an open dispute: `won` reinstates the funds (`funds_reinstated`), both emit `charge.dispute.closed`. */
+  closeDispute(disputeId: string, outcome: 'won' | 'lost'): Promise<Stripe.Dispute>;
+  /** Makes a refund fail after the fact (`refund.updated`, `refund.failed`, `charge.refund.updated`). */
+  failRefund(refundId: string, failureReason?: string): Promise<Stripe.Refund>;
   setFaults(faults: DeliveryFaults): void;
   clearFaults(): void;
   /** The attempt log, oldest first. */
@@ -47,6 +59,9 @@ export function createControl(engine: Engine, idempotency: IdempotencyStore): Sa
         engine.events.flush();
       }
     },
+    openDispute: async (chargeId, options) => emitting(engine, () => openDispute(engine, chargeId, options)),
+    closeDispute: async (disputeId, outcome) => emitting(engine, () => closeDisputeAs(engine, disputeId, outcome)),
+    failRefund: async (refundId, failureReason) => emitting(engine, () => failRefund(engine, refundId, failureReason)),
     setFaults: (faults) => engine.delivery.setFaults(faults),
     clearFaults: () => engine.delivery.clearFaults(),
     deliveries: (filter) => engine.delivery.deliveries(filter),
@@ -57,4 +72,13 @@ export function createControl(engine: Engine, idempotency: IdempotencyStore): Sa
     pauseDeliveries: () => engine.delivery.pause(),
     resumeDeliveries: () => engine.delivery.resume(),
   };
+}
+
+/** Runs a control action and hands its events to delivery at once, returning a copy of the object. */
+function emitting<T>(engine: Engine, action: () => T): T {
+  try {
+    return structuredClone(action());
+  } finally {
+    engine.events.flush();
+  }
 }

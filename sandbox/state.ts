@@ -10,6 +10,8 @@ export interface CheckoutExtras {
   paymentIntentMetadata: Record<string, string>;
 }
 
+const NOT_EXPANDABLE = new Set(['checkoutLineItems', 'checkoutExtras', 'webhookEndpoints']);
+
 /**
  * Everything the sandbox knows, one Map per resource in creation order (lists walk them newest
  * first). Objects are stored exactly in the SDK's shapes so the compiler checks them.
@@ -30,26 +32,27 @@ export class SandboxState {
   paymentIntents = new Map<string, Stripe.PaymentIntent>();
   charges = new Map<string, Stripe.Charge>();
   refunds = new Map<string, Stripe.Refund>();
+  disputes = new Map<string, Stripe.Dispute>();
+  balanceTransactions = new Map<string, Stripe.BalanceTransaction>();
   setupIntents = new Map<string, Stripe.SetupIntent>();
   webhookEndpoints = new Map<string, StoredWebhookEndpoint>();
   events = new Map<string, Stripe.Event>();
   clockOffset = 0;
 
-  /** Finds any stored object by id, for `expand[]`. */
+  /**
+   * Finds any stored API object by id, for `expand[]`: every resource map takes part, so a resource
+   * added later is expandable without a list to keep in step. Side tables keyed by another object's
+   * id, and webhook endpoints (their secret), are not objects an id field can name. A deleted
+   * customer expands to its deleted stub, as on Stripe.
+   */
   lookup(id: string): unknown {
-    for (const map of this.allMaps()) {
-      const found = map.get(id);
-      if (found) return found;
+    for (const [key, value] of Object.entries(this)) {
+      if (!(value instanceof Map) || NOT_EXPANDABLE.has(key)) continue;
+      const found: unknown = value.get(id);
+      if (found !== undefined) return found;
     }
+    if (this.deletedCustomers.has(id)) return { id, object: 'customer', deleted: true };
     return undefined;
-  }
-
-  private allMaps(): Map<string, unknown>[] {
-    return [
-      this.customers, this.subscriptions, this.invoices, this.paymentIntents, this.charges,
-      this.prices, this.products, this.paymentMethods, this.checkoutSessions, this.setupIntents,
-      this.refunds, this.invoicePayments, this.portalSessions,
-    ];
   }
 
   private serializable(): Record<string, unknown> {

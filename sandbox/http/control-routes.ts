@@ -32,10 +32,23 @@ export function createOtherHandler(engine: Engine, control: SandboxControl) {
     }
     if (!path.startsWith('/_sandbox/')) return false;
     const complete = /^\/_sandbox\/checkout_sessions\/([^/]+)\/complete$/.exec(path);
+    const dispute = /^\/_sandbox\/charges\/([^/]+)\/dispute$/.exec(path);
+    const closeDispute = /^\/_sandbox\/disputes\/([^/]+)\/close$/.exec(path);
+    const failRefund = /^\/_sandbox\/refunds\/([^/]+)\/fail$/.exec(path);
     try {
       if (method === 'POST' && complete) {
         const pm = typeof json.payment_method === 'string' ? json.payment_method : 'pm_card_visa';
         sendJson(res, 200, await control.completeCheckoutSession(decodeURIComponent(complete[1] as string), pm));
+      } else if (method === 'POST' && dispute) {
+        const amount = json.amount === undefined ? undefined : Number(json.amount);
+        const reason = typeof json.reason === 'string' ? json.reason : undefined;
+        sendJson(res, 200, await control.openDispute(decodeURIComponent(dispute[1] as string), { reason, amount }));
+      } else if (method === 'POST' && closeDispute) {
+        if (json.outcome !== 'won' && json.outcome !== 'lost') throw new StripeApiError('outcome must be "won" or "lost"', { status: 400, type: 'invalid_request_error', param: 'outcome' });
+        sendJson(res, 200, await control.closeDispute(decodeURIComponent(closeDispute[1] as string), json.outcome));
+      } else if (method === 'POST' && failRefund) {
+        const failureReason = typeof json.failure_reason === 'string' ? json.failure_reason : undefined;
+        sendJson(res, 200, await control.failRefund(decodeURIComponent(failRefund[1] as string), failureReason));
       } else if (method === 'POST' && path === '/_sandbox/reset') {
         control.reset();
         sendJson(res, 200, { ok: true, now: control.now() });

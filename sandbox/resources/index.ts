@@ -1,7 +1,9 @@
 import { Router } from '../http/router';
 import { registerAccountAndPortal } from './account-and-portal';
+import { registerBalanceTransactions } from './balance-transactions';
 import { registerCheckoutSessions } from './checkout-sessions';
 import { registerCustomers } from './customers';
+import { registerDisputes } from './disputes';
 import { registerEvents } from './events-api';
 import { registerInvoices } from './invoices';
 import { registerPaymentIntents } from './payment-intents';
@@ -27,6 +29,8 @@ export function buildApiRouter(): Router {
     registerInvoices,
     registerPaymentIntents,
     registerRefunds,
+    registerDisputes,
+    registerBalanceTransactions,
     registerSetupIntents,
     registerWebhookEndpoints,
     registerEvents,

@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import type { Engine } from '../engine';
 import { newId } from '../ids';
 import { invalidRequest, missingParameter } from '../http/errors';
 import { mergeMetadata, parseParams } from '../http/params';
@@ -6,6 +7,35 @@ import type { Router } from '../http/router';
 import { paginate } from '../http/list';
 import { changedAttributes } from '../events/emit';
 import { clone, listShape, mustGet } from './common';
+
+export const REFUND_FAILURE_REASONS = ['lost_or_stolen_card', 'expired_or_canceled_card', 'charge_for_pending_refund_disputed', 'insufficient_funds', 'declined', 'merchant_request', 'unknown'] as const;
+
+/**
+ * A refund the card network bounces after it succeeded (Stripe: `refund.updated` and `refund.failed`
+ * with status `failed`, and `charge.refund.updated`): the money returns to the balance and the
+ * charge's amount_refunded drops back.
+ */
+export function failRefund(engine: Engine, id: string, failureReason = 'expired_or_canceled_card'): Stripe.Refund {
+  const refund = mustGet(engine.state.refunds, id, 'refund');
+  if (refund.status !== 'succeeded' && refund.status !== 'pending') {
+    throw invalidRequest(`Refund ${refund.id} is ${refund.status}; only a pending or succeeded refund can fail.`, undefined, 'refund_not_failable');
+  }
+  if (!(REFUND_FAILURE_REASONS as readonly string[]).includes(failureReason)) throw invalidRequest(`Invalid failure_reason: must be one of ${REFUND_FAILURE_REASONS.join(', ')}`, 'failure_reason');
+  const before = clone(refund);
+  refund.status = 'failed';
+  refund.failure_reason = failureReason;
+  refund.failure_balance_transaction = newId('txn');
+  const charge = refund.charge ? engine.state.charges.get(refund.charge as string) : undefined;
+  if (charge) {
+    charge.amount_refunded = Math.max(0, charge.amount_refunded - refund.amount);
+    charge.refunded = charge.amount_refunded >= charge.amount_captured && charge.amount_captured > 0;
+  }
+  const changed = changedAttributes(before, refund);
+  engine.events.emit('refund.updated', refund, changed);
+  engine.events.emit('refund.failed', refund, changed);
+  engine.events.emit('charge.refund.updated', refund, changed);
+  return refund;
+}
 
 export function registerRefunds(router: Router): void {
   router.post('/v1/refunds', ({ engine, params }) => {

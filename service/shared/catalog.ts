@@ -14,7 +14,12 @@ export const PREMIUM_PRICES = {
   yearly: { lookupKey: 'upiik_premium_yearly', unitAmount: 3000, currency: 'eur', interval: 'year' },
 } as const;
 
-/** The events the webhook endpoint subscribes to (the seed's list plus checkout completion). */
+/**
+ * The events the webhook endpoint subscribes to: the seed's eight, checkout completion, and the
+ * money that leaves after a payment (refunds, disputes). The Pulumi-declared endpoint, the local
+ * seed, the handler and replay all read this list. Replay filters `/v1/events` by it, and Stripe
+ * takes at most 20 types per listing: keep it at 20 or fewer.
+ */
 export const WEBHOOK_EVENTS = [
   'checkout.session.completed',
   'customer.subscription.created',
@@ -25,6 +30,15 @@ export const WEBHOOK_EVENTS = [
   'setup_intent.succeeded',
   'payment_intent.succeeded',
   'payment_intent.payment_failed',
+  'charge.refunded',
+  'refund.created',
+  'refund.updated',
+  'refund.failed',
+  'charge.dispute.created',
+  'charge.dispute.updated',
+  'charge.dispute.closed',
+  'charge.dispute.funds_withdrawn',
+  'charge.dispute.funds_reinstated',
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];

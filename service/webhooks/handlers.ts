@@ -2,11 +2,14 @@ import type Stripe from 'stripe';
 import { upsertUser } from '../checkout/repository';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
+import type { DisputeOpened, PaymentObserver } from '../shared/observer';
 import { stripeFailure } from '../shared/stripe-errors';
 import { type PaymentObservation, recordPayment } from './effects/payments';
 import { customerIdOf, writeSubscription } from './effects/subscriptions';
 import { ensureUserLinked, type ResolvedUser, resolveUser } from './users';
 import { WEBHOOK_EVENTS } from '../shared/catalog';
+import { invoiceForPaymentIntent } from './payment-keys';
+import { prepareChargeRefunded, prepareDispute, prepareRefund } from './refund-dispute-events';
 
 export interface HandlerDeps {
   db: Database;
@@ -16,11 +19,22 @@ export interface HandlerDeps {
 
 /** A payment change to report to the observer once the transaction committed. */
 export interface PaymentNotice {
-  outcome: 'succeeded' | 'failed';
+  outcome: 'succeeded' | 'failed' | 'refunded';
   amount: number;
   currency: string;
   failureCode?: string | null;
   userId?: string | null;
+}
+
+/** What a committed event reports: payment outcomes, refunds counted, disputes opened. */
+export type LedgerNotice = PaymentNotice | DisputeOpened;
+
+/** Tells the observer what the committed transaction did. */
+export function reportNotices(observer: PaymentObserver, notices: readonly LedgerNotice[]): void {
+  for (const notice of notices) {
+    if ('kind' in notice) observer.disputeOpened?.(notice);
+    else observer.paymentRecorded(notice);
+  }
 }
 
 /**
@@ -30,7 +44,7 @@ export interface PaymentNotice {
 export type PreparedEvent =
   | { kind: 'ignored' }
   | { kind: 'unmatched'; reason: string }
-  | { kind: 'apply'; apply: (trx: Database) => Promise<PaymentNotice[]> };
+  | { kind: 'apply'; apply: (trx: Database) => Promise<LedgerNotice[]> };
 
 /** The endpoint subscribes to exactly the events this service handles (one list, in the catalog). */
 export const HANDLED_EVENT_TYPES: readonly string[] = WEBHOOK_EVENTS;
@@ -60,6 +74,18 @@ export async function prepareEvent(deps: HandlerDeps, event: Stripe.Event): Prom
       return preparePaymentIntent(deps, event, event.data.object);
     case 'setup_intent.succeeded':
       return prepareSetupIntent(deps, event.data.object);
+    case 'refund.created':
+    case 'refund.updated':
+    case 'refund.failed':
+      return prepareRefund(deps, event, event.data.object);
+    case 'charge.refunded':
+      return prepareChargeRefunded(deps, event, event.data.object);
+    case 'charge.dispute.created':
+    case 'charge.dispute.updated':
+    case 'charge.dispute.closed':
+    case 'charge.dispute.funds_withdrawn':
+    case 'charge.dispute.funds_reinstated':
+      return prepareDispute(deps, event, event.data.object);
     default:
       return { kind: 'ignored' };
   }
@@ -156,17 +182,6 @@ async function recordWithNotice(trx: Database, observation: PaymentObservation, 
   if (result.succeeded) notices.push({ ...base, outcome: 'succeeded' });
   if (result.failedAttemptCounted) notices.push({ ...base, outcome: 'failed', failureCode: observation.failureCode });
   return notices;
-}
-
-/** The invoice a payment intent pays, if any (payment intents no longer name their invoice). */
-async function invoiceForPaymentIntent(stripe: Stripe, paymentIntentId: string): Promise<string | null> {
-  try {
-    const page = await stripe.invoicePayments.list({ payment: { type: 'payment_intent', payment_intent: paymentIntentId }, limit: 1 });
-    const invoice = page.data[0]?.invoice;
-    return invoice ? customerIdOf(invoice) : null;
-  } catch (err) {
-    throw stripeFailure(err, 'invoice payment lookup');
-  }
 }
 
 async function preparePaymentIntent(deps: HandlerDeps, event: Stripe.Event, pi: Stripe.PaymentIntent): Promise<PreparedEvent> {

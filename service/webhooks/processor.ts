@@ -5,7 +5,7 @@ import { errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { PaymentObserver, WebhookOutcome } from '../shared/observer';
 import type { Store } from '../shared/store';
-import { type PaymentNotice, prepareEvent } from './handlers';
+import { type LedgerNotice, prepareEvent, reportNotices } from './handlers';
 import { claimEvent, countDuplicate, isFinal, markOutcome, recordFailure } from './inbox';
 
 export interface WebhookDeps {
@@ -36,7 +36,7 @@ class AlreadyApplied extends Error {}
 export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Promise<ProcessResult> {
   const started = performance.now();
   const elapsed = () => performance.now() - started;
-  let notices: PaymentNotice[] = [];
+  let notices: LedgerNotice[] = [];
   let outcome: WebhookOutcome;
   try {
     const known = await deps.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirst();
@@ -82,6 +82,6 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Prom
   if (outcome === 'unmatched') deps.logger.warn('webhook for an unknown customer', { eventId: event.id, type: event.type });
   else deps.logger.debug('webhook handled', { eventId: event.id, type: event.type, outcome, durationMs });
   deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome, durationMs });
-  for (const n of notices) deps.observer.paymentRecorded(n);
+  reportNotices(deps.observer, notices);
   return { outcome, durationMs };
 }

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
-import { Pool } from 'pg';
+import { Pool, types as pgTypes } from 'pg';
 import { migrationProvider } from './migrations';
-import type { DatabaseSchema } from './schema';
+import { type DatabaseSchema, parseInt8 } from './schema';
 
 export * from './schema';
 
@@ -35,6 +35,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     const pool = new Pool({
       connectionString: options.url,
       max: options.poolMax ?? 10,
+      // int8 (money, counts, Stripe times) as exact numbers, the same on both engines.
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === pgTypes.builtins.INT8 && format !== 'binary' ? parseInt8 : pgTypes.getTypeParser(oid, format))) as typeof pgTypes.getTypeParser },
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
     });
@@ -53,14 +55,17 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   return { db, backend: 'pglite', close };
 }
 
+/** PGlite reads int8 as a number or a BigInt by size; parseInt8 makes it an exact number or an error. */
+const INT8_PARSERS = { 20: (text: string) => parseInt8(text) };
+
 async function openPglite(options: OpenDatabaseOptions) {
   // Imported lazily: loading the WASM engine costs time a real-server run does not need to pay.
   // (The dynamic import resolves the ESM build; the dialect is typed against the CJS one.)
   const { PGlite } = await import('@electric-sql/pglite');
   if (options.pgliteDir) mkdirSync(options.pgliteDir, { recursive: true });
   const pglite = options.pgliteDir
-    ? new PGlite(options.pgliteDir)
-    : new PGlite(options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {});
+    ? new PGlite(options.pgliteDir, { parsers: INT8_PARSERS })
+    : new PGlite(options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate, parsers: INT8_PARSERS } : { parsers: INT8_PARSERS });
   await pglite.waitReady;
   const db = new Kysely<DatabaseSchema>({ dialect: new PGliteDialect(pglite as unknown as ConstructorParameters<typeof PGliteDialect>[0]) });
   return { pglite, db };

@@ -10,6 +10,15 @@ type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 /** bigint columns come back as strings from `pg` and as numbers/bigints from PGlite; read through `toNumber`. */
 type BigIntColumn = ColumnType<string | number | bigint, number | bigint | string, number | bigint | string>;
+/**
+ * Money in minor units, stored as bigint (Stripe amounts can pass 32 bits). Both engines read int8
+ * through `parseInt8` (see openDatabase), so a read is an exact JS number or fails loudly.
+ */
+type Money = ColumnType<number, number, number>;
+/** Money with a database default (0). */
+type MoneyDefault0 = ColumnType<number, number | undefined, number>;
+/** A bigint with a database default, read through `toNumber`. */
+type BigIntDefault = ColumnType<string | number | bigint, number | bigint | string | undefined, number | bigint | string>;
 
 export interface UsersTable {
   id: string;
@@ -34,7 +43,7 @@ export interface SubscriptionsTable {
   price_id: string | null;
   plan: string; // monthly | yearly | unknown
   status: string;
-  amount: number | null;
+  amount: Money | null;
   currency: string | null;
   interval: string | null;
   current_period_end: Date | null;
@@ -48,7 +57,7 @@ export interface SubscriptionsTable {
 }
 
 export interface PaymentsTable {
-  id: Generated<BigIntColumn>;
+  id: BigIntDefault;
   /** One money movement: the invoice id when the payment pays an invoice, else the payment intent id. */
   payment_key: string;
   user_id: string | null;
@@ -56,12 +65,20 @@ export interface PaymentsTable {
   invoice_id: string | null;
   payment_intent_id: string | null;
   subscription_id: string | null;
-  amount: number;
+  amount: Money;
   currency: string;
-  status: string; // succeeded | failed | refunded | partially_refunded
+  /** succeeded | failed | refunded | partially_refunded (derived from the counted refunds). */
+  status: string;
   failure_code: string | null;
   failure_message: string | null;
-  refunded_amount: Generated<number>;
+  /** Sum of the counted refunds of this payment (refunds table). */
+  refunded_amount: MoneyDefault0;
+  /** Status of the payment's latest dispute, null when never disputed. */
+  dispute_status: Generated<string | null>;
+  /** Sum of the amounts of this payment's disputes. */
+  disputed_amount: MoneyDefault0;
+  /** Dispute money currently withdrawn from the balance (withdrawals minus reinstatements). */
+  dispute_withdrawn_amount: MoneyDefault0;
   /** Failed attempts recorded for this payment (payment_attempts); the row itself keeps the final state. */
   failed_attempts: Generated<number>;
   /** When the money moved (or failed to), Stripe time. */
@@ -103,14 +120,69 @@ export interface DailyRevenueTable {
   day: ColumnType<Date | string, string, string>;
   currency: string;
   gross_amount: BigIntColumn;
+  /** Refunds counted on the refund's own day (a failed or canceled refund is taken back from it). */
   refunded_amount: BigIntColumn;
   payments_succeeded: number;
   payments_failed: number;
+  refunds: Generated<number>;
+  disputes_opened: Generated<number>;
+  /** Amounts of the disputes opened that day. */
+  disputed_amount: BigIntDefault;
+  /** Dispute money withdrawn / reinstated that day (balance transactions of disputes). */
+  dispute_withdrawn_amount: BigIntDefault;
+  dispute_reinstated_amount: BigIntDefault;
   updated_at: Timestamp;
 }
 
+/** One Stripe refund; `counted` = its amount is in the payment's refunded_amount and the rollup. */
+export interface RefundsTable {
+  refund_id: string;
+  payment_key: string;
+  charge_id: string | null;
+  payment_intent_id: string | null;
+  amount: Money;
+  currency: string;
+  /** Stripe's refund status: pending | requires_action | succeeded | failed | canceled */
+  status: string;
+  reason: string | null;
+  failure_reason: string | null;
+  counted: Generated<boolean>;
+  /** The refund's creation (Stripe time): its day in the rollup. */
+  refunded_at: Date;
+  stripe_updated_at: BigIntColumn;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+/** One Stripe dispute (chargeback or inquiry) with its latest status. */
+export interface DisputesTable {
+  dispute_id: string;
+  payment_key: string;
+  charge_id: string | null;
+  payment_intent_id: string | null;
+  amount: Money;
+  currency: string;
+  status: string;
+  reason: string;
+  evidence_due_by: Date | null;
+  opened_at: Date;
+  stripe_updated_at: BigIntColumn;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+/** One balance transaction of a dispute: withdrawal (amount < 0) or reinstatement (amount > 0). */
+export interface DisputeFundsTable {
+  balance_transaction_id: string;
+  dispute_id: string;
+  amount: Money;
+  currency: string;
+  occurred_at: Date;
+  created_at: CreatedAt;
+}
+
 export interface AuditLogTable {
-  id: Generated<BigIntColumn>;
+  id: BigIntDefault;
   at: CreatedAt;
   actor: string;
   action: string;
@@ -128,6 +200,9 @@ export interface DatabaseSchema {
   daily_revenue: DailyRevenueTable;
   audit_log: AuditLogTable;
   payment_attempts: PaymentAttemptsTable;
+  refunds: RefundsTable;
+  disputes: DisputesTable;
+  dispute_funds: DisputeFundsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -135,6 +210,16 @@ export type SubscriptionRow = Selectable<SubscriptionsTable>;
 export type NewSubscription = Insertable<SubscriptionsTable>;
 export type NewPayment = Insertable<PaymentsTable>;
 export type WebhookEventRow = Selectable<WebhookEventsTable>;
+
+/**
+ * How both engines read int8 (bigint) columns: an exact JS number. A value past 2^53 cannot be a
+ * number without rounding, so reading one fails loudly instead of silently changing money.
+ */
+export function parseInt8(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`bigint value ${text} is beyond Number.MAX_SAFE_INTEGER`);
+  return value;
+}
 
 /** Normalises bigint columns across pg (string) and PGlite (number | bigint). */
 export function toNumber(value: string | number | bigint | null | undefined): number {

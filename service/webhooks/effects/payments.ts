@@ -1,14 +1,18 @@
 import { sql } from 'kysely';
 import type { Database } from '../../shared/db';
+import { addToRollup, dayOf, isPaid, lockPayment, refreshPaymentAdjustments } from './ledger';
 
 /**
  * One payment row per money movement (`payment_key`: the invoice id when the movement pays an
  * invoice, else the payment intent id), so an invoice and the intent that pays it are one row.
  *
  * Counting rules, which keep the daily rollup exact however events are duplicated or reordered:
- * - the row holds the final state; `succeeded` beats `failed` and is never undone by a late failure;
+ * - the row holds the final state; paid (`succeeded`, or `partially_refunded` / `refunded` once
+ *   refunds count against it) beats `failed` and is never undone by a late failure or a late
+ *   duplicate success;
  * - revenue (gross_amount, payments_succeeded) is added exactly once, on the transition into
- *   `succeeded`, on the day the money moved;
+ *   paid, on the day the money moved; refunds and disputes are their own rows (refunds.ts,
+ *   disputes.ts) and the payment's refund/dispute columns are re-derived from them after every write;
  * - every failed attempt is recorded once in payment_attempts under a stable attempt key and adds
  *   one to payments_failed on its own day (a retry that succeeds after two declines is one
  *   succeeded payment with failed_attempts = 2, and two failures in the rollup).
@@ -39,26 +43,10 @@ export interface PaymentWriteResult {
   failedAttemptCounted: boolean;
 }
 
-const dayOf = (date: Date): string => date.toISOString().slice(0, 10);
-
-async function addToRollup(trx: Database, day: string, currency: string, delta: { gross: number; succeeded: number; failed: number }): Promise<void> {
-  await trx
-    .insertInto('daily_revenue')
-    .values({ day, currency, gross_amount: delta.gross, refunded_amount: 0, payments_succeeded: delta.succeeded, payments_failed: delta.failed })
-    .onConflict((oc) =>
-      oc.columns(['day', 'currency']).doUpdateSet({
-        gross_amount: sql`daily_revenue.gross_amount + excluded.gross_amount`,
-        payments_succeeded: sql`daily_revenue.payments_succeeded + excluded.payments_succeeded`,
-        payments_failed: sql`daily_revenue.payments_failed + excluded.payments_failed`,
-        updated_at: sql`now()`,
-      }),
-    )
-    .execute();
-}
-
 export async function recordPayment(trx: Database, p: PaymentObservation): Promise<PaymentWriteResult> {
   const currency = p.currency.toLowerCase();
   const result: PaymentWriteResult = { succeeded: false, failedAttemptCounted: false };
+  await lockPayment(trx, p.paymentKey);
   const inserted = await trx
     .insertInto('payments')
     .values({
@@ -97,7 +85,7 @@ export async function recordPayment(trx: Database, p: PaymentObservation): Promi
       subscription_id: sql<string | null>`coalesce(subscription_id, ${p.subscriptionId ?? null})`,
       updated_at: sql<Date>`now()`,
     };
-    if (p.outcome === 'succeeded' && row.status !== 'succeeded') {
+    if (p.outcome === 'succeeded' && !isPaid(row.status)) {
       await trx
         .updateTable('payments')
         .set({ ...fill, status: 'succeeded', amount: p.amount, currency, failure_code: null, failure_message: null, occurred_at: p.occurredAt, stripe_updated_at: p.stripeTime })
@@ -136,7 +124,9 @@ export async function recordPayment(trx: Database, p: PaymentObservation): Promi
       currency,
     });
   }
-  if (result.succeeded) await addToRollup(trx, dayOf(p.occurredAt), currency, { gross: p.amount, succeeded: 1, failed: 0 });
+  if (result.succeeded) await addToRollup(trx, dayOf(p.occurredAt), currency, { gross_amount: p.amount, payments_succeeded: 1 });
+  // Refunds or disputes that arrived before this payment's own event apply now.
+  await refreshPaymentAdjustments(trx, p.paymentKey);
   return result;
 }
 
@@ -157,6 +147,6 @@ export async function recordFailedAttempt(
     .set({ failed_attempts: sql`failed_attempts + 1` })
     .where('payment_key', '=', a.paymentKey)
     .execute();
-  await addToRollup(trx, dayOf(a.occurredAt), a.currency, { gross: 0, succeeded: 0, failed: 1 });
+  await addToRollup(trx, dayOf(a.occurredAt), a.currency, { payments_failed: 1 });
   return true;
 }

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initialSchema from './0001-initial-schema';
 import * as webhookProcessing from './0002-webhook-processing';
+import * as refundsAndDisputes from './0003-refunds-and-disputes';
 
 /**
  * Migrations are listed in code (not discovered on disk) so the same list runs under tsx, jest and
@@ -9,6 +10,7 @@ import * as webhookProcessing from './0002-webhook-processing';
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
   '0002-webhook-processing': webhookProcessing,
+  '0003-refunds-and-disputes': refundsAndDisputes,
 };
 
 export const migrationProvider: MigrationProvider = {

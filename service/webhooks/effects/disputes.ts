@@ -1,0 +1,115 @@
+import { sql } from 'kysely';
+import type { Database } from '../../shared/db';
+import { addToRollup, dayOf, lockPayment, refreshPaymentAdjustments } from './ledger';
+
+/**
+ * One Stripe dispute as any `charge.dispute.*` event (or a fetched dispute) shows it.
+ *
+ * Counting rules (order-independent, exactly once):
+ * - the dispute row is created once, by whichever of its events arrives first: that adds one
+ *   opened dispute and its amount to the rollup on the day the dispute was opened (its `created`),
+ *   and is the moment to alert (`opened`);
+ * - its status follows the newest Stripe time; within one second a closed status (won, lost,
+ *   warning_closed, prevented) beats an open one;
+ * - money moves only through the dispute's balance transactions (Stripe lists every withdrawal and
+ *   reinstatement on the dispute object): each is recorded once by its id, whichever event carries
+ *   it first, and adds to the withdrawn or reinstated amount of its own day. A lost dispute keeps its
+ *   withdrawal; a won one adds the reinstatement; an inquiry moves nothing.
+ *   Amounts are the dispute's (presentment currency, like the payment), not the balance
+ *   transaction's, which is in the account's settlement currency.
+ */
+export interface DisputeObservation {
+  disputeId: string;
+  paymentKey: string;
+  chargeId: string | null;
+  paymentIntentId: string | null;
+  amount: number;
+  currency: string;
+  status: string;
+  reason: string;
+  evidenceDueBy: Date | null;
+  openedAt: Date;
+  /** Stripe time of the observation (event `created`), unix seconds. */
+  stripeTime: number;
+  funds: Array<{ balanceTransactionId: string; direction: 'withdrawn' | 'reinstated'; occurredAt: Date }>;
+}
+
+export interface DisputeWriteResult {
+  /** First time this dispute was seen: alert on-call. */
+  opened: boolean;
+}
+
+export const CLOSED_DISPUTE_STATUSES: readonly string[] = ['won', 'lost', 'warning_closed', 'prevented'];
+const isClosed = (status: string): boolean => CLOSED_DISPUTE_STATUSES.includes(status);
+
+/** Whether an observation with `incoming` status at `incomingTime` replaces the stored one. */
+export function disputeStatusWins(incoming: string, incomingTime: number, stored: string, storedTime: number): boolean {
+  if (incomingTime !== storedTime) return incomingTime > storedTime;
+  return isClosed(incoming) && !isClosed(stored);
+}
+
+export async function recordDispute(trx: Database, d: DisputeObservation): Promise<DisputeWriteResult> {
+  const currency = d.currency.toLowerCase();
+  await lockPayment(trx, d.paymentKey);
+  const inserted = await trx
+    .insertInto('disputes')
+    .values({
+      dispute_id: d.disputeId,
+      payment_key: d.paymentKey,
+      charge_id: d.chargeId,
+      payment_intent_id: d.paymentIntentId,
+      amount: d.amount,
+      currency,
+      status: d.status,
+      reason: d.reason,
+      evidence_due_by: d.evidenceDueBy,
+      opened_at: d.openedAt,
+      stripe_updated_at: d.stripeTime,
+    })
+    .onConflict((oc) => oc.column('dispute_id').doNothing())
+    .returning('dispute_id')
+    .executeTakeFirst();
+
+  let paymentKey = d.paymentKey;
+  if (inserted) {
+    await addToRollup(trx, dayOf(d.openedAt), currency, { disputes_opened: 1, disputed_amount: d.amount });
+  } else {
+    const row = await trx
+      .selectFrom('disputes')
+      .select(['status', 'amount', 'stripe_updated_at', 'opened_at', 'currency', 'payment_key'])
+      .where('dispute_id', '=', d.disputeId)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    paymentKey = row.payment_key;
+    if (disputeStatusWins(d.status, d.stripeTime, row.status, Number(row.stripe_updated_at))) {
+      await trx
+        .updateTable('disputes')
+        .set({
+          status: d.status,
+          amount: d.amount,
+          reason: d.reason,
+          evidence_due_by: d.evidenceDueBy,
+          stripe_updated_at: d.stripeTime,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('dispute_id', '=', d.disputeId)
+        .execute();
+      if (d.amount !== row.amount) await addToRollup(trx, dayOf(row.opened_at), row.currency, { disputed_amount: d.amount - row.amount });
+    }
+  }
+
+  for (const movement of d.funds) {
+    const amount = movement.direction === 'withdrawn' ? -d.amount : d.amount;
+    const added = await trx
+      .insertInto('dispute_funds')
+      .values({ balance_transaction_id: movement.balanceTransactionId, dispute_id: d.disputeId, amount, currency, occurred_at: movement.occurredAt })
+      .onConflict((oc) => oc.column('balance_transaction_id').doNothing())
+      .returning('balance_transaction_id')
+      .executeTakeFirst();
+    if (!added) continue;
+    const column = movement.direction === 'withdrawn' ? 'dispute_withdrawn_amount' : 'dispute_reinstated_amount';
+    await addToRollup(trx, dayOf(movement.occurredAt), currency, { [column]: d.amount });
+  }
+  await refreshPaymentAdjustments(trx, paymentKey);
+  return { opened: inserted !== undefined };
+}
