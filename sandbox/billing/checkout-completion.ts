@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import type { Engine } from '../engine';
 import { invalidRequest, StripeApiError } from '../http/errors';
 import { mustGet } from '../resources/common';
-import { createCustomer, setDefaultPaymentMethod } from '../resources/customers';
+import { createCustomer } from '../resources/customers';
 import { attachPaymentMethod, cardError, chargeOutcome, resolvePaymentMethod } from '../resources/payment-methods';
 import { confirmPaymentIntent, createPaymentIntent } from './payments';
 import { startSubscription } from './subscriptions';
@@ -47,8 +47,9 @@ export function completeCheckoutSession(engine: Engine, id: string, paymentMetho
       : createCustomer(engine, { email });
 
   if (session.mode === 'subscription' && customer) {
+    // Stripe Checkout makes the card the *subscription's* default payment method; the customer's
+    // invoice_settings stay untouched (no customer.updated), so renewals charge the subscription's.
     attachPaymentMethod(engine, pm, customer.id);
-    setDefaultPaymentMethod(engine, customer, pm.id);
     const { sub } = startSubscription(engine, {
       customer: customer.id,
       items: lineItems.map((li) => ({ price: li.price as Stripe.Price, quantity: li.quantity ?? 1 })),

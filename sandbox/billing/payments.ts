@@ -2,6 +2,7 @@ import type Stripe from 'stripe';
 import type { Engine } from '../engine';
 import { newId } from '../ids';
 import { chargeOutcome, CardOutcome } from '../resources/payment-methods';
+import { recordBalanceTransaction } from './balance';
 
 export interface NewPaymentIntent {
   amount: number;
@@ -134,7 +135,7 @@ function createCharge(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Payme
     application: null,
     application_fee: null,
     application_fee_amount: null,
-    balance_transaction: ok ? newId('txn') : null,
+    balance_transaction: null,
     billing_details: pm.billing_details,
     calculated_statement_descriptor: 'UPIIK SANDBOX',
     captured: ok,
@@ -190,6 +191,11 @@ function createCharge(engine: Engine, pi: Stripe.PaymentIntent, pm: Stripe.Payme
     transfer_data: null,
     transfer_group: null,
   };
+  if (ok) {
+    charge.balance_transaction = recordBalanceTransaction(engine, {
+      amount: charge.amount, currency: charge.currency, source: id, type: 'charge', reportingCategory: 'charge', description: charge.description,
+    }).id;
+  }
   engine.state.charges.set(id, charge);
   return charge;
 }

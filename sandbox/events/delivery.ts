@@ -77,6 +77,8 @@ export class DeliveryQueue {
   private readonly inFlight = new Set<AbortController>();
   private readonly waiters = new Set<() => void>();
   private attempts: DeliveryAttempt[] = [];
+  /** `eventId endpointId` pairs delivered at least once: a duplicate's success counts once. */
+  private delivered = new Set<string>();
   private faults: DeliveryFaults = {};
   private failuresInjected = new Map<string, number>();
   /** Deliveries the hold fault took back, oldest first. */
@@ -171,6 +173,7 @@ export class DeliveryQueue {
   reset(): void {
     this.cancelAll();
     this.attempts = [];
+    this.delivered.clear();
     this.clearFaults();
     this.paused = false;
   }
@@ -269,7 +272,12 @@ export class DeliveryQueue {
       duration_ms: Date.now() - started,
     });
     if (succeeded) {
-      job.event.pending_webhooks = Math.max(0, job.event.pending_webhooks - 1);
+      // pending_webhooks counts endpoints still owed the event (what `delivery_success` filters on).
+      const key = `${job.event.id} ${endpoint.id}`;
+      if (!this.delivered.has(key)) {
+        this.delivered.add(key);
+        job.event.pending_webhooks = Math.max(0, job.event.pending_webhooks - 1);
+      }
       return;
     }
     const delay = this.options.retrySchedule[job.attempt - 1];

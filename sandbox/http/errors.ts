@@ -62,12 +62,18 @@ export function missingParameter(param: string): StripeApiError {
   return invalidRequest(`Missing required param: ${param}.`, param, 'parameter_missing');
 }
 
-export function resourceMissing(kind: string, id: string, param = 'id'): StripeApiError {
+/**
+ * An id that names nothing. Stripe answers 404 only when the id is in the URL path
+ * (`GET /v1/customers/cus_x`, `param: 'id'`); an id passed as a parameter
+ * (`customer=cus_x`, `items[0][price]=...`, `starting_after=...`) is a 400 naming that parameter.
+ * `param` undefined means "the id in the path".
+ */
+export function resourceMissing(kind: string, id: string, param?: string): StripeApiError {
   return new StripeApiError(`No such ${kind}: '${id}'`, {
-    status: 404,
+    status: param === undefined ? 404 : 400,
     type: 'invalid_request_error',
     code: 'resource_missing',
-    param,
+    param: param ?? 'id',
   });
 }
 

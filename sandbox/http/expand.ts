@@ -24,17 +24,27 @@ function expandPath(engine: Engine, node: unknown, segments: string[], full: str
     for (const item of obj.data) expandPath(engine, item, rest, full);
     return;
   }
+  const refused = (): never => {
+    throw invalidRequest(`This property cannot be expanded (${full}).`, 'expand');
+  };
+  // An object's own id names itself, not another object.
+  if (head === 'id' || head === 'object') refused();
   let value = obj[head];
   if (value === undefined) value = includable(engine, obj, head);
-  if (typeof value === 'string') {
-    const found = engine.state.lookup(value);
-    if (found === undefined) throw invalidRequest(`This property cannot be expanded (${full}).`, 'expand');
-    value = structuredClone(found);
-  } else if (value === undefined) {
-    throw invalidRequest(`This property cannot be expanded (${full}).`, 'expand');
-  }
+  if (value === undefined) refused();
+  // Generic: any field holding the id of a stored object expands (a list of ids too), so every
+  // expandable field Stripe documents works without a per-field list to keep in step.
+  const resolve = (id: string): unknown => {
+    const found = engine.state.lookup(id);
+    return found === undefined ? refused() : structuredClone(found);
+  };
+  if (typeof value === 'string') value = resolve(value);
+  else if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) value = value.map((v: string) => resolve(v));
   obj[head] = value;
-  if (rest.length > 0) expandPath(engine, value, rest, full);
+  if (rest.length > 0) {
+    if (Array.isArray(value)) for (const item of value) expandPath(engine, item, rest, full);
+    else expandPath(engine, value, rest, full);
+  }
 }
 
 function includable(engine: Engine, obj: Record<string, unknown>, field: string): unknown {

@@ -1,4 +1,4 @@
-import { invalidRequest } from './errors';
+import { invalidRequest, resourceMissing } from './errors';
 import { inRange, Range } from './params';
 
 export interface ListParams {
@@ -38,7 +38,7 @@ export function paginate<T extends { id: string; created: number }>(
   const matches = (item: T): boolean => inRange(item.created, params.created) && filter(item);
   if (params.ending_before) {
     const index = all.findIndex((item) => item.id === params.ending_before);
-    if (index < 0) throw invalidRequest(`Invalid ending_before id: ${params.ending_before}`, 'ending_before');
+    if (index < 0) throw resourceMissing('object', params.ending_before, 'ending_before');
     const newer: T[] = [];
     for (let i = index + 1; i < all.length && newer.length <= limit; i++) if (matches(all[i] as T)) newer.push(all[i] as T);
     const hasMore = newer.length > limit;
@@ -47,7 +47,7 @@ export function paginate<T extends { id: string; created: number }>(
   let from = all.length - 1;
   if (params.starting_after) {
     const index = all.findIndex((item) => item.id === params.starting_after);
-    if (index < 0) throw invalidRequest(`Invalid starting_after id: ${params.starting_after}`, 'starting_after');
+    if (index < 0) throw resourceMissing('object', params.starting_after, 'starting_after');
     from = index - 1;
   }
   const page: T[] = [];

@@ -32,7 +32,8 @@ function coerceObject(input: FormValue, shape: Shape, required: string[], prefix
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
     const name = prefix ? `${prefix}[${key}]` : key;
-    const field = shape[key];
+    // Own keys only: `constructor` or `toString` must not find Object.prototype's members.
+    const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
     if (!field) throw unknownParameter(name);
     out[key] = coerce(value, field, name);
   }
@@ -55,7 +56,8 @@ function coerce(value: FormValue, field: Field, name: string): unknown {
       if (typeof value !== 'string') throw invalidRequest(`Invalid string: ${JSON.stringify(value)}`, name, 'parameter_invalid_string');
       return value;
     case 'integer': {
-      if (typeof value !== 'string' || !/^-?\d+$/.test(value)) {
+      // Past 2^53 a JavaScript number would silently round the value; Stripe refuses it too.
+      if (typeof value !== 'string' || !/^-?\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
         throw invalidRequest(`Invalid integer: ${typeof value === 'string' ? value : JSON.stringify(value)}`, name, 'parameter_invalid_integer');
       }
       return Number(value);
@@ -75,6 +77,9 @@ function coerce(value: FormValue, field: Field, name: string): unknown {
       if (typeof value === 'string' || Array.isArray(value)) throw invalidRequest('Invalid hash', name);
       for (const [k, v] of Object.entries(value)) {
         if (typeof v !== 'string') throw invalidRequest(`Invalid metadata value for key ${k}`, `${name}[${k}]`);
+        // Stripe's documented limits: keys up to 40 characters, values up to 500.
+        if (k.length > 40) throw invalidRequest(`Metadata keys can have up to 40 characters. The key "${k}" has ${k.length}.`, `${name}[${k}]`);
+        if (v.length > 500) throw invalidRequest(`Metadata values can have up to 500 characters, but you passed in a value that is ${v.length} characters.`, `${name}[${k}]`);
       }
       return value;
     }

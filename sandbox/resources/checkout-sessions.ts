@@ -8,6 +8,9 @@ import { paginate } from '../http/list';
 import { clone, listShape, mustGet } from './common';
 import { liveCustomer } from './customers';
 
+/** This API version's `ui_mode` values (the SDK's `Checkout.Session.UiMode`); `hosted_page` is the default. */
+const UI_MODES: readonly Stripe.Checkout.Session.UiMode[] = ['elements', 'embedded_page', 'form', 'hosted_page'];
+
 const CREATE: Shape = {
   mode: 'string',
   customer: 'string',
@@ -19,6 +22,8 @@ const CREATE: Shape = {
   cancel_url: 'string',
   return_url: 'string',
   ui_mode: 'string',
+  allowed_payment_method_types: 'strings',
+  payment_method_types: 'strings',
   metadata: 'metadata',
   subscription_data: { object: { metadata: 'metadata', description: 'string', trial_period_days: 'integer' } },
   payment_intent_data: { object: { metadata: 'metadata', description: 'string', setup_future_usage: 'string' } },
@@ -73,6 +78,9 @@ export function registerCheckoutSessions(router: Router): void {
 
 function createSession(engine: Engine, params: Parameters<typeof parseParams>[0]): Stripe.Checkout.Session {
   const p = parseParams<Stripe.Checkout.SessionCreateParams>(params, CREATE);
+  if (p.allowed_payment_method_types && (p as { payment_method_types?: string[] }).payment_method_types) {
+    throw invalidRequest('You may only specify one of these parameters: allowed_payment_method_types, payment_method_types.', 'payment_method_types');
+  }
   const mode = p.mode;
   if (!mode) throw missingParameter('mode');
   if (mode !== 'subscription' && mode !== 'payment') {
@@ -80,7 +88,15 @@ function createSession(engine: Engine, params: Parameters<typeof parseParams>[0]
   }
   if (p.customer && p.customer_email) throw invalidRequest('You may only specify one of these parameters: customer, customer_email.', 'customer_email');
   if (p.customer) liveCustomer(engine, p.customer);
-  if ((p.ui_mode ?? 'hosted') === 'hosted' && !p.success_url) throw missingParameter('success_url');
+  const uiMode = p.ui_mode ?? 'hosted_page';
+  if (!UI_MODES.includes(uiMode)) {
+    throw invalidRequest(`Invalid ui_mode: must be one of ${UI_MODES.join(', ')}`, 'ui_mode');
+  }
+  if (uiMode === 'hosted_page' && !p.success_url) throw missingParameter('success_url');
+  if (uiMode !== 'hosted_page' && p.success_url) {
+    throw invalidRequest(`success_url can only be used with ui_mode=hosted_page; use return_url.`, 'success_url');
+  }
+  const methods = p.allowed_payment_method_types ?? (p as { payment_method_types?: string[] }).payment_method_types;
   if (!p.line_items || p.line_items.length === 0) throw missingParameter('line_items');
   const id = newId('cs_test', 58);
   const lineItems: Stripe.LineItem[] = p.line_items.map((li, i) => {
@@ -119,14 +135,14 @@ function createSession(engine: Engine, params: Parameters<typeof parseParams>[0]
     adaptive_pricing: null,
     after_expiration: null,
     allow_promotion_codes: p.allow_promotion_codes ?? null,
-    allowed_payment_method_types: null,
+    allowed_payment_method_types: methods ?? null,
     amount_subtotal: total,
     amount_total: total,
     automatic_tax: { enabled: false, liability: null, provider: null, status: null },
     billing_address_collection: p.billing_address_collection ?? null,
     cancel_url: p.cancel_url ?? null,
     client_reference_id: p.client_reference_id ?? null,
-    client_secret: null,
+    client_secret: uiMode === 'hosted_page' ? null : `${id}_secret_${newId('x', 24).slice(2)}`,
     collected_information: null,
     consent: null,
     consent_collection: null,
@@ -156,7 +172,7 @@ function createSession(engine: Engine, params: Parameters<typeof parseParams>[0]
     payment_method_collection: mode === 'subscription' ? 'always' : null,
     payment_method_configuration_details: null,
     payment_method_options: {},
-    payment_method_types: ['card'],
+    payment_method_types: methods ?? ['card'],
     payment_status: 'unpaid',
     permissions: null,
     recovered_from: null,
@@ -170,8 +186,10 @@ function createSession(engine: Engine, params: Parameters<typeof parseParams>[0]
     subscription: null,
     success_url: p.success_url ?? null,
     total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
-    ui_mode: (p.ui_mode ?? 'hosted') as Stripe.Checkout.Session.UiMode,
-    url: `${engine.baseUrl}/checkout/${id}`,
+    ui_mode: uiMode,
+    // Only the hosted page has a Stripe URL; the embedded and custom modes render in the merchant's page.
+    url: uiMode === 'hosted_page' ? `${engine.baseUrl}/checkout/${id}` : null,
+    ...(p.return_url ? { return_url: p.return_url } : {}),
     wallet_options: null,
   };
   engine.state.checkoutSessions.set(id, session);

@@ -7,7 +7,8 @@ export function decimal(value: number): Stripe.Decimal {
   return String(value) as unknown as Stripe.Decimal;
 }
 
-export function mustGet<T>(map: Map<string, T>, id: string, kind: string, param = 'id'): T {
+/** Looks an id up: without `param` it came from the URL path (404), with one from a parameter (400). */
+export function mustGet<T>(map: Map<string, T>, id: string, kind: string, param?: string): T {
   const found = map.get(id);
   if (!found) throw resourceMissing(kind, id, param);
   return found;

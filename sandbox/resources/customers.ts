@@ -4,6 +4,7 @@ import { newId } from '../ids';
 import { mergeMetadata, parseParams, Shape } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
+import { search, SearchField } from '../http/search';
 import { changedAttributes } from '../events/emit';
 import { clone, listShape, mustGet } from './common';
 import { attachOutcome, attachPaymentMethod, cardError, resolvePaymentMethod } from './payment-methods';
@@ -60,23 +61,27 @@ export function createCustomer(engine: Engine, input: NewCustomer): Stripe.Custo
   return customer;
 }
 
-/** Sets the default payment method for invoices, emitting `customer.updated` when it changes. */
-export function setDefaultPaymentMethod(engine: Engine, customer: Stripe.Customer, pmId: string): void {
-  if (customer.invoice_settings.default_payment_method === pmId) return;
-  const before = clone(customer);
-  customer.invoice_settings.default_payment_method = pmId;
-  engine.events.emit('customer.updated', customer, changedAttributes(before, customer));
-}
-
 export function liveCustomer(engine: Engine, id: string, param = 'customer'): Stripe.Customer {
   return mustGet(engine.state.customers, id, 'customer', param);
 }
 
+/** Stripe's query fields for customers. */
+const CUSTOMER_SEARCH: Record<string, SearchField> = {
+  created: { kind: 'number', read: (c: Stripe.Customer) => c.created },
+  email: { kind: 'string', substring: true, read: (c: Stripe.Customer) => c.email },
+  name: { kind: 'string', substring: true, read: (c: Stripe.Customer) => c.name },
+  phone: { kind: 'string', substring: true, read: (c: Stripe.Customer) => c.phone },
+  metadata: { kind: 'metadata', read: (c: Stripe.Customer, key?: string) => c.metadata[key as string] },
+};
+
 export function registerCustomers(router: Router): void {
+  // Before `/v1/customers/:id`, which would otherwise take `search` for an id.
+  router.get('/v1/customers/search', ({ engine, params, url }) => search(engine.state.customers.values(), params, CUSTOMER_SEARCH, 'customers', url));
+
   router.post('/v1/customers', ({ engine, params }) => {
     const p = parseParams<Stripe.CustomerCreateParams>(params, WRITABLE);
     // Resolve and check the card first so a declining card creates nothing, as on Stripe.
-    const pm = p.payment_method ? resolvePaymentMethod(engine, p.payment_method) : undefined;
+    const pm = p.payment_method ? resolvePaymentMethod(engine, p.payment_method, 'payment_method') : undefined;
     const outcome = pm ? attachOutcome(pm) : undefined;
     if (outcome?.result === 'declined') throw cardError(outcome, 'payment_method');
     const defaultPm = p.invoice_settings?.default_payment_method;

@@ -53,8 +53,11 @@ export function cardError(outcome: Extract<CardOutcome, { result: 'declined' }>,
   });
 }
 
-/** A test token materialises a fresh `pm_...` object, as Stripe does; real ids are looked up. */
-export function resolvePaymentMethod(engine: Engine, id: string, param = 'payment_method'): Stripe.PaymentMethod {
+/**
+ * A test token materialises a fresh `pm_...` object, as Stripe does; real ids are looked up.
+ * `param` names the parameter the id came from (a miss is a 400), undefined for the URL path (404).
+ */
+export function resolvePaymentMethod(engine: Engine, id: string, param: string | undefined): Stripe.PaymentMethod {
   const card = TEST_CARDS[id];
   if (!card) {
     const found = engine.state.paymentMethods.get(id);
@@ -107,14 +110,14 @@ export function attachPaymentMethod(engine: Engine, pm: Stripe.PaymentMethod, cu
 export function registerPaymentMethods(router: Router): void {
   router.get('/v1/payment_methods/:id', ({ engine, path, params }) => {
     parseParams(params, {});
-    return resolvePaymentMethod(engine, path.id as string, 'id');
+    return resolvePaymentMethod(engine, path.id as string, undefined);
   });
 
   router.post('/v1/payment_methods/:id/attach', ({ engine, path, params }) => {
     const p = parseParams<Stripe.PaymentMethodAttachParams>(params, { customer: 'string' }, ['customer']);
     const customer = p.customer as string;
     mustGet(engine.state.customers, customer, 'customer', 'customer');
-    return attachPaymentMethod(engine, resolvePaymentMethod(engine, path.id as string, 'id'), customer);
+    return attachPaymentMethod(engine, resolvePaymentMethod(engine, path.id as string, undefined), customer);
   });
 
   router.post('/v1/payment_methods/:id/detach', ({ engine, path, params }) => {

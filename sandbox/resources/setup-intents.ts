@@ -7,27 +7,31 @@ import type { Router } from '../http/router';
 import { mustGet } from './common';
 import { liveCustomer } from './customers';
 import { attachOutcome, attachPaymentMethod, cardError, resolvePaymentMethod } from './payment-methods';
+import { checkAllowedType, METHOD_PARAMS, MethodParams, paymentMethodTypes } from './payment-intents';
 
 export function registerSetupIntents(router: Router): void {
   router.post('/v1/setup_intents', ({ engine, params }) => {
-    const p = parseParams<Stripe.SetupIntentCreateParams>(params, {
+    const p = parseParams<Stripe.SetupIntentCreateParams & MethodParams>(params, {
       customer: 'string',
       payment_method: 'string',
       confirm: 'boolean',
       usage: 'string',
       description: 'string',
       metadata: 'metadata',
-      automatic_payment_methods: { object: { enabled: 'boolean', allow_redirects: 'string' } },
+      ...METHOD_PARAMS,
       return_url: 'string',
     });
     if (p.customer) liveCustomer(engine, p.customer);
+    const methods = paymentMethodTypes(p);
+    const pm = p.payment_method ? resolvePaymentMethod(engine, p.payment_method, 'payment_method') : undefined;
+    if (pm) checkAllowedType(methods.types, pm);
     const id = newId('seti');
     const si: Stripe.SetupIntent = {
       id,
       object: 'setup_intent',
-      allowed_payment_method_types: null,
+      allowed_payment_method_types: methods.allowed as Stripe.SetupIntent.AllowedPaymentMethodType[] | null,
       application: null,
-      automatic_payment_methods: null,
+      automatic_payment_methods: methods.automatic,
       cancellation_reason: null,
       client_secret: `${id}_secret_${newId('x', 16).slice(2)}`,
       created: engine.now(),
@@ -42,12 +46,12 @@ export function registerSetupIntents(router: Router): void {
       metadata: mergeMetadata({}, p.metadata as Record<string, string> | undefined),
       next_action: null,
       on_behalf_of: null,
-      payment_method: p.payment_method ? resolvePaymentMethod(engine, p.payment_method).id : null,
+      payment_method: pm?.id ?? null,
       payment_method_configuration_details: null,
       payment_method_options: null,
-      payment_method_types: ['card'],
+      payment_method_types: methods.types,
       single_use_mandate: null,
-      status: p.payment_method ? 'requires_confirmation' : 'requires_payment_method',
+      status: pm ? 'requires_confirmation' : 'requires_payment_method',
       usage: p.usage ?? 'off_session',
     };
     engine.state.setupIntents.set(id, si);
@@ -75,7 +79,8 @@ function confirmSetup(engine: Engine, si: Stripe.SetupIntent, pmId: string | und
   }
   const id = pmId ?? (si.payment_method as string | null);
   if (!id) throw missingParameter('payment_method');
-  const pm = resolvePaymentMethod(engine, id);
+  const pm = resolvePaymentMethod(engine, id, 'payment_method');
+  checkAllowedType(si.payment_method_types, pm);
   si.payment_method = pm.id;
   const outcome = attachOutcome(pm);
   if (outcome.result === 'declined') {

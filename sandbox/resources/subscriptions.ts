@@ -4,6 +4,7 @@ import { invalidRequest, missingParameter } from '../http/errors';
 import { mergeMetadata, parseParams, Shape } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
+import { search, SearchField } from '../http/search';
 import { changedAttributes } from '../events/emit';
 import { clone, listShape, mustGet } from './common';
 import { liveCustomer } from './customers';
@@ -13,7 +14,17 @@ import { endSubscription } from '../billing/renewals';
 
 const ITEM: Shape = { id: 'string', price: 'string', quantity: 'integer', metadata: 'metadata', deleted: 'boolean', clear_usage: 'boolean' };
 
+/** Stripe's query fields for subscriptions. */
+const SUBSCRIPTION_SEARCH: Record<string, SearchField> = {
+  created: { kind: 'number', read: (s: Stripe.Subscription) => s.created },
+  status: { kind: 'string', read: (s: Stripe.Subscription) => s.status },
+  metadata: { kind: 'metadata', read: (s: Stripe.Subscription, key?: string) => s.metadata[key as string] },
+};
+
 export function registerSubscriptions(router: Router): void {
+  // Before `/v1/subscriptions/:id`, which would otherwise take `search` for an id.
+  router.get('/v1/subscriptions/search', ({ engine, params, url }) => search(engine.state.subscriptions.values(), params, SUBSCRIPTION_SEARCH, 'subscriptions', url));
+
   router.post('/v1/subscriptions', ({ engine, params }) => {
     const p = parseParams<Stripe.SubscriptionCreateParams>(
       params,
