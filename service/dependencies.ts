@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import type { Config } from './shared/config';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from './shared/db';
+import { errorMessage } from './shared/errors';
 import type { Logger } from './shared/logger';
 import { createStore, type Store } from './shared/store';
 import { createStripeClient } from './shared/stripe-client';
@@ -19,7 +20,13 @@ export interface ServiceDependencies {
  * so they connect exactly alike. Nothing is left open when it fails part-way.
  */
 export async function connectDependencies(config: Config, logger: Logger, options: { poolMax?: number } = {}): Promise<ServiceDependencies> {
-  const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir, poolMax: options.poolMax });
+  const database = await openDatabase({
+    url: config.database.url,
+    pgliteDir: config.database.pgliteDir,
+    poolMax: options.poolMax,
+    // A restart or failover drops connections; the pool replaces them and the affected requests answer 5xx.
+    onConnectionError: (err) => logger.warn('database connection lost; the pool will open a new one', { error: errorMessage(err), code: (err as NodeJS.ErrnoException).code }),
+  });
   let store: Store | undefined;
   try {
     const applied = await migrateToLatest(database.db);

@@ -24,6 +24,12 @@ export interface OpenDatabaseOptions {
   poolMax?: number;
   /** A PGlite data-directory dump to start from (tests: a migrated template loads in ~0.5 s instead of ~3 s). */
   pgliteTemplate?: Blob;
+  /**
+   * Told about connections the server dropped (restart, failover, `pg_terminate_backend`), whether
+   * the connection was idle in the pool or checked out; wire the logger here. The pool replaces
+   * such connections by itself; the query that was using one fails and its request answers 5xx.
+   */
+  onConnectionError?: (error: Error) => void;
 }
 
 /**
@@ -40,8 +46,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
     });
-    // An idle client losing its server must not crash the process; the next query reports it.
-    pool.on('error', () => undefined);
+    watchConnectionErrors(pool, options.onConnectionError);
     const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
     return { db, backend: 'postgres', close: () => db.destroy() };
   }
@@ -53,6 +58,28 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     if (!pglite.closed) await pglite.close();
   };
   return { db, backend: 'pglite', close };
+}
+
+/**
+ * A server-terminated connection (57P01 admin shutdown, ECONNRESET) makes `pg` emit `error`: on the
+ * pool for an idle client, on the client itself when it is checked out but between queries (e.g.
+ * a transaction waiting on its caller). An `error` event without a listener is an uncaught
+ * exception, so an RDS failover would kill every instance at once. Both get a listener here; the
+ * broken client is not queryable any more, so the pool discards it on release and opens a new one
+ * for the next query (nothing to reconnect by hand).
+ */
+export function watchConnectionErrors(pool: Pool, onError: ((error: Error) => void) | undefined): void {
+  const report = (error: Error) => {
+    try {
+      onError?.(error);
+    } catch {
+      // Reporting must never be what crashes the process.
+    }
+  };
+  pool.on('error', report);
+  pool.on('connect', (client) => {
+    client.on('error', report);
+  });
 }
 
 /** PGlite reads int8 as a number or a BigInt by size; parseInt8 makes it an exact number or an error. */

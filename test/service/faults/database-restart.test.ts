@@ -1,0 +1,232 @@
+import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
+import { Client } from 'pg';
+import type Stripe from 'stripe';
+import { type DatabaseHandle, migrateToLatest, openDatabase } from '../../../service/shared/db';
+import { createTestDatabase, type TestDatabase } from '../../support/database';
+import type { TestService } from '../../support/service';
+import { type CuttableProxy, startProxy } from '../../support/tcp-proxy';
+import { SETTLE_MS, waitUntil } from '../../support/wait';
+import { DAY, listAll, startWebhookService, subscribe } from '../webhooks/support';
+
+/**
+ * A PostgreSQL restart or failover while webhooks are being delivered. The service's pool talks to
+ * the database through a TCP proxy this suite can cut (never the shared server itself); on the real
+ * server (DATABASE_URL) backends of this suite's own database are also terminated with
+ * pg_terminate_backend (57P01, what a restart or RDS failover sends). On the embedded default the
+ * same suite runs against PGlite served over TCP by @electric-sql/pglite-socket, so the real `pg`
+ * pool is exercised either way; PGlite has a single backend, so "terminate" is the proxy reset there.
+ */
+
+/** Compressed but long enough to outlast every outage below (about 30 s in total). */
+const RETRY_SCHEDULE = [250, 500, 1000, 2000, 4000, 8000, 16000];
+
+interface ProxiedDatabase {
+  /** What the service uses: a pg pool through the proxy. */
+  service: DatabaseHandle;
+  /** Direct connection for assertions. */
+  direct: DatabaseHandle;
+  proxy: CuttableProxy;
+  backend: 'postgres' | 'pglite-socket';
+  /** Connection errors the service's pool reported (the process must survive every one). */
+  connectionErrors: Error[];
+  /** Terminates the service's backends the way a restart does; returns how many were killed. */
+  terminateBackends(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function openProxiedDatabase(): Promise<ProxiedDatabase> {
+  const connectionErrors: Error[] = [];
+  const onConnectionError = (error: Error) => connectionErrors.push(error);
+  if (process.env.DATABASE_URL) {
+    const own: TestDatabase = await createTestDatabase({ poolMax: 2 });
+    const url = new URL(own.url!);
+    const proxy = await startProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    const proxied = new URL(url.toString());
+    proxied.hostname = proxy.host;
+    proxied.port = String(proxy.port);
+    const service = await openDatabase({ url: proxied.toString(), poolMax: 4, onConnectionError });
+    return {
+      service,
+      direct: own,
+      proxy,
+      backend: 'postgres',
+      connectionErrors,
+      terminateBackends: async () => {
+        // From a separate connection, only this suite's database, never the caller itself.
+        const admin = new Client({ connectionString: own.url });
+        await admin.connect();
+        try {
+          const result = await admin.query(
+            "select pg_terminate_backend(pid) as killed from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()",
+          );
+          return result.rows.filter((r: { killed: boolean }) => r.killed).length;
+        } finally {
+          await admin.end();
+        }
+      },
+      close: async () => {
+        await service.close();
+        await proxy.close();
+        await own.close();
+      },
+    };
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const templatePath = process.env.UPIIK_PGLITE_TEMPLATE;
+  const pglite = templatePath ? await PGlite.create({ loadDataDir: new Blob([readFileSync(templatePath)]) }) : await PGlite.create();
+  const server = new PGLiteSocketServer({ db: pglite, port: 0, host: '127.0.0.1', maxConnections: 16 });
+  await server.start();
+  const port = Number(server.getServerConn().split(':').pop());
+  const base = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const direct = await openDatabase({ url: base, poolMax: 1 });
+  if (!templatePath) await migrateToLatest(direct.db);
+  const proxy = await startProxy({ host: '127.0.0.1', port });
+  const service = await openDatabase({ url: `postgres://postgres@${proxy.host}:${proxy.port}/postgres`, poolMax: 4, onConnectionError });
+  return {
+    service,
+    direct,
+    proxy,
+    backend: 'pglite-socket',
+    connectionErrors,
+    terminateBackends: async () => {
+      const open = proxy.open;
+      proxy.cut();
+      proxy.restore();
+      return open;
+    },
+    close: async () => {
+      await service.close();
+      await direct.close();
+      await proxy.close();
+      await server.stop();
+      await pglite.close();
+    },
+  };
+}
+
+let database: ProxiedDatabase;
+let svc: TestService;
+
+beforeAll(async () => {
+  database = await openProxiedDatabase();
+  svc = await startWebhookService({ database: database.service, retrySchedule: RETRY_SCHEDULE, deliveryConcurrency: 4 });
+});
+afterAll(async () => {
+  await svc?.close();
+  await database?.close();
+});
+
+beforeEach(async () => {
+  await svc.sandbox.control.waitForDeliveries(SETTLE_MS);
+  database.proxy.restore();
+});
+
+async function ready(): Promise<{ status: number; body: { failed?: string[] } }> {
+  const res = await fetch(`${svc.url}/health/ready`);
+  return { status: res.status, body: (await res.json()) as { failed?: string[] } };
+}
+
+/** Every event the sandbox delivered is in the inbox exactly once, applied; the ledger equals Stripe's. */
+async function expectEverythingAppliedOnce(): Promise<void> {
+  const db = database.direct.db;
+  const delivered = new Set(svc.sandbox.control.deliveries().map((d) => d.event_id));
+  const succeeded = new Set(svc.sandbox.control.deliveries().filter((d) => d.succeeded).map((d) => d.event_id));
+  // Stripe (the sandbox) got a 2xx for every event in the end: nothing was given up on.
+  expect([...delivered].filter((id) => !succeeded.has(id))).toEqual([]);
+  const inbox = await db.selectFrom('webhook_events').select(['event_id', 'status']).execute();
+  const applied = inbox.filter((e) => delivered.has(e.event_id));
+  expect(applied).toHaveLength(delivered.size);
+  expect(applied.filter((e) => e.status !== 'processed' && e.status !== 'ignored')).toEqual([]);
+
+  const stripeSubs = await listAll(svc.stripe.subscriptions.list({ status: 'all', limit: 100 }));
+  const localSubs = new Map((await db.selectFrom('subscriptions').selectAll().execute()).map((s) => [s.id, s]));
+  expect(stripeSubs.map((s) => ({ id: s.id, status: localSubs.get(s.id)?.status }))).toEqual(stripeSubs.map((s) => ({ id: s.id, status: s.status })));
+  const invoices = await listAll(svc.stripe.invoices.list({ limit: 100 }));
+  const paid = invoices.filter((i: Stripe.Invoice) => i.status === 'paid' && i.amount_paid > 0).map((i) => i.id).sort();
+  const payments = await db.selectFrom('payments').select(['payment_key', 'status']).where('status', '=', 'succeeded').orderBy('payment_key').execute();
+  expect(payments.map((p) => p.payment_key).sort()).toEqual(paid);
+}
+
+test('a connection terminated while its transaction waits fails that transaction, and the process and the pool carry on', async () => {
+  const errorsBefore = database.connectionErrors.length;
+  let signalInside!: () => void;
+  const inside = new Promise<void>((resolve) => (signalInside = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  // A transaction checked out and idle between two statements: exactly where the seed crashed
+  // (the client, not the pool, emits the error, and nobody listened).
+  const transaction = database.service.db.transaction().execute(async (trx) => {
+    await sql`select 1`.execute(trx);
+    signalInside();
+    await released;
+    await sql`select 1`.execute(trx);
+  });
+  const outcome = transaction.then(
+    () => 'committed',
+    (err: unknown) => `failed: ${(err as Error).message}`,
+  );
+  await inside;
+  expect(await database.terminateBackends()).toBeGreaterThan(0);
+  // The error event reaches the client while it is idle in the transaction.
+  await waitUntil(() => database.connectionErrors.length > errorsBefore, { what: 'the pool reporting the dropped connection' });
+  release();
+  expect(await outcome).toMatch(/^failed: /);
+  // The pool opens a new connection for the next query by itself.
+  const row = await waitUntil(async () => (await sql<{ one: number }>`select 1 as one`.execute(database.service.db)).rows[0], { what: 'a query through the recovered pool' });
+  expect(row.one).toBe(1);
+});
+
+test('backends terminated again and again during a burst of deliveries: nothing exits, every event is applied exactly once', async () => {
+  const { control } = svc.sandbox;
+  const users = Array.from({ length: 10 }, (_, i) => `user_dbkill_${i}`);
+  let killed = 0;
+  let stop = false;
+  const killer = (async () => {
+    while (!stop) {
+      killed += await database.terminateBackends();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+  })();
+  try {
+    for (const user of users) await subscribe(svc, user);
+    await control.advanceClock(32 * DAY);
+    // Keep killing until a delivery has been hit by it (a 5xx Stripe retries), bounded.
+    await waitUntil(() => control.deliveries().some((d) => !d.succeeded) || control.deliveries().length > 200, { what: 'a delivery failing on a dropped connection' });
+  } finally {
+    stop = true;
+    await killer;
+  }
+  expect(killed).toBeGreaterThan(0);
+  expect(database.connectionErrors.length).toBeGreaterThan(0);
+  await control.waitForDeliveries(SETTLE_MS);
+  expect((await ready()).status).toBe(200);
+  await expectEverythingAppliedOnce();
+});
+
+test('the database unreachable for several seconds: deliveries answer 5xx, readiness names the database, and after it returns nothing is lost', async () => {
+  const { control } = svc.sandbox;
+  const failedBefore = control.deliveries().filter((d) => !d.succeeded).length;
+  database.proxy.cut();
+  const cutAt = Date.now();
+  const users = Array.from({ length: 4 }, (_, i) => `user_dbdown_${i}`);
+  for (const user of users) await subscribe(svc, user);
+
+  const notReady = await waitUntil(async () => {
+    const probe = await ready();
+    return probe.status === 503 ? probe : undefined;
+  }, { what: 'readiness reporting the database' });
+  expect(notReady.body.failed).toEqual(['database']);
+  await waitUntil(() => control.deliveries().filter((d) => !d.succeeded).length > failedBefore, { what: 'deliveries failing while the database is down' });
+  const failedWhileDown = control.deliveries().filter((d) => !d.succeeded && d.at >= cutAt);
+  expect(failedWhileDown.length).toBeGreaterThan(0);
+  expect(failedWhileDown.every((d) => d.status !== null && d.status >= 500)).toBe(true);
+
+  // Down for at least 3 s, then back.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 3000 - (Date.now() - cutAt))));
+  database.proxy.restore();
+  await waitUntil(async () => (await ready()).status === 200, { what: 'readiness after the database returned' });
+  await control.waitForDeliveries(SETTLE_MS);
+  await expectEverythingAppliedOnce();
+});
