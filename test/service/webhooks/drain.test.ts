@@ -1,0 +1,125 @@
+import type Stripe from 'stripe';
+import { toNumber } from '../../../service/shared/db';
+import { noopObserver, type PaymentObserver } from '../../../service/shared/observer';
+import type { Store } from '../../../service/shared/store';
+import { createStripeClient } from '../../../service/shared/stripe-client';
+import { drainPendingEvents, isWebhookProcessingPaused, pauseWebhookProcessing, resumeWebhookProcessing, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
+import { storePending } from '../../../service/webhooks/inbox';
+import type { WebhookDeps } from '../../../service/webhooks/processor';
+import { testConfig } from '../../support/config';
+import { createTestDatabase, type TestDatabase } from '../../support/database';
+import { captureLogger } from '../../support/logger';
+import { createTestStore } from '../../support/store';
+import { fakeEvent } from './support';
+
+/**
+ * The drain (resume after a pause) on the real database and store. The events are of a type the
+ * service ignores, so no Stripe call is needed: the client points at a closed port and would fail.
+ */
+
+jest.setTimeout(300_000);
+
+let database: TestDatabase;
+let store: Store;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = await createTestStore();
+});
+afterAll(async () => {
+  await store.close();
+  await database.close();
+});
+beforeEach(async () => {
+  await store.del(WEBHOOKS_PAUSED_KEY);
+  await database.db.deleteFrom('webhook_events').execute();
+});
+
+function deps(observer: Partial<PaymentObserver> = {}): WebhookDeps {
+  const config = testConfig();
+  return {
+    db: database.db,
+    store,
+    config,
+    stripe: createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: 'http://127.0.0.1:1', maxNetworkRetries: 0 }),
+    logger: captureLogger().logger,
+    observer: { ...noopObserver, ...observer },
+  };
+}
+
+/** `count` events stored while paused, one second apart from `start`, in Stripe order. */
+async function storeEvents(count: number, start = 1_800_000_000, prefix = 'evt_drain_'): Promise<Stripe.Event[]> {
+  const events = Array.from({ length: count }, (_, i) =>
+    fakeEvent('customer.created', { id: `cus_${prefix}${i}` }, { id: `${prefix}${String(i).padStart(4, '0')}`, created: start + i }),
+  );
+  for (const e of events) expect(await storePending(database.db, e)).toEqual({ stored: true, status: 'pending' });
+  return events;
+}
+
+async function statuses(): Promise<Map<string, string>> {
+  const rows = await database.db.selectFrom('webhook_events').select(['event_id', 'status']).execute();
+  return new Map(rows.map((r) => [r.event_id, r.status]));
+}
+
+test('a drain started while paused applies nothing and says it stopped for the pause', async () => {
+  await storeEvents(3);
+  await pauseWebhookProcessing(store, { reason: 'rollback' });
+  const summary = await drainPendingEvents(deps());
+  expect(summary).toMatchObject({ seen: 0, applied: 0, stoppedByPause: true });
+  expect([...(await statuses()).values()]).toEqual(['pending', 'pending', 'pending']);
+});
+
+test('a re-pause during a drain stops it; the rest stays pending in Stripe order, and the next resume finishes it', async () => {
+  // More than one page of the drain (100), so a per-page pause check is reached too.
+  const events = await storeEvents(250);
+  let handled = 0;
+  let repaused: Promise<unknown> | undefined;
+  const summary = await drainPendingEvents(
+    deps({
+      webhookHandled: () => {
+        handled++;
+        if (handled === 1) repaused = pauseWebhookProcessing(store, { reason: 'second rollback' });
+      },
+    }),
+  );
+  await repaused;
+  expect(await isWebhookProcessingPaused(store)).toBe(true);
+  expect(summary.stoppedByPause).toBe(true);
+  expect(summary.failed).toBe(0);
+  expect(summary.seen).toBeGreaterThan(0);
+  expect(summary.seen).toBeLessThan(events.length);
+
+  const after = await statuses();
+  const order = events.map((e) => after.get(e.id));
+  // Applied ones are a prefix of Stripe order; everything after the stop is still pending.
+  expect(order.slice(0, summary.seen).every((s) => s === 'ignored')).toBe(true);
+  expect(order.slice(summary.seen).every((s) => s === 'pending')).toBe(true);
+
+  const resumed = await resumeWebhookProcessing(deps());
+  expect(resumed).toMatchObject({ seen: events.length - summary.seen, applied: events.length - summary.seen, alreadyApplied: 0, stoppedByPause: false });
+  expect([...(await statuses()).values()].every((s) => s === 'ignored')).toBe(true);
+});
+
+test('an event stored behind the cursor while the drain runs is picked up by the same drain', async () => {
+  await storeEvents(3, 1_800_000_100);
+  let late: Promise<unknown> | undefined;
+  const summary = await drainPendingEvents(
+    deps({
+      webhookHandled: (h) => {
+        // A delivery that read the flag just before the resume: stored pending, older than the cursor.
+        if (h.eventId === 'evt_drain_0002') late = storeEvents(1, 1_800_000_000, 'evt_behind_');
+      },
+    }),
+  );
+  await late;
+  expect(summary).toMatchObject({ seen: 4, applied: 4, failed: 0, stoppedByPause: false });
+  expect((await statuses()).get('evt_behind_0000')).toBe('ignored');
+});
+
+test('two drains started together apply each event once: the second waits for the first', async () => {
+  const events = await storeEvents(40);
+  const [first, second] = await Promise.all([drainPendingEvents(deps()), drainPendingEvents(deps())]);
+  expect(first.applied + second.applied).toBe(events.length);
+  expect(first.alreadyApplied + second.alreadyApplied).toBe(0);
+  const dup = await database.db.selectFrom('webhook_events').select((eb) => eb.fn.sum<string>('duplicate_deliveries').as('n')).executeTakeFirstOrThrow();
+  expect(toNumber(dup.n)).toBe(0);
+});
