@@ -15,4 +15,5 @@ export { HANDLED_EVENT_TYPES, applySubscriptionSnapshot, invoiceObservation, isH
 export { recordPayment, recordFailedAttempt, type PaymentObservation } from './effects/payments';
 export { refreshPremium, writeSubscription } from './effects/subscriptions';
 export { ensureUserLinked, resolveUser, type ResolvedUser } from './users';
-export { SIGNATURE_TOLERANCE_SECONDS, verifyStripeEvent } from './signature';
+export { SIGNATURE_TOLERANCE_SECONDS, verifyStripeEvent, verifyStripeSignature } from './signature';
+export { EVENT_OBJECT_SCHEMAS, parseStripeEvent } from './event-schema';

@@ -10,8 +10,9 @@ export const WEBHOOK_BODY_LIMIT = '256kb';
 
 /**
  * `POST /api/webhooks/stripe`. Raw body on this route only (signatures are over the exact bytes),
- * signature verified before anything is read or written; 2xx once the event is applied, stored
- * for later (paused) or known already; 5xx when a dependency failed, so Stripe retries.
+ * signature and then the event's shape verified before anything is read or written: a 400 for
+ * what can never be applied, with no inbox row; 2xx once the event is applied, stored for later
+ * (paused) or known already; 5xx when a dependency failed, so Stripe retries.
  */
 export function webhookRouter(deps: WebhookDeps): Router {
   const router = Router();
