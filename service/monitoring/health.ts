@@ -42,7 +42,11 @@ export interface PaymentHealth {
   /** Lifetime totals (the seed's fields). */
   metrics: {
     totalPayments: number;
+    /** Paid and kept: status `succeeded` (a refunded payment is not a success any more). */
     successfulPayments: number;
+    /** Paid, then refunded in full / in part. */
+    refundedPayments: number;
+    partiallyRefundedPayments: number;
     /** Payments whose final state is failed (e.g. a subscription left past_due). */
     failedPayments: number;
     /** Every declined attempt, including those later retried successfully. */
@@ -52,6 +56,9 @@ export interface PaymentHealth {
     unmatchedWebhooks: number;
     lastPaymentAt: string | null;
     lastWebhookAt: string | null;
+    /** Refunds that count (not failed or canceled). */
+    refunds: number;
+    disputes: DisputeCounts;
   };
   window: {
     durationMs: number;
@@ -59,29 +66,55 @@ export interface PaymentHealth {
     minSample: number;
     paymentFailure: RateReport;
     webhookFailure: RateReport;
+    /** Refunds created and disputes opened within the window (Stripe time). */
+    refunds: number;
+    disputesOpened: number;
   };
   hasRecentActivity: boolean;
   /** Why the status is not healthy, for humans and for the alert text. */
   reasons: string[];
 }
 
+export interface DisputeCounts {
+  total: number;
+  /** Not decided yet (needs a response or under review, inquiries and appeals included). */
+  open: number;
+  /** Waiting for our evidence: someone must act before `nextEvidenceDueBy`. */
+  needingResponse: number;
+  won: number;
+  lost: number;
+  /** Earliest evidence deadline among disputes needing a response. */
+  nextEvidenceDueBy: string | null;
+}
+
+/** Dispute statuses (Stripe.Dispute.Status) by what they ask of us. */
+export const DISPUTE_NEEDS_RESPONSE = ['needs_response', 'warning_needs_response', 'appeal_needs_response'];
+export const DISPUTE_OPEN = [...DISPUTE_NEEDS_RESPONSE, 'under_review', 'warning_under_review', 'appeal_under_review'];
+
 /** Webhook outcomes that count in the failure rate: finished ones (not pending), failed or not. */
 const FINISHED_WEBHOOK_STATUSES = ['processed', 'failed', 'ignored', 'unmatched'];
-/** A refunded payment was a successful payment first. */
-const SUCCESSFUL_PAYMENT_STATUSES = ['succeeded', 'refunded', 'partially_refunded'];
+/**
+ * Payments whose charge went through. The failure RATE counts attempts, and a refunded payment's
+ * attempt succeeded (a refund is not a decline: counting it as neither would let a wave of refunds
+ * raise the failure rate). The lifetime COUNTS keep them apart: successfulPayments is only what was
+ * paid and kept.
+ */
+const CHARGED_PAYMENT_STATUSES = ['succeeded', 'refunded', 'partially_refunded'];
 
 const asDate = (value: unknown): Date | null => (value === null || value === undefined ? null : value instanceof Date ? value : new Date(String(value)));
 
 export async function computePaymentHealth(db: Database, options: HealthOptions): Promise<PaymentHealth> {
   const from = new Date(options.now.getTime() - options.windowMs);
-  const [payments, failedAttempts, webhooks] = await Promise.all([
+  const [payments, failedAttempts, webhooks, refunds, disputes] = await Promise.all([
     db
       .selectFrom('payments')
       .select([
         sql<string>`count(*)`.as('total'),
-        sql<string>`count(*) filter (where status in (${sql.join(SUCCESSFUL_PAYMENT_STATUSES)}))`.as('successful'),
+        sql<string>`count(*) filter (where status = 'succeeded')`.as('successful'),
+        sql<string>`count(*) filter (where status = 'refunded')`.as('refunded'),
+        sql<string>`count(*) filter (where status = 'partially_refunded')`.as('partiallyRefunded'),
         sql<string>`count(*) filter (where status = 'failed')`.as('failed'),
-        sql<string>`count(*) filter (where occurred_at > ${from} and status in (${sql.join(SUCCESSFUL_PAYMENT_STATUSES)}))`.as('windowSucceeded'),
+        sql<string>`count(*) filter (where occurred_at > ${from} and status in (${sql.join(CHARGED_PAYMENT_STATUSES)}))`.as('windowSucceeded'),
         sql<Date | string | null>`max(occurred_at)`.as('last'),
       ])
       .executeTakeFirstOrThrow(),
@@ -102,6 +135,23 @@ export async function computePaymentHealth(db: Database, options: HealthOptions)
         sql<string>`count(*) filter (where received_at > ${from} and status in (${sql.join(FINISHED_WEBHOOK_STATUSES)}))`.as('windowTotal'),
         sql<string>`count(*) filter (where received_at > ${from} and status = 'failed')`.as('windowFailed'),
         sql<Date | string | null>`max(received_at)`.as('last'),
+      ])
+      .executeTakeFirstOrThrow(),
+    db
+      .selectFrom('refunds')
+      .select([sql<string>`count(*)`.as('total'), sql<string>`count(*) filter (where refunded_at > ${from})`.as('window')])
+      .where('counted', '=', true)
+      .executeTakeFirstOrThrow(),
+    db
+      .selectFrom('disputes')
+      .select([
+        sql<string>`count(*)`.as('total'),
+        sql<string>`count(*) filter (where status in (${sql.join(DISPUTE_OPEN)}))`.as('open'),
+        sql<string>`count(*) filter (where status in (${sql.join(DISPUTE_NEEDS_RESPONSE)}))`.as('needingResponse'),
+        sql<string>`count(*) filter (where status = 'won')`.as('won'),
+        sql<string>`count(*) filter (where status = 'lost')`.as('lost'),
+        sql<string>`count(*) filter (where opened_at > ${from})`.as('window'),
+        sql<Date | string | null>`min(evidence_due_by) filter (where status in (${sql.join(DISPUTE_NEEDS_RESPONSE)}))`.as('nextDue'),
       ])
       .executeTakeFirstOrThrow(),
   ]);
@@ -131,6 +181,8 @@ export async function computePaymentHealth(db: Database, options: HealthOptions)
     metrics: {
       totalPayments: toNumber(payments.total),
       successfulPayments: toNumber(payments.successful),
+      refundedPayments: toNumber(payments.refunded),
+      partiallyRefundedPayments: toNumber(payments.partiallyRefunded),
       failedPayments: toNumber(payments.failed),
       failedPaymentAttempts: toNumber(failedAttempts.total),
       webhookEvents: toNumber(webhooks.total),
@@ -138,8 +190,25 @@ export async function computePaymentHealth(db: Database, options: HealthOptions)
       unmatchedWebhooks: toNumber(webhooks.unmatched),
       lastPaymentAt: lastPayment?.toISOString() ?? null,
       lastWebhookAt: lastWebhook?.toISOString() ?? null,
+      refunds: toNumber(refunds.total),
+      disputes: {
+        total: toNumber(disputes.total),
+        open: toNumber(disputes.open),
+        needingResponse: toNumber(disputes.needingResponse),
+        won: toNumber(disputes.won),
+        lost: toNumber(disputes.lost),
+        nextEvidenceDueBy: asDate(disputes.nextDue)?.toISOString() ?? null,
+      },
     },
-    window: { durationMs: options.windowMs, from: from.toISOString(), minSample: options.minSample, paymentFailure, webhookFailure },
+    window: {
+      durationMs: options.windowMs,
+      from: from.toISOString(),
+      minSample: options.minSample,
+      paymentFailure,
+      webhookFailure,
+      refunds: toNumber(refunds.window),
+      disputesOpened: toNumber(disputes.window),
+    },
     hasRecentActivity: lastWebhook !== null && options.now.getTime() - lastWebhook.getTime() <= RECENT_ACTIVITY_MS,
     reasons,
   };

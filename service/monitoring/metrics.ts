@@ -53,7 +53,7 @@ export class PaymentMetrics {
     });
     this.payments = new Counter({
       name: 'payments_total',
-      help: 'Payment outcomes recorded (succeeded, failed, refunded)',
+      help: 'Payment outcomes recorded (succeeded, failed, refunded, disputed)',
       labelNames: ['outcome'],
       registers,
     });

@@ -1,5 +1,5 @@
 import { CLOUDWATCH_METRICS } from '../shared/metric-names';
-import type { PaymentObserver } from '../shared/observer';
+import type { DisputeOpened, PaymentObserver } from '../shared/observer';
 import { redactString } from '../shared/redact';
 import type { AlertDispatcher } from './alerts/dispatcher';
 import type { EmfWriter } from './emf';
@@ -46,6 +46,27 @@ export class MonitoringObserver implements PaymentObserver {
     });
   }
 
+  disputeOpened(dispute: DisputeOpened): void {
+    guard(() => {
+      this.metrics.payments.inc({ outcome: 'disputed' });
+      const amount = formatMinor(dispute.amount, dispute.currency);
+      const due = dispute.evidenceDueBy ? `Evidence is due by ${dispute.evidenceDueBy}.` : 'Stripe gave no evidence deadline.';
+      this.alerts.notify('dispute_opened', {
+        message: `Dispute ${dispute.disputeId} (${dispute.reason}, ${amount}) on payment ${dispute.paymentKey}. ${due} Respond in the Stripe Dashboard before then or it is lost.`,
+        details: {
+          disputeId: dispute.disputeId,
+          paymentKey: dispute.paymentKey,
+          userId: dispute.userId,
+          amount: dispute.amount,
+          currency: dispute.currency,
+          reason: dispute.reason,
+          status: dispute.status,
+          evidenceDueBy: dispute.evidenceDueBy,
+        },
+      });
+    });
+  }
+
   checkoutCreated(checkout: Parameters<PaymentObserver['checkoutCreated']>[0]): void {
     guard(() => {
       this.metrics.checkoutSessions.inc({ plan: checkout.plan });
@@ -57,6 +78,15 @@ export class MonitoringObserver implements PaymentObserver {
 /** Redacted before it is cut: a cut can split a secret or a card number into a piece no rule recognises. */
 function truncate(text: string | undefined, max: number): string | undefined {
   return text === undefined ? undefined : redactString(text).slice(0, max);
+}
+
+/** Currencies Stripe counts in whole units (no minor unit). */
+const ZERO_DECIMAL = new Set(['bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf']);
+
+/** "4.00 EUR" from 400 and "eur"; "500 JPY" from 500 and "jpy". */
+export function formatMinor(amount: number, currency: string): string {
+  const code = currency.toLowerCase();
+  return `${ZERO_DECIMAL.has(code) ? String(amount) : (amount / 100).toFixed(2)} ${code.toUpperCase()}`;
 }
 
 /** Observability must never break the flow it observes. */
@@ -74,5 +104,6 @@ export function fanOutObserver(observers: PaymentObserver[]): PaymentObserver {
     webhookHandled: (e) => observers.forEach((o) => guard(() => o.webhookHandled(e))),
     paymentRecorded: (p) => observers.forEach((o) => guard(() => o.paymentRecorded(p))),
     checkoutCreated: (c) => observers.forEach((o) => guard(() => o.checkoutCreated(c))),
+    disputeOpened: (d) => observers.forEach((o) => guard(() => o.disputeOpened?.(d))),
   };
 }

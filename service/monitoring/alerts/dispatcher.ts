@@ -76,6 +76,18 @@ export class AlertDispatcher {
     }, `raise ${type}`);
   }
 
+  /**
+   * One alert per occurrence, never throttled or merged: for events that each carry their own
+   * deadline (a dispute). The caller guarantees once-per-occurrence (the dispute row is inserted
+   * once, in the transaction that decides to call this). Returns at once.
+   */
+  notify(type: AlertType, alert: { message: string; details?: Record<string, unknown> }): void {
+    if (!this.options.enabled || this.closed) return;
+    this.track(async () => {
+      await this.deliver(this.build(type, 1, alert.message, alert.details));
+    }, `notify ${type}`);
+  }
+
   /** Sends pending counted alerts now instead of at the timer (tests, shutdown). */
   async flush(): Promise<void> {
     await this.idle();

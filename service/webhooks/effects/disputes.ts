@@ -9,8 +9,9 @@ import { addToRollup, dayOf, lockPayment, refreshPaymentAdjustments } from './le
  * - the dispute row is created once, by whichever of its events arrives first: that adds one
  *   opened dispute and its amount to the rollup on the day the dispute was opened (its `created`),
  *   and is the moment to alert (`opened`);
- * - its status follows the newest Stripe time; within one second a closed status (won, lost,
- *   warning_closed, prevented) beats an open one;
+ * - its status follows the newest Stripe time; within one second the status further along the
+ *   dispute's life wins (an inquiry, then a chargeback, needing a response, then under review,
+ *   then decided, then appealed), since one API call can emit several of its events in one second;
  * - money moves only through the dispute's balance transactions (Stripe lists every withdrawal and
  *   reinstatement on the dispute object): each is recorded once by its id, whichever event carries
  *   it first, and adds to the withdrawn or reinstated amount of its own day. A lost dispute keeps its
@@ -39,13 +40,24 @@ export interface DisputeWriteResult {
   opened: boolean;
 }
 
-export const CLOSED_DISPUTE_STATUSES: readonly string[] = ['won', 'lost', 'warning_closed', 'prevented'];
-const isClosed = (status: string): boolean => CLOSED_DISPUTE_STATUSES.includes(status);
+/** How far along its life a dispute status is (Stripe.Dispute.Status); unknown statuses rank lowest. */
+const LIFECYCLE: Record<string, number> = {
+  warning_needs_response: 1,
+  warning_under_review: 2,
+  warning_closed: 3,
+  needs_response: 4,
+  under_review: 5,
+  won: 6,
+  lost: 6,
+  prevented: 6,
+  appeal_needs_response: 7,
+  appeal_under_review: 8,
+};
 
 /** Whether an observation with `incoming` status at `incomingTime` replaces the stored one. */
 export function disputeStatusWins(incoming: string, incomingTime: number, stored: string, storedTime: number): boolean {
   if (incomingTime !== storedTime) return incomingTime > storedTime;
-  return isClosed(incoming) && !isClosed(stored);
+  return (LIFECYCLE[incoming] ?? 0) > (LIFECYCLE[stored] ?? 0);
 }
 
 export async function recordDispute(trx: Database, d: DisputeObservation): Promise<DisputeWriteResult> {

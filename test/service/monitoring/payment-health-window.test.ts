@@ -97,9 +97,10 @@ describe('GET /api/payments/health', () => {
     expect(res.body.status).toBe('degraded');
 
     await payments(2, 'failed');
-    await payments(7, 'refunded'); // refunded payments had succeeded: 5/30 = 16.7 %
+    await payments(7, 'refunded'); // a refunded payment's charge went through: 5/30 = 16.7 %
     res = await health();
-    expect(res.body.metrics).toMatchObject({ totalPayments: 30, successfulPayments: 25, failedPayments: 5 });
+    // ...but it is not counted as a successful payment any more: 18 kept, 7 refunded.
+    expect(res.body.metrics).toMatchObject({ totalPayments: 30, successfulPayments: 18, refundedPayments: 7, partiallyRefundedPayments: 0, failedPayments: 5 });
     expect(res.body.status).toBe('degraded');
 
     await payments(2, 'failed'); // 7/32 = 21.9 %
