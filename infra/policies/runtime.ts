@@ -6,6 +6,9 @@ export function redisEncryptedAndResilient(resources: PolicyResource[], environm
   for (const rg of ofType(resources, TYPES.replicationGroup)) {
     const p = rg.props;
     if (p.transitEncryptionEnabled !== true) violations.push(`${rg.name}: encryption in transit is off`);
+    // `preferred` (a migration mode) accepts plaintext clients next to TLS ones.
+    else if (p.transitEncryptionMode !== undefined && p.transitEncryptionMode !== 'required')
+      violations.push(`${rg.name}: transit encryption mode ${String(p.transitEncryptionMode)} accepts unencrypted clients`);
     if (p.atRestEncryptionEnabled !== true) violations.push(`${rg.name}: encryption at rest is off`);
     if (p.authToken === undefined || p.authToken === '') violations.push(`${rg.name}: no auth token`);
     if (environment === 'production') {
@@ -46,14 +49,20 @@ export function logRetentionSet(resources: PolicyResource[]): string[] {
 }
 
 /**
- * Every alarm notifies SNS on ALARM and links a runbook page `runbooks/<slug>.md` that exists
- * (`runbookExists` decides; the pack and the tests look in the repository's runbooks/ folder).
+ * Every alarm notifies SNS on ALARM (actions enabled; when the stack declares SNS topics, one of
+ * them: a typo'd or foreign topic ARN notifies nobody we know) and links a runbook page
+ * `runbooks/<slug>.md` that exists (`runbookExists` decides; the pack and the tests look in the
+ * repository's runbooks/ folder).
  */
 export function alarmsAreActionable(resources: PolicyResource[], runbookExists: (file: string) => boolean): string[] {
   const violations: string[] = [];
+  const topics = new Set(ofType(resources, TYPES.snsTopic).map((t) => t.props.arn).filter((arn): arn is string => typeof arn === 'string'));
+  const notifies = (action: unknown): boolean =>
+    typeof action === 'string' && /^arn:aws[a-z-]*:sns:/.test(action) && (topics.size === 0 || topics.has(action));
   for (const alarm of ofType(resources, TYPES.metricAlarm)) {
-    const actions = (alarm.props.alarmActions as string[] | undefined) ?? [];
-    if (!actions.some((a) => typeof a === 'string' && a.startsWith('arn:aws:sns:'))) violations.push(`${alarm.name}: no SNS alarm action`);
+    const actions = (alarm.props.alarmActions as unknown[] | undefined) ?? [];
+    if (!actions.some(notifies)) violations.push(`${alarm.name}: no SNS alarm action to the stack's alert topic`);
+    if (alarm.props.actionsEnabled === false) violations.push(`${alarm.name}: alarm actions are disabled`);
     const link = /runbooks\/([a-z0-9-]+\.md)/.exec(String(alarm.props.alarmDescription ?? ''));
     if (!link) violations.push(`${alarm.name}: description links no runbook`);
     else if (!runbookExists(link[1] as string)) violations.push(`${alarm.name}: runbook runbooks/${link[1]} does not exist`);

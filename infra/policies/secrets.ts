@@ -42,18 +42,62 @@ export function secretsOnlyByValueFrom(resources: PolicyResource[]): string[] {
 interface Statement {
   Effect?: string;
   Action?: string | string[];
+  NotAction?: string | string[];
   Resource?: string | string[];
 }
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-const readsSecrets = (action: string) => /^(\*|secretsmanager:\*|secretsmanager:GetSecretValue)$/i.test(action);
+const SECRET_READ = 'secretsmanager:GetSecretValue';
+/** IAM action patterns are case-insensitive globs: `*`, `secretsmanager:Get*` and `secretsmanager:*Value` all read secrets. */
+const matchesAction = (pattern: string, action: string): boolean =>
+  new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i').test(action);
+/** Allow with a matching Action, or with a NotAction that does not exclude reading secrets. */
+const readsSecrets = (st: Statement): boolean =>
+  st.Effect === 'Allow' &&
+  (list(st.Action).some((a) => matchesAction(a, SECRET_READ)) || (st.NotAction !== undefined && !list(st.NotAction).some((a) => matchesAction(a, SECRET_READ))));
+const statements = (document: unknown): Statement[] =>
+  typeof document === 'string' ? list((JSON.parse(document) as { Statement?: Statement | Statement[] }).Statement) : [];
+/** AWS managed policies that grant secretsmanager:GetSecretValue on every secret. */
+const MANAGED_SECRET_READERS = /^arn:aws[a-z-]*:iam::aws:policy\/(AdministratorAccess|PowerUserAccess|SecretsManagerReadWrite)$/;
+
+/** One way a role can read secrets: the resources it names, or every secret. */
+interface SecretGrant {
+  source: string;
+  resources: string[] | 'every secret';
+}
+
+/** Every way `role` can read secrets: inline role policies, the role's own inline policies, attached managed policies. */
+function secretGrants(role: PolicyResource, resources: PolicyResource[]): SecretGrant[] {
+  const isThisRole = (ref: unknown) => ref !== undefined && (ref === role.props.name || ref === role.props.arn);
+  const fromDocument = (source: string, document: unknown): SecretGrant[] =>
+    statements(document)
+      .filter(readsSecrets)
+      .map((st) => ({ source, resources: list(st.Resource) }));
+  const grants: SecretGrant[] = [];
+  for (const rp of ofType(resources, TYPES.rolePolicy).filter((p) => isThisRole(p.props.role))) grants.push(...fromDocument(rp.name, rp.props.policy));
+  for (const inline of (role.props.inlinePolicies as { name?: string; policy?: unknown }[] | undefined) ?? [])
+    grants.push(...fromDocument(`${role.name}/${inline.name ?? 'inline'}`, inline.policy));
+  const managedArns = [
+    ...ofType(resources, TYPES.rolePolicyAttachment).filter((a) => isThisRole(a.props.role)).map((a) => a.props.policyArn),
+    ...((role.props.managedPolicyArns as unknown[] | undefined) ?? []),
+  ];
+  for (const arn of managedArns) {
+    if (typeof arn !== 'string') continue;
+    if (MANAGED_SECRET_READERS.test(arn)) grants.push({ source: arn, resources: 'every secret' });
+    const own = ofType(resources, TYPES.managedPolicy).find((p) => p.props.arn === arn);
+    if (own) grants.push(...fromDocument(own.name, own.props.policy));
+  }
+  return grants;
+}
 
 /**
  * The task execution role reads exactly the secrets the task definition references (no wildcard,
- * nothing else), and no other inline role policy reads secrets at all.
+ * nothing else), and no other role reads secrets at all, whichever way it is granted (inline role
+ * policy, the role's inline policies, an attached AWS or customer managed policy).
  */
 export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): string[] {
   const violations: string[] = [];
   const roles = ofType(resources, TYPES.role);
+  const executionRoles = new Set<PolicyResource>();
   for (const td of ofType(resources, TYPES.taskDefinition)) {
     const referenced = new Set((containers(td) ?? []).flatMap((c) => (c.secrets ?? []).map((s) => s.valueFrom)));
     const role = roles.find((r) => r.props.arn !== undefined && r.props.arn === td.props.executionRoleArn);
@@ -61,27 +105,24 @@ export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): s
       if (td.props.executionRoleArn !== undefined) violations.push(`${td.name}: execution role not found in the stack`);
       continue;
     }
+    executionRoles.add(role);
     const granted = new Set<string>();
-    for (const rp of ofType(resources, TYPES.rolePolicy).filter((p) => p.props.role === role.props.name)) {
-      if (typeof rp.props.policy !== 'string') continue;
-      for (const st of list((JSON.parse(rp.props.policy) as { Statement?: Statement | Statement[] }).Statement)) {
-        if (st.Effect !== 'Allow' || !list(st.Action).some(readsSecrets)) continue;
-        for (const res of list(st.Resource)) {
-          if (res.includes('*')) violations.push(`${rp.name}: reads secrets with a wildcard resource ${res}`);
-          granted.add(res);
-        }
+    for (const grant of secretGrants(role, resources)) {
+      if (grant.resources === 'every secret') {
+        violations.push(`${role.name}: reads every secret through ${grant.source}`);
+        continue;
+      }
+      for (const res of grant.resources) {
+        if (res.includes('*')) violations.push(`${grant.source}: reads secrets with a wildcard resource ${res}`);
+        granted.add(res);
       }
     }
     for (const arn of granted) if (!referenced.has(arn)) violations.push(`${role.name}: may read ${arn}, which the task does not use`);
     for (const arn of referenced) if (!granted.has(arn)) violations.push(`${role.name}: cannot read ${arn}, which the task needs`);
   }
-  const executionRoleNames = new Set(
-    ofType(resources, TYPES.taskDefinition).map((td) => roles.find((r) => r.props.arn === td.props.executionRoleArn)?.props.name),
-  );
-  for (const rp of ofType(resources, TYPES.rolePolicy)) {
-    if (executionRoleNames.has(rp.props.role) || typeof rp.props.policy !== 'string') continue;
-    const st = list((JSON.parse(rp.props.policy) as { Statement?: Statement | Statement[] }).Statement);
-    if (st.some((s) => s.Effect === 'Allow' && list(s.Action).some(readsSecrets))) violations.push(`${rp.name}: a non-execution role reads secrets`);
+  for (const role of roles) {
+    if (executionRoles.has(role)) continue;
+    for (const grant of secretGrants(role, resources)) violations.push(`${grant.source}: a non-execution role (${role.name}) reads secrets`);
   }
   return violations;
 }
