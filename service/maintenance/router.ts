@@ -8,6 +8,7 @@ import type { Database } from '../shared/db';
 import { badRequest } from '../shared/errors';
 import { requestContext } from '../shared/logger';
 import type { Logger } from '../shared/logger';
+import { redactString } from '../shared/redact';
 import type { Store } from '../shared/store';
 import { disableMaintenance, enableMaintenance, readMaintenance } from './maintenance';
 
@@ -49,9 +50,11 @@ export function maintenanceRouter(deps: MaintenanceRouterDeps): Router {
       throw badRequest(`Body must be {"reason"?: string (1-200 chars), "ttlSeconds"?: integer ${MIN_TTL_SECONDS}-${MAX_TTL_SECONDS}}`, 'invalid_body');
     }
     const actor = currentUser(res).id;
-    const state = await enableMaintenance(deps.store, { reason: parsed.data.reason, ttlSeconds: parsed.data.ttlSeconds, now: deps.clock.now() });
-    await audit(actor, 'maintenance.enable', { reason: parsed.data.reason ?? null, ttlSeconds: parsed.data.ttlSeconds ?? null, until: state.until ?? null });
-    deps.logger.warn('payments maintenance enabled', { actor, reason: parsed.data.reason, until: state.until });
+    // The reason is served to anyone by GET /api/payments/status: it is stored redacted.
+    const reason = parsed.data.reason === undefined ? undefined : redactString(parsed.data.reason);
+    const state = await enableMaintenance(deps.store, { reason, ttlSeconds: parsed.data.ttlSeconds, now: deps.clock.now() });
+    await audit(actor, 'maintenance.enable', { reason: reason ?? null, ttlSeconds: parsed.data.ttlSeconds ?? null, until: state.until ?? null });
+    deps.logger.warn('payments maintenance enabled', { actor, reason, until: state.until });
     res.status(200).json(state);
   });
 

@@ -27,12 +27,10 @@ export interface LoggerOptions {
  * object from redacted copies; the caller's objects are never touched.
  */
 const redactFormat = winston.format((info) => {
-  const out: winston.Logform.TransformableInfo = { level: info.level, message: info.message };
-  for (const [key, value] of Object.entries(info)) {
-    if (key === 'level') continue;
-    // Every field, including requestId/userId a caller may have passed in metadata: nothing is trusted.
-    out[key] = redact(value);
-  }
+  // Every field, including requestId/userId a caller may have passed in metadata: nothing is
+  // trusted. Redacted as one object, so top-level key names (`password`, `token`) count too.
+  const { level, ...fields } = info;
+  const out = { level, ...(redact(fields) as Record<string, unknown>) } as winston.Logform.TransformableInfo;
   // winston keeps the level symbol for transports; copy symbols untouched.
   for (const sym of Object.getOwnPropertySymbols(info)) {
     (out as unknown as Record<symbol, unknown>)[sym] = (info as unknown as Record<symbol, unknown>)[sym];

@@ -34,7 +34,7 @@ const SECRET_VALUE_PATTERNS: RegExp[] = [
   /(pi|seti|cs_test|cs_live|src)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+/g,
   // A credential partly redacted already (a configured secret inside it) still goes whole.
   /\b(Bearer|Basic)\s+(?:\[REDACTED\]|[A-Za-z0-9._~+/=-]){6,}/gi,
-  /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
+  /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
 ];
 
 /** `scheme://user:password@host`: the password goes, whatever its length (DATABASE_URL, REDIS_URL). */
@@ -187,9 +187,19 @@ function applyRules(text: string): string {
   return redactCards(out);
 }
 
-/** Percent-decodes what decodes and leaves the rest; never throws (malformed input is data here). */
+/**
+ * Percent-decodes what decodes and leaves the rest as it came; never throws (malformed input is
+ * data here). A run that is not valid UTF-8 still has its ASCII bytes decoded, so one stray byte
+ * cannot shield an encoded card number.
+ */
 export function safeDecode(text: string): string {
-  return text.replace(PERCENT_ESCAPES, (run) => Buffer.from(run.replace(/%/g, ''), 'hex').toString('utf8'));
+  return text.replace(PERCENT_ESCAPES, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run.replace(/%([0-7][0-9A-Fa-f])/g, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    }
+  });
 }
 
 function percentDecoded(text: string): string {
