@@ -24,7 +24,12 @@ export function registerAccountAndPortal(router: Router): void {
       created: engine.now() - 86_400 * 365,
       metadata: {},
       type: 'standard',
-      settings: { dashboard: { display_name: 'Upiik Sandbox', timezone: 'Etc/UTC' } } as Stripe.Account.Settings,
+      settings: {
+        branding: { icon: null, logo: null, primary_color: null, secondary_color: null },
+        card_payments: { statement_descriptor_prefix: 'UPIIK', statement_descriptor_prefix_kana: null, statement_descriptor_prefix_kanji: null },
+        dashboard: { display_name: 'Upiik Sandbox', timezone: 'Etc/UTC' },
+        payments: { statement_descriptor: 'UPIIK SANDBOX', statement_descriptor_kana: null, statement_descriptor_kanji: null, statement_descriptor_prefix_kana: null, statement_descriptor_prefix_kanji: null },
+      },
     };
     return account;
   });
