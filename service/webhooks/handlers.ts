@@ -110,19 +110,69 @@ async function prepareSubscription(deps: HandlerDeps, event: Stripe.Event, sub: 
   const customerId = customerIdOf(sub.customer);
   const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: sub.metadata?.userId });
   if (!user) return unmatched(`subscription ${sub.id}`, customerId);
+  const snapshot = await subscriptionSnapshot(deps, sub, event.created);
   return {
     kind: 'apply',
     apply: async (trx) => {
       await ensureUserLinked(trx, user);
-      await applySubscriptionSnapshot(trx, deps, { sub, userId: user.userId, stripeTime: event.created });
+      await applySubscriptionSnapshot(trx, deps, { ...snapshot, userId: user.userId });
       return [];
     },
   };
 }
 
+/** A subscription state and the Stripe time (unix seconds) of the state it shows. */
+export interface SubscriptionSnapshot {
+  sub: Stripe.Subscription;
+  stripeTime: number;
+  /** Read from Stripe just now rather than carried by an event. */
+  authoritative: boolean;
+}
+
 /**
- * Applies a snapshot through the ordering guard; on a same-second tie the subscription is read
- * again from Stripe (inside the transaction, with the row locked) and that state is written.
+ * Thrown inside the transaction when the snapshot tied with a row another delivery wrote after this
+ * one looked (a same-second race): the transaction rolls back and the event is prepared again,
+ * which re-fetches from Stripe outside any transaction.
+ */
+export class PrepareAgain extends Error {
+  constructor(what: string) {
+    super(`${what} changed while the event was being prepared; prepare it again`);
+    this.name = 'PrepareAgain';
+  }
+}
+
+/**
+ * The snapshot an event should write, decided BEFORE the transaction: a Stripe call made inside it
+ * would hold row locks and a pool connection for as long as Stripe takes. The event's own object
+ * unless the stored row carries the same Stripe time: within one second the event alone cannot say
+ * which state is newer (Stripe makes several changes a second), so the subscription is read again
+ * from Stripe, and that snapshot carries the time Stripe served it, not the event's older time
+ * (else an event created between the two would still look newer than the state already written).
+ */
+export async function subscriptionSnapshot(deps: HandlerDeps, sub: Stripe.Subscription, stripeTime: number): Promise<SubscriptionSnapshot> {
+  const stored = await deps.db.selectFrom('subscriptions').select('stripe_updated_at').where('id', '=', sub.id).executeTakeFirst();
+  if (!stored || Number(stored.stripe_updated_at) !== stripeTime) return { sub, stripeTime, authoritative: false };
+  let fresh: Stripe.Response<Stripe.Subscription>;
+  try {
+    fresh = await deps.stripe.subscriptions.retrieve(sub.id);
+  } catch (err) {
+    throw stripeFailure(err, 'subscription re-fetch');
+  }
+  return { sub: fresh, stripeTime: Math.max(stripeTime, servedAt(fresh.lastResponse?.headers)), authoritative: true };
+}
+
+/** The second Stripe served a response (its `Date` header), 0 when absent or unreadable. */
+export function servedAt(headers: Record<string, string | string[] | undefined> | undefined): number {
+  const raw = headers?.date ?? headers?.Date;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  const ms = value ? Date.parse(value) : Number.NaN;
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
+}
+
+/**
+ * Applies a snapshot through the ordering guard, inside the caller's transaction, with SQL only.
+ * A non-authoritative snapshot that ties with the stored row (a concurrent delivery wrote it after
+ * `subscriptionSnapshot` looked) throws PrepareAgain: the processor rolls back and re-prepares.
  */
 export async function applySubscriptionSnapshot(
   trx: Database,
@@ -131,14 +181,7 @@ export async function applySubscriptionSnapshot(
 ): Promise<void> {
   const prices = deps.config.stripe.prices;
   const result = await writeSubscription(trx, { ...input, authoritative: input.authoritative ?? false, prices });
-  if (result !== 'refetch') return;
-  let fresh: Stripe.Subscription;
-  try {
-    fresh = await deps.stripe.subscriptions.retrieve(input.sub.id);
-  } catch (err) {
-    throw stripeFailure(err, 'subscription re-fetch');
-  }
-  await writeSubscription(trx, { sub: fresh, userId: input.userId, stripeTime: input.stripeTime, authoritative: true, prices });
+  if (result === 'refetch') throw new PrepareAgain(`subscription ${input.sub.id}`);
 }
 
 /** The invoice's subscription (API 2026-10-28: under `parent.subscription_details`). */

@@ -5,7 +5,7 @@ import { errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { PaymentObserver, WebhookOutcome } from '../shared/observer';
 import type { Store } from '../shared/store';
-import { type LedgerNotice, prepareEvent, reportNotices } from './handlers';
+import { type LedgerNotice, PrepareAgain, prepareEvent, reportNotices } from './handlers';
 import { claimEvent, countDuplicate, isFinal, markOutcome, recordFailure } from './inbox';
 
 export interface WebhookDeps {
@@ -22,6 +22,9 @@ export interface ProcessResult {
   durationMs: number;
   error?: string;
 }
+
+/** How often an event is prepared again when its state changed under it (PrepareAgain) before it fails. */
+const MAX_PREPARE_ATTEMPTS = 3;
 
 /** Thrown inside the transaction to roll it back when the event turned out to be applied already. */
 class AlreadyApplied extends Error {}
@@ -44,24 +47,33 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Prom
       await countDuplicate(deps.db, event.id);
       outcome = 'duplicate';
     } else {
-      const prepared = await prepareEvent(deps, event);
-      outcome = await deps.db.transaction().execute(async (trx) => {
-        const claimed = await claimEvent(trx, event);
-        if (isFinal(claimed.status)) throw new AlreadyApplied();
-        let status: 'processed' | 'ignored' | 'unmatched';
-        let note: string | null = null;
-        if (prepared.kind === 'apply') {
-          notices = await prepared.apply(trx);
-          status = 'processed';
-        } else if (prepared.kind === 'unmatched') {
-          status = 'unmatched';
-          note = prepared.reason;
-        } else {
-          status = 'ignored';
+      for (let attempt = 1; ; attempt++) {
+        const prepared = await prepareEvent(deps, event);
+        try {
+          outcome = await deps.db.transaction().execute(async (trx) => {
+            const claimed = await claimEvent(trx, event);
+            if (isFinal(claimed.status)) throw new AlreadyApplied();
+            let status: 'processed' | 'ignored' | 'unmatched';
+            let note: string | null = null;
+            if (prepared.kind === 'apply') {
+              notices = await prepared.apply(trx);
+              status = 'processed';
+            } else if (prepared.kind === 'unmatched') {
+              status = 'unmatched';
+              note = prepared.reason;
+            } else {
+              status = 'ignored';
+            }
+            await markOutcome(trx, event.id, { status, durationMs: elapsed(), error: note });
+            return status;
+          });
+          break;
+        } catch (err) {
+          // A same-second race on the stored state: prepare again (Stripe re-read outside any
+          // transaction), a bounded number of times, then fail so Stripe retries later.
+          if (!(err instanceof PrepareAgain) || attempt >= MAX_PREPARE_ATTEMPTS) throw err;
         }
-        await markOutcome(trx, event.id, { status, durationMs: elapsed(), error: note });
-        return status;
-      });
+      }
     }
   } catch (err) {
     if (err instanceof AlreadyApplied) {
