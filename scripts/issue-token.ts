@@ -4,21 +4,24 @@
  *   npm run -s token -- --user u_123 [--admin] [--email a@b.c] [--city Paris] [--expires 12h]
  *   TOKEN=$(npm run -s token -- --user u_123)
  *
- * Touches: reads AUTH_JWT_SECRET, AUTH_JWT_ISSUER, AUTH_JWT_AUDIENCE from the environment, falling
- * back to env/local.env. Writes only the token to stdout and a hint to stderr. Changes nothing.
+ * Touches: reads AUTH_JWT_SECRET, AUTH_JWT_ISSUER, AUTH_JWT_AUDIENCE and the token lifetime limits
+ * (AUTH_TOKEN_MAX_LIFETIME_SECONDS, AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS) from the environment,
+ * falling back to env/local.env. --expires beyond the role's limit (default 24h user, 1h admin)
+ * is refused: the service would refuse the token. Writes only the token to stdout and a hint to stderr. Changes nothing.
  * Refuses to run with NODE_ENV=production: production tokens come from the Upiik app only.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { type AuthConfig, isValidUserId, issueToken, type TokenClaims } from '../service/security';
+import { DEFAULT_MAX_TOKEN_LIFETIME } from '../service/shared/config';
 import { parseFlags, UsageError } from './lib/cli';
 
 export { UsageError };
 
 export const LOCAL_ENV_FILE = join(__dirname, '..', 'env', 'local.env');
 
-const USAGE = 'usage: npm run -s token -- --user <id> [--admin] [--email <address>] [--city <name>] [--expires <span, e.g. 12h>]';
+const USAGE = 'usage: npm run -s token -- --user <id> [--admin] [--email <address>] [--city <name>] [--expires <span, e.g. 12h; at most 24h, 1h for --admin>]';
 const EXPIRES_PATTERN = /^\d+\s?(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|w|week|weeks)$/;
 
 /** Validates the command line into token claims; throws UsageError with a message for the user. */
@@ -65,7 +68,17 @@ export function resolveAuthConfig(env: NodeJS.ProcessEnv, localEnvFile = LOCAL_E
   }
   const issuer = pick('AUTH_JWT_ISSUER');
   const audience = pick('AUTH_JWT_AUDIENCE');
-  return { secret, ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
+  const lifetime = (name: string, fallback: number) => {
+    const value = pick(name);
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) <= 0) throw new Error(`${name} must be a positive number of seconds`);
+    return Number(value);
+  };
+  const maxTokenLifetimeSeconds = {
+    user: lifetime('AUTH_TOKEN_MAX_LIFETIME_SECONDS', DEFAULT_MAX_TOKEN_LIFETIME.user),
+    admin: lifetime('AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS', DEFAULT_MAX_TOKEN_LIFETIME.admin),
+  };
+  return { secret, ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}), maxTokenLifetimeSeconds };
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -89,8 +102,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     );
     return 0;
   } catch (error) {
-    console.error(`issue-token: ${(error as Error).message}`);
-    return 1;
+    // A RangeError is an --expires past the role's limit: a usage problem, like a bad flag.
+    const usage = error instanceof RangeError;
+    console.error(`issue-token: ${(error as Error).message}${usage ? `\n${USAGE}` : ''}`);
+    return usage ? 2 : 1;
   }
 }
 

@@ -1,17 +1,26 @@
 import type { RequestHandler, Response } from 'express';
+import { DEFAULT_MAX_TOKEN_LIFETIME } from '../shared/config';
 import { AppError, forbidden, unauthorized } from '../shared/errors';
 
 /**
  * Bearer JWT authentication for users and admins. Tokens are issued by the Upiik app: HS256 with
  * AUTH_JWT_SECRET, `sub` = user id, optional `email` and `city`, `role: "admin"` for admins.
  * Issuer and audience are checked only when configured.
+ *
+ * Token rules (README "Tokens"): `exp` is required; a token may live at most the lifetime of its
+ * role, measured from `iat` (or from now when there is no `iat`); an `iat` in the future is
+ * refused. Each time check allows CLOCK_TOLERANCE_SECONDS of skew. A stolen token is then worth
+ * hours, not years.
  */
 export interface AuthConfig {
   /** Shared HS256 secret, at least 32 bytes (the config schema enforces that). */
   secret: string;
   issuer?: string;
   audience?: string;
+  /** Longest `exp - iat` accepted, per role, in seconds; DEFAULT_MAX_TOKEN_LIFETIME when absent. */
+  maxTokenLifetimeSeconds?: { user: number; admin: number };
 }
+
 
 export interface AuthenticatedUser {
   id: string;
@@ -66,7 +75,7 @@ async function verifyWithKey(config: AuthConfig, key: Uint8Array, token: string)
       issuer: config.issuer || undefined,
       audience: config.audience || undefined,
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      requiredClaims: ['sub'],
+      requiredClaims: ['sub', 'exp'],
     }));
   } catch (error) {
     throw verificationError(error);
@@ -74,12 +83,30 @@ async function verifyWithKey(config: AuthConfig, key: Uint8Array, token: string)
   if (!isValidUserId(payload.sub)) {
     throw unauthorized('Token subject must be 1-128 characters of A-Z a-z 0-9 _ - : . @', 'invalid_token');
   }
+  const role = payload.role === 'admin' ? 'admin' : 'user';
+  checkLifetime(payload, (config.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME)[role], role);
   return {
     id: payload.sub,
     ...optionalString(payload, 'email', MAX_EMAIL_LENGTH),
     ...optionalString(payload, 'city', MAX_CITY_LENGTH),
-    role: payload.role === 'admin' ? 'admin' : 'user',
+    role,
   };
+}
+
+/**
+ * jose checks `exp` and `nbf` but accepts an `iat` in the future and any lifetime; both are
+ * refused here (jose has already verified that `exp` and `iat`, when present, are numbers).
+ */
+function checkLifetime(payload: Record<string, unknown>, maxSeconds: number, role: 'user' | 'admin'): void {
+  const now = Math.floor(Date.now() / 1000);
+  const exp = payload.exp as number;
+  const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
+  if (iat !== undefined && iat > now + CLOCK_TOLERANCE_SECONDS) {
+    throw unauthorized('Token claim "iat" is in the future', 'invalid_token');
+  }
+  if (exp - (iat ?? now) > maxSeconds + CLOCK_TOLERANCE_SECONDS) {
+    throw unauthorized(`Token lives longer than ${maxSeconds} s, the most a ${role} token may`, 'invalid_token');
+  }
 }
 
 function verificationError(error: unknown): AppError {
@@ -88,6 +115,7 @@ function verificationError(error: unknown): AppError {
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
     // Names the claim (iss, aud, nbf, sub) to help integrators; reveals no expected value.
     const claim = (error as { claim?: unknown }).claim;
+    if (claim === 'exp') return unauthorized('Token must carry a numeric "exp" claim', 'invalid_token');
     return unauthorized(`Token claim "${String(claim)}" is not accepted`, 'invalid_token');
   }
   return unauthorized('Token is invalid', 'invalid_token');
@@ -149,7 +177,7 @@ export interface TokenClaims {
   email?: string;
   city?: string;
   admin?: boolean;
-  /** jose time span, e.g. "15m", "12h", "7d"; default 1h. */
+  /** jose time span, e.g. "15m", "12h"; default 1h; at most the role's maximum lifetime. */
   expiresIn?: string;
 }
 
@@ -158,7 +186,7 @@ export async function issueToken(config: AuthConfig, claims: TokenClaims): Promi
   if (!isValidUserId(claims.userId)) {
     throw new RangeError(`userId must be 1-128 characters of A-Z a-z 0-9 _ - : . @, got ${JSON.stringify(claims.userId)}`);
   }
-  const { SignJWT } = await loadJose();
+  const { SignJWT, decodeJwt } = await loadJose();
   const jwt = new SignJWT({
     ...(claims.email ? { email: claims.email } : {}),
     ...(claims.city ? { city: claims.city } : {}),
@@ -170,5 +198,13 @@ export async function issueToken(config: AuthConfig, claims: TokenClaims): Promi
     .setExpirationTime(claims.expiresIn ?? '1h');
   if (config.issuer) jwt.setIssuer(config.issuer);
   if (config.audience) jwt.setAudience(config.audience);
-  return jwt.sign(encodeSecret(config.secret));
+  const token = await jwt.sign(encodeSecret(config.secret));
+  // Never hand out a token the service would refuse: the same lifetime ceiling as verification.
+  const role = claims.admin ? 'admin' : 'user';
+  const max = (config.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME)[role];
+  const { exp, iat } = decodeJwt(token);
+  if (exp === undefined || iat === undefined || exp - iat > max) {
+    throw new RangeError(`expiresIn ${claims.expiresIn ?? '1h'} exceeds the ${max} s maximum lifetime of a ${role} token`);
+  }
+  return token;
 }

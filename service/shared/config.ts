@@ -11,6 +11,14 @@ import { SDK_API_VERSION } from './stripe-client';
 export const DEPLOY_ENVIRONMENTS = ['development', 'test', 'staging', 'production'] as const;
 export type DeployEnvironment = (typeof DEPLOY_ENVIRONMENTS)[number];
 
+/**
+ * Token lifetimes (AUTH_TOKEN_MAX_LIFETIME_SECONDS, AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS): a user
+ * session token lives at most a day, an admin token (the console, or one the release automation
+ * signs for a maintenance switch) at most an hour; no setting goes past a week.
+ */
+export const DEFAULT_MAX_TOKEN_LIFETIME = { user: 86_400, admin: 3_600 } as const;
+export const MAX_CONFIGURABLE_TOKEN_LIFETIME_SECONDS = 7 * 86_400;
+
 const booleanString = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -53,6 +61,12 @@ const schema = z.object({
   AUTH_JWT_SECRET: z.string({ message: 'is required' }).min(32, 'must be at least 32 characters'),
   AUTH_JWT_ISSUER: optionalString,
   AUTH_JWT_AUDIENCE: optionalString,
+  AUTH_TOKEN_MAX_LIFETIME_SECONDS: positiveInt
+    .max(MAX_CONFIGURABLE_TOKEN_LIFETIME_SECONDS, `must be at most ${MAX_CONFIGURABLE_TOKEN_LIFETIME_SECONDS} (7 days)`)
+    .default(DEFAULT_MAX_TOKEN_LIFETIME.user),
+  AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS: positiveInt
+    .max(MAX_CONFIGURABLE_TOKEN_LIFETIME_SECONDS, `must be at most ${MAX_CONFIGURABLE_TOKEN_LIFETIME_SECONDS} (7 days)`)
+    .default(DEFAULT_MAX_TOKEN_LIFETIME.admin),
 
   STRIPE_SECRET_KEY: z.string({ message: 'is required' }).regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_test_/sk_live_/rk_...)'),
   STRIPE_PUBLISHABLE_KEY: z.string({ message: 'is required' }).regex(/^pk_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe publishable key (pk_test_/pk_live_)'),
@@ -113,7 +127,7 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   database: { url?: string; pgliteDir?: string };
   redis: { url?: string };
-  auth: { secret: string; issuer?: string; audience?: string };
+  auth: { secret: string; issuer?: string; audience?: string; maxTokenLifetimeSeconds: { user: number; admin: number } };
   stripe: {
     secretKey: string;
     publishableKey: string;
@@ -213,7 +227,12 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     database: { url: e.DATABASE_URL, pgliteDir: e.PGLITE_DIR },
     redis: { url: e.REDIS_URL },
-    auth: { secret: e.AUTH_JWT_SECRET, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE },
+    auth: {
+      secret: e.AUTH_JWT_SECRET,
+      issuer: e.AUTH_JWT_ISSUER,
+      audience: e.AUTH_JWT_AUDIENCE,
+      maxTokenLifetimeSeconds: { user: e.AUTH_TOKEN_MAX_LIFETIME_SECONDS, admin: e.AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS },
+    },
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,
       publishableKey: e.STRIPE_PUBLISHABLE_KEY,

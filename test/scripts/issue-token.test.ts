@@ -1,7 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseIssueTokenArgs, resolveAuthConfig, UsageError } from '../../scripts/issue-token';
+import { main, parseIssueTokenArgs, resolveAuthConfig, UsageError } from '../../scripts/issue-token';
+import { verifyToken } from '../../service/security';
+import { loadConfig } from '../../service/shared/config';
+import { BASE_TEST_ENV } from '../support/config';
 
 describe('parseIssueTokenArgs', () => {
   test('reads every option', () => {
@@ -42,17 +45,62 @@ describe('resolveAuthConfig', () => {
   test('falls back to the local env file, where empty values mean unset', () => {
     const file = join(dir, 'local.env');
     writeFileSync(file, 'AUTH_JWT_SECRET=local-dev-only-jwt-secret-change-me-0123456789\nAUTH_JWT_ISSUER=\nAUTH_JWT_AUDIENCE=payments\n');
-    expect(resolveAuthConfig({}, file)).toEqual({ secret: 'local-dev-only-jwt-secret-change-me-0123456789', audience: 'payments' });
+    expect(resolveAuthConfig({}, file)).toEqual({
+      secret: 'local-dev-only-jwt-secret-change-me-0123456789',
+      audience: 'payments',
+      maxTokenLifetimeSeconds: { user: 86_400, admin: 3_600 },
+    });
   });
 
   test('lets the environment override the file', () => {
     const file = join(dir, 'local.env');
     writeFileSync(file, 'AUTH_JWT_SECRET=from-file\n');
-    expect(resolveAuthConfig({ AUTH_JWT_SECRET: 'from-env', AUTH_JWT_ISSUER: 'iss' }, file)).toEqual({ secret: 'from-env', issuer: 'iss' });
+    expect(resolveAuthConfig({ AUTH_JWT_SECRET: 'from-env', AUTH_JWT_ISSUER: 'iss', AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS: '600' }, file)).toEqual({
+      secret: 'from-env',
+      issuer: 'iss',
+      maxTokenLifetimeSeconds: { user: 86_400, admin: 600 },
+    });
   });
 
   test('explains a missing secret and names the file it looked in', () => {
     const missing = join(dir, 'absent.env');
     expect(() => resolveAuthConfig({}, missing)).toThrow(`AUTH_JWT_SECRET is not set in the environment nor in ${missing}`);
+  });
+});
+
+describe('issued tokens pass the service', () => {
+  const env = { AUTH_JWT_SECRET: BASE_TEST_ENV.AUTH_JWT_SECRET! };
+  const serviceAuth = loadConfig(BASE_TEST_ENV).auth;
+  let stdout: jest.SpiedFunction<typeof process.stdout.write>;
+  let stderr: jest.SpiedFunction<typeof console.error>;
+  const written: string[] = [];
+  beforeEach(() => {
+    written.length = 0;
+    stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    stdout.mockRestore();
+    stderr.mockRestore();
+  });
+
+  test.each([
+    ['a default user token', ['--user', 'u_tok']],
+    ['a user token at the 24 h maximum', ['--user', 'u_tok', '--expires', '24h']],
+    ['an admin token at the 1 h maximum', ['--user', 'u_tok', '--admin', '--expires', '1h']],
+  ])('%s is issued and accepted', async (_what, argv) => {
+    expect(await main(argv, env)).toBe(0);
+    const user = await verifyToken(serviceAuth, written.join('').trim());
+    expect(user.id).toBe('u_tok');
+  });
+
+  test.each([
+    ['a user token past 24 h', ['--user', 'u_tok', '--expires', '25h']],
+    ['an admin token past 1 h', ['--user', 'u_tok', '--admin', '--expires', '12h']],
+    ['a user token for a year', ['--user', 'u_tok', '--expires', '52w']],
+  ])('%s is refused as a usage error, and nothing is printed to stdout', async (_what, argv) => {
+    expect(await main(argv, env)).toBe(2);
+    expect(written).toEqual([]);
+    expect(String(stderr.mock.calls[0]?.[0])).toMatch(/maximum lifetime/);
   });
 });

@@ -2,7 +2,9 @@ import { createHmac } from 'node:crypto';
 import express, { type ErrorRequestHandler } from 'express';
 import request from 'supertest';
 import { currentUser, issueToken, requireRole, requireUser, type AuthConfig } from '../../../service/security';
+import { loadConfig } from '../../../service/shared/config';
 import { AppError } from '../../../service/shared/errors';
+import { BASE_TEST_ENV } from '../../support/config';
 
 const SECRET = 'test-only-jwt-secret-of-at-least-32-bytes-0123456789';
 const config: AuthConfig = { secret: SECRET };
@@ -216,5 +218,59 @@ describe('issueToken', () => {
     expect(claims.role).toBeUndefined();
     expect(claims.exp! - claims.iat!).toBe(12 * 3600);
     expect(decodeJwt(adminToken).role).toBe('admin');
+  });
+});
+
+describe('token lifetime rules', () => {
+  const hs256 = { alg: 'HS256', typ: 'JWT' };
+  const now = nowSeconds;
+
+  test.each([
+    ['no exp at all', { sub: 'u_1', iat: now() }],
+    ['an exp that is a string', { sub: 'u_1', iat: now(), exp: String(now() + 600) }],
+    ['an iat two minutes in the future', { sub: 'u_1', iat: now() + 120, exp: now() + 600 }],
+    ['a user token valid for two years', { sub: 'u_1', iat: now(), exp: now() + 2 * 365 * 86_400 }],
+    ['a user token valid for 25 hours', { sub: 'u_1', iat: now(), exp: now() + 25 * 3600 }],
+    ['an admin token valid for 12 hours', { sub: 'a_1', role: 'admin', iat: now(), exp: now() + 12 * 3600 }],
+    ['no iat and an exp two days away', { sub: 'u_1', exp: now() + 2 * 86_400 }],
+    ['an iat long ago and an exp a year after it', { sub: 'u_1', iat: now() - 300 * 86_400, exp: now() + 65 * 86_400 }],
+  ])('rejects %s', async (_what, claims) => {
+    const res = await get(claims.role === 'admin' ? '/admin' : '/me', handMadeToken(hs256, claims));
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('invalid_token');
+  });
+
+  test.each([
+    ['a user token valid for 24 hours', { sub: 'u_1', iat: now(), exp: now() + 24 * 3600 }],
+    ['an admin token valid for one hour', { sub: 'a_1', role: 'admin', iat: now(), exp: now() + 3600 }],
+    ['an iat a few seconds ahead (clock skew)', { sub: 'u_1', iat: now() + 3, exp: now() + 600 }],
+    ['no iat and an exp within the day', { sub: 'u_1', exp: now() + 3600 }],
+  ])('accepts %s', async (_what, claims) => {
+    const res = await get(claims.role === 'admin' ? '/admin' : '/me', handMadeToken(hs256, claims));
+    expect(res.status).toBe(200);
+  });
+
+  test('the limits are configurable per role', async () => {
+    const short = buildTestApp({ secret: SECRET, maxTokenLifetimeSeconds: { user: 600, admin: 300 } });
+    expect((await get('/me', handMadeToken(hs256, { sub: 'u_1', iat: now(), exp: now() + 600 }), short)).status).toBe(200);
+    expect((await get('/me', handMadeToken(hs256, { sub: 'u_1', iat: now(), exp: now() + 3600 }), short)).status).toBe(401);
+    expect((await get('/admin', handMadeToken(hs256, { sub: 'a_1', role: 'admin', iat: now(), exp: now() + 600 }), short)).status).toBe(401);
+  });
+
+  test('the configuration parses the limits and refuses any past a week', () => {
+    expect(loadConfig(BASE_TEST_ENV).auth.maxTokenLifetimeSeconds).toEqual({ user: 86_400, admin: 3_600 });
+    expect(loadConfig({ ...BASE_TEST_ENV, AUTH_TOKEN_MAX_LIFETIME_SECONDS: '3600', AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS: '900' }).auth.maxTokenLifetimeSeconds).toEqual({
+      user: 3600,
+      admin: 900,
+    });
+    expect(() => loadConfig({ ...BASE_TEST_ENV, AUTH_TOKEN_MAX_LIFETIME_SECONDS: String(365 * 86_400) })).toThrow(/AUTH_TOKEN_MAX_LIFETIME_SECONDS: must be at most 604800/);
+    expect(() => loadConfig({ ...BASE_TEST_ENV, AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS: '0' })).toThrow(/AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS/);
+  });
+
+  test('issueToken never issues a token the service would refuse', async () => {
+    await expect(issueToken(config, { userId: 'u_1', expiresIn: '25h' })).rejects.toThrow(/maximum lifetime/);
+    await expect(issueToken(config, { userId: 'a_1', admin: true, expiresIn: '2h' })).rejects.toThrow(/maximum lifetime/);
+    const token = await issueToken(config, { userId: 'u_1', expiresIn: '24h' });
+    expect((await get('/me', token)).status).toBe(200);
   });
 });
