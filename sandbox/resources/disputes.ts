@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { recordBalanceTransaction } from '../billing/balance';
 import type { Engine } from '../engine';
 import { changedAttributes } from '../events/emit';
 import { invalidRequest } from '../http/errors';
@@ -38,28 +39,23 @@ function emptyEvidence(): Stripe.Dispute.Evidence {
   };
 }
 
+/** The dispute's balance movement, recorded like every other (retrievable, expandable), with the dispute fee on withdrawal. */
 function balanceTransaction(engine: Engine, dispute: Stripe.Dispute, direction: 'withdrawal' | 'reinstatement'): Stripe.BalanceTransaction {
-  const sign = direction === 'withdrawal' ? -1 : 1;
-  const fee = direction === 'withdrawal' ? DISPUTE_FEE : 0;
-  const now = engine.now();
-  return {
-    id: newId('txn'),
-    object: 'balance_transaction',
-    amount: sign * dispute.amount,
-    available_on: now,
-    balance_type: 'payments',
-    created: now,
+  const withdrawal = direction === 'withdrawal';
+  const txn = recordBalanceTransaction(engine, {
+    amount: (withdrawal ? -1 : 1) * dispute.amount,
     currency: dispute.currency,
-    description: direction === 'withdrawal' ? `Chargeback withdrawal for ${dispute.charge as string}` : `Chargeback reversal for ${dispute.charge as string}`,
-    exchange_rate: null,
-    fee,
-    fee_details: fee > 0 ? [{ amount: fee, application: null, currency: dispute.currency, description: 'Dispute fee', type: 'stripe_fee' }] : [],
-    net: sign * dispute.amount - fee,
-    reporting_category: direction === 'withdrawal' ? 'dispute' : 'dispute_reversal',
     source: dispute.id,
-    status: 'available',
     type: 'adjustment',
-  };
+    reportingCategory: withdrawal ? 'dispute' : 'dispute_reversal',
+    description: `${withdrawal ? 'Chargeback withdrawal' : 'Chargeback reversal'} for ${dispute.charge as string}`,
+  });
+  if (withdrawal) {
+    txn.fee = DISPUTE_FEE;
+    txn.fee_details = [{ amount: DISPUTE_FEE, application: null, currency: dispute.currency, description: 'Dispute fee', type: 'stripe_fee' }];
+    txn.net = txn.amount - DISPUTE_FEE;
+  }
+  return txn;
 }
 
 /** Opens a chargeback on a succeeded charge, as the card network would. */

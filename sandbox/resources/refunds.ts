@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { recordBalanceTransaction } from '../billing/balance';
 import type { Engine } from '../engine';
 import { newId } from '../ids';
 import { invalidRequest, missingParameter } from '../http/errors';
@@ -24,7 +25,14 @@ export function failRefund(engine: Engine, id: string, failureReason = 'expired_
   const before = clone(refund);
   refund.status = 'failed';
   refund.failure_reason = failureReason;
-  refund.failure_balance_transaction = newId('txn');
+  refund.failure_balance_transaction = recordBalanceTransaction(engine, {
+    amount: refund.amount,
+    currency: refund.currency,
+    source: refund.id,
+    type: 'refund_failure',
+    reportingCategory: 'refund_failure',
+    description: `REFUND FOR FAILED REFUND (${refund.id})`,
+  }).id;
   const charge = refund.charge ? engine.state.charges.get(refund.charge as string) : undefined;
   if (charge) {
     charge.amount_refunded = Math.max(0, charge.amount_refunded - refund.amount);
@@ -64,11 +72,12 @@ export function registerRefunds(router: Router): void {
     if (amount <= 0 || amount > remaining) {
       throw invalidRequest(`Refund amount (${amount}) is greater than unrefunded amount on charge (${remaining})`, 'amount', 'amount_too_large');
     }
+    const id = newId('re');
     const refund: Stripe.Refund = {
-      id: newId('re'),
+      id,
       object: 'refund',
       amount,
-      balance_transaction: newId('txn'),
+      balance_transaction: recordBalanceTransaction(engine, { amount: -amount, currency: charge.currency, source: id, type: 'refund', reportingCategory: 'refund', description: 'REFUND FOR CHARGE' }).id,
       charge: charge.id,
       created: engine.now(),
       currency: charge.currency,

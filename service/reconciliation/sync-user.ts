@@ -5,8 +5,12 @@ import type { Database } from '../shared/db';
 import { notFound } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
 import { applySubscriptionSnapshot, type HandlerDeps, invoiceObservation } from '../webhooks/handlers';
+import { recordDispute } from '../webhooks/effects/disputes';
 import { recordFailedAttempt, recordPayment } from '../webhooks/effects/payments';
+import { recordRefund } from '../webhooks/effects/refunds';
 import { refreshPremium } from '../webhooks/effects/subscriptions';
+import { idOf } from '../webhooks/payment-keys';
+import { disputeObservation, refundObservation } from '../webhooks/refund-dispute-events';
 
 export interface SyncUserOptions {
   /** Who asked (admin user id, `script:...`): goes to the audit log. */
@@ -23,6 +27,13 @@ export interface SyncUserSummary {
   paymentsRepaired: number;
   /** Failed attempts that were missing locally. */
   failedAttemptsRepaired: number;
+  /** Refunds and disputes Stripe has for this customer's payments. */
+  refunds: number;
+  disputes: number;
+  /** Refunds whose counting changed now (missing, or failed/canceled while still counted). */
+  refundsRepaired: number;
+  /** Disputes missing locally, or whose status or money movements were behind. */
+  disputesRepaired: number;
   premium: boolean;
 }
 
@@ -59,9 +70,22 @@ export async function syncUser(deps: HandlerDeps, userId: string, options: SyncU
   } catch (err) {
     throw stripeFailure(err, 'reconciliation read');
   }
+  const adjustments = await readAdjustments(deps, userId, invoices);
 
   return deps.db.transaction().execute(async (trx) => {
-    const summary: SyncUserSummary = { userId, customerId, subscriptions: subscriptions.length, invoices: invoices.length, paymentsRepaired: 0, failedAttemptsRepaired: 0, premium: false };
+    const summary: SyncUserSummary = {
+      userId,
+      customerId,
+      subscriptions: subscriptions.length,
+      invoices: invoices.length,
+      paymentsRepaired: 0,
+      failedAttemptsRepaired: 0,
+      refunds: adjustments.refunds.length,
+      disputes: adjustments.disputes.length,
+      refundsRepaired: 0,
+      disputesRepaired: 0,
+      premium: false,
+    };
     for (const sub of subscriptions) {
       await applySubscriptionSnapshot(trx, deps, { sub, userId, stripeTime: snapshotTime(sub), authoritative: true });
     }
@@ -69,6 +93,15 @@ export async function syncUser(deps: HandlerDeps, userId: string, options: SyncU
       const repaired = await repairInvoice(trx, invoice, userId);
       summary.paymentsRepaired += repaired.succeeded;
       summary.failedAttemptsRepaired += repaired.failedAttempts;
+    }
+    // After the payments: a refund or dispute re-derives its payment row, which now exists.
+    for (const { refund, paymentKey } of adjustments.refunds) {
+      const result = await recordRefund(trx, { ...refundObservation(refund, paymentKey, adjustments.readAt), authoritative: true });
+      if (result.countedNow || result.reversedNow) summary.refundsRepaired++;
+    }
+    for (const { dispute, paymentKey } of adjustments.disputes) {
+      const result = await recordDispute(trx, { ...disputeObservation(dispute, paymentKey, adjustments.readAt), authoritative: true });
+      if (result.changed) summary.disputesRepaired++;
     }
     await refreshPremium(trx, userId);
     const after = await trx.selectFrom('users').select('is_premium').where('id', '=', userId).executeTakeFirstOrThrow();
@@ -106,4 +139,46 @@ async function repairInvoice(trx: Database, invoice: Stripe.Invoice, userId: str
     }
   }
   return { succeeded, failedAttempts: counted };
+}
+
+/**
+ * The refunds and disputes of the user's payments, read from Stripe before the transaction: every
+ * payment intent of the customer's invoices (through their invoice payments) and of the user's
+ * standalone payment rows. Keyed like the webhooks key them (invoice id, else payment intent id).
+ */
+async function readAdjustments(
+  deps: HandlerDeps,
+  userId: string,
+  invoices: Stripe.Invoice[],
+): Promise<{ refunds: Array<{ refund: Stripe.Refund; paymentKey: string }>; disputes: Array<{ dispute: Stripe.Dispute; paymentKey: string }>; readAt: number }> {
+  const readAt = Math.floor(Date.now() / 1000);
+  const intents = new Map<string, string>(); // payment intent -> payment key
+  const standalone = await deps.db
+    .selectFrom('payments')
+    .select(['payment_key', 'payment_intent_id'])
+    .where('user_id', '=', userId)
+    .where('payment_intent_id', 'is not', null)
+    .execute();
+  for (const row of standalone) intents.set(row.payment_intent_id as string, row.payment_key);
+  const refunds: Array<{ refund: Stripe.Refund; paymentKey: string }> = [];
+  const disputes: Array<{ dispute: Stripe.Dispute; paymentKey: string }> = [];
+  try {
+    for (const invoice of invoices.filter((i) => i.amount_paid > 0)) {
+      for (const payment of await listAll(deps.stripe.invoicePayments.list({ invoice: invoice.id, limit: 100 }))) {
+        const intent = idOf(payment.payment.payment_intent);
+        if (intent) intents.set(intent, invoice.id);
+      }
+    }
+    for (const [intent, paymentKey] of intents) {
+      const [intentRefunds, intentDisputes] = await Promise.all([
+        listAll(deps.stripe.refunds.list({ payment_intent: intent, limit: 100 })),
+        listAll(deps.stripe.disputes.list({ payment_intent: intent, limit: 100 })),
+      ]);
+      refunds.push(...intentRefunds.map((refund) => ({ refund, paymentKey })));
+      disputes.push(...intentDisputes.map((dispute) => ({ dispute, paymentKey })));
+    }
+  } catch (err) {
+    throw stripeFailure(err, 'reconciliation read of refunds and disputes');
+  }
+  return { refunds, disputes, readAt };
 }

@@ -33,11 +33,15 @@ export interface DisputeObservation {
   /** Stripe time of the observation (event `created`), unix seconds. */
   stripeTime: number;
   funds: Array<{ balanceTransactionId: string; direction: 'withdrawn' | 'reinstated'; occurredAt: Date }>;
+  /** A fresh read from Stripe (reconciliation): its status is the truth, whatever is stored. */
+  authoritative?: boolean;
 }
 
 export interface DisputeWriteResult {
   /** First time this dispute was seen: alert on-call. */
   opened: boolean;
+  /** Anything changed: the dispute is new, its status moved, or money moved that was not recorded. */
+  changed: boolean;
 }
 
 /** How far along its life a dispute status is (Stripe.Dispute.Status); unknown statuses rank lowest. */
@@ -83,6 +87,7 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
     .executeTakeFirst();
 
   let paymentKey = d.paymentKey;
+  let changed = inserted !== undefined;
   if (inserted) {
     await addToRollup(trx, dayOf(d.openedAt), currency, { disputes_opened: 1, disputed_amount: d.amount });
   } else {
@@ -93,7 +98,9 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
       .forUpdate()
       .executeTakeFirstOrThrow();
     paymentKey = row.payment_key;
-    if (disputeStatusWins(d.status, d.stripeTime, row.status, Number(row.stripe_updated_at))) {
+    const storedTime = Number(row.stripe_updated_at);
+    if (d.authoritative === true || disputeStatusWins(d.status, d.stripeTime, row.status, storedTime)) {
+      changed ||= d.status !== row.status || d.amount !== row.amount;
       await trx
         .updateTable('disputes')
         .set({
@@ -101,7 +108,7 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
           amount: d.amount,
           reason: d.reason,
           evidence_due_by: d.evidenceDueBy,
-          stripe_updated_at: d.stripeTime,
+          stripe_updated_at: Math.max(d.stripeTime, storedTime),
           updated_at: sql<Date>`now()`,
         })
         .where('dispute_id', '=', d.disputeId)
@@ -119,9 +126,10 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
       .returning('balance_transaction_id')
       .executeTakeFirst();
     if (!added) continue;
+    changed = true;
     const column = movement.direction === 'withdrawn' ? 'dispute_withdrawn_amount' : 'dispute_reinstated_amount';
     await addToRollup(trx, dayOf(movement.occurredAt), currency, { [column]: d.amount });
   }
   await refreshPaymentAdjustments(trx, paymentKey);
-  return { opened: inserted !== undefined };
+  return { opened: inserted !== undefined, changed };
 }

@@ -32,6 +32,8 @@ export interface RefundObservation {
   refundedAt: Date;
   /** Stripe time of the observation (event `created`), unix seconds. */
   stripeTime: number;
+  /** A fresh read from Stripe (reconciliation): its status is the truth, whatever is stored. */
+  authoritative?: boolean;
 }
 
 export interface RefundWriteResult {
@@ -89,7 +91,8 @@ export async function recordRefund(trx: Database, r: RefundObservation): Promise
     if (counted) await addToRollup(trx, dayOf(r.refundedAt), currency, { refunded_amount: r.amount, refunds: 1 });
     result.countedNow = counted;
   } else {
-    const wins = refundStatusWins(status, r.stripeTime, existing.status, Number(existing.stripe_updated_at));
+    const storedTime = Number(existing.stripe_updated_at);
+    const wins = r.authoritative === true || refundStatusWins(status, r.stripeTime, existing.status, storedTime);
     const nextStatus = wins ? status : existing.status;
     const nextCounted = counts(nextStatus);
     const before = existing.counted ? existing.amount : 0;
@@ -97,7 +100,7 @@ export async function recordRefund(trx: Database, r: RefundObservation): Promise
     await trx
       .updateTable('refunds')
       .set({
-        ...(wins ? { status: nextStatus, stripe_updated_at: r.stripeTime } : {}),
+        ...(wins ? { status: nextStatus, stripe_updated_at: Math.max(r.stripeTime, storedTime) } : {}),
         amount: r.amount,
         counted: nextCounted,
         failure_reason: sql<string | null>`coalesce(${r.failureReason}, failure_reason)`,
