@@ -1,6 +1,8 @@
 import { StripeApiError } from './errors';
 
 const MAX_KEYS = 100_000;
+/** Stripe's documented limit for an `Idempotency-Key`. */
+const MAX_KEY_LENGTH = 255;
 
 interface StoredResponse {
   fingerprint: string;
@@ -19,6 +21,9 @@ export class IdempotencyStore {
 
   /** Returns a stored response to replay, throws on conflicts, or reserves the key. */
   begin(apiKey: string, key: string, fingerprint: string): { status: number; body: string } | undefined {
+    if (key.length > MAX_KEY_LENGTH) {
+      throw new StripeApiError(`Idempotency keys can be up to ${MAX_KEY_LENGTH} characters long; this one has ${key.length}.`, { status: 400, type: 'invalid_request_error' });
+    }
     const scoped = `${apiKey}\u0000${key}`;
     const existing = this.entries.get(scoped);
     if (!existing) {

@@ -91,6 +91,18 @@ function coerce(value: FormValue, field: Field, name: string): unknown {
   }
 }
 
+/** Stripe refuses URLs it could not redirect to (`url_invalid`): absolute http(s) only. */
+export function checkUrlParam(value: string | undefined, param: string): void {
+  if (value === undefined) return;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw invalidRequest('Not a valid URL', param, 'url_invalid');
+}
+
 /** Applies Stripe's metadata update rule: keys merge, an empty string deletes a key. */
 export function mergeMetadata(
   current: Record<string, string> | null | undefined,

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { newId } from '../ids';
-import { parseParams } from '../http/params';
+import { checkUrlParam, parseParams } from '../http/params';
 import type { Router } from '../http/router';
 import { liveCustomer } from './customers';
 
@@ -41,6 +41,7 @@ export function registerAccountAndPortal(router: Router): void {
       ['customer'],
     );
     liveCustomer(engine, p.customer as string);
+    checkUrlParam(p.return_url, 'return_url');
     const id = newId('bps');
     const session: Stripe.BillingPortal.Session = {
       id,

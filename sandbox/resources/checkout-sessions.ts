@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import type { Engine } from '../engine';
 import { newId } from '../ids';
 import { invalidRequest, missingParameter } from '../http/errors';
-import { mergeMetadata, parseParams, Shape } from '../http/params';
+import { checkUrlParam, mergeMetadata, parseParams, Shape } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
 import { clone, listShape, mustGet } from './common';
@@ -86,6 +86,16 @@ function createSession(engine: Engine, params: Parameters<typeof parseParams>[0]
   if (mode !== 'subscription' && mode !== 'payment') {
     throw invalidRequest(`The sandbox supports mode=subscription and mode=payment, not ${mode}.`, 'mode');
   }
+  if (mode === 'subscription' && p.customer_creation) {
+    throw invalidRequest('`customer_creation` can only be used in `payment` mode.', 'customer_creation');
+  }
+  if (p.client_reference_id && p.client_reference_id.length > 200) {
+    throw invalidRequest('client_reference_id can be at most 200 characters.', 'client_reference_id');
+  }
+  // `{CHECKOUT_SESSION_ID}` is a template Stripe fills in; it is valid inside a URL.
+  checkUrlParam(p.success_url, 'success_url');
+  checkUrlParam(p.cancel_url, 'cancel_url');
+  checkUrlParam(p.return_url, 'return_url');
   if (p.customer && p.customer_email) throw invalidRequest('You may only specify one of these parameters: customer, customer_email.', 'customer_email');
   if (p.customer) liveCustomer(engine, p.customer);
   const uiMode = p.ui_mode ?? 'hosted_page';

@@ -280,3 +280,25 @@ describe('search', () => {
     }
   });
 });
+
+describe('limits Stripe enforces that a sandbox run would otherwise hide', () => {
+  test('an Idempotency-Key longer than 255 characters is refused; 255 is fine', async () => {
+    await expect(h.stripe.customers.create({}, { idempotencyKey: 'k'.repeat(256) })).rejects.toMatchObject({ statusCode: 400 });
+    await expect(h.stripe.customers.create({}, { idempotencyKey: `${unique('k')}`.padEnd(255, 'k') })).resolves.toMatchObject({ object: 'customer' });
+  });
+
+  test('checkout refuses redirect URLs Stripe could not follow, customer_creation in subscription mode and over-long client_reference_id', async () => {
+    const { price } = await seedCatalog(h.stripe);
+    const base = { mode: 'subscription' as const, line_items: [{ price: price.id, quantity: 1 }] };
+    await expect(h.stripe.checkout.sessions.create({ ...base, success_url: '/relative/ok' })).rejects.toMatchObject({ statusCode: 400, code: 'url_invalid', param: 'success_url' });
+    await expect(h.stripe.checkout.sessions.create({ ...base, success_url: 'https://example.com/ok', cancel_url: 'javascript:alert(1)' })).rejects.toMatchObject({ statusCode: 400, param: 'cancel_url' });
+    await expect(h.stripe.checkout.sessions.create({ ...base, success_url: 'https://example.com/ok', customer_creation: 'always' })).rejects.toMatchObject({ statusCode: 400, param: 'customer_creation' });
+    await expect(h.stripe.checkout.sessions.create({ ...base, success_url: 'https://example.com/ok', client_reference_id: 'x'.repeat(201) })).rejects.toMatchObject({ statusCode: 400, param: 'client_reference_id' });
+    await expect(h.stripe.checkout.sessions.create({ ...base, success_url: 'https://example.com/ok?session_id={CHECKOUT_SESSION_ID}' })).resolves.toMatchObject({ status: 'open' });
+  });
+
+  test('the billing portal refuses a return_url that is not an absolute http(s) URL', async () => {
+    const customer = await h.stripe.customers.create({});
+    await expect(h.stripe.billingPortal.sessions.create({ customer: customer.id, return_url: 'app/account' })).rejects.toMatchObject({ statusCode: 400, param: 'return_url' });
+  });
+});
