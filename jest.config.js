@@ -9,6 +9,8 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // Fails a suite whose code under test prints JSON lines (EMF, logs) to stdout.
+  setupFilesAfterEnv: ['<rootDir>/test/support/clean-output.ts'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   maxWorkers: 2,
   // An outer bound only: waits inside tests are event-driven (test/support/wait.ts) with their own

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Writable } from 'node:stream';
 import type Stripe from 'stripe';
 import { buildApp } from './app';
 import { connectDependencies } from './dependencies';
@@ -33,6 +34,8 @@ export interface StartServiceOptions {
   observer?: PaymentObserver;
   /** Alert destinations; default from configuration (log, plus SNS and/or a local file). */
   alertSinks?: AlertSink[];
+  /** Where EMF metric lines go; default stdout (the container's log driver ships them). */
+  emfStream?: Writable;
 }
 
 /**
@@ -43,7 +46,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   const { config, logger } = options;
   const { database, store, stripe, close: closeDependencies } = await connectDependencies(config, logger);
   const clock = options.clock ?? systemClock;
-  const monitoring = createMonitoring({ config, logger, db: database.db, store, clock, alertSinks: options.alertSinks });
+  const monitoring = createMonitoring({ config, logger, db: database.db, store, clock, alertSinks: options.alertSinks, emfStream: options.emfStream });
   if (config.isDeployed && config.monitoring.enabled && !config.monitoring.snsTopicArn) {
     logger.warn('ALERT_SNS_TOPIC_ARN is unset: alerts go to the log only');
   }

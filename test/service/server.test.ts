@@ -5,6 +5,7 @@ import { startService } from '../../service/server';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from '../../service/shared/db';
 import { testConfig } from '../support/config';
 import { createTestDatabase } from '../support/database';
+import { captureLines } from '../support/capture';
 import { captureLogger } from '../support/logger';
 import { waitUntil } from '../support/wait';
 
@@ -41,7 +42,8 @@ describe('startService', () => {
 
     const { logger } = captureLogger();
     const config = testConfig(ci ? { DATABASE_URL: ci.url, REDIS_URL: '' } : { PGLITE_DIR: pgliteDir, REDIS_URL: '' });
-    const service = await startService({ config, logger, host: '127.0.0.1' });
+    const emf = captureLines();
+    const service = await startService({ config, logger, host: '127.0.0.1', emfStream: emf.stream });
     try {
       const status = await waitUntil(
         async () => {
@@ -51,6 +53,8 @@ describe('startService', () => {
         { what: 'the pending event drained at startup' },
       );
       expect(status).toBe('ignored');
+      // The drain's metric line went to the injected writer (not into the test output).
+      await waitUntil(() => emf.lines().some((l) => l.WebhookProcessed === 1 && l.eventType === 'product.created'), { what: 'the drain EMF line' });
       expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
     } finally {
       await service.stop();

@@ -1,5 +1,5 @@
-import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../service/shared/logger';
+import { captureLines } from './capture';
 
 export interface CapturedLogger {
   logger: Logger;
@@ -11,22 +11,7 @@ export interface CapturedLogger {
 
 /** A real winston logger (same formats as production) writing into memory. */
 export function captureLogger(level = 'debug'): CapturedLogger {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, callback) {
-      chunks.push(chunk.toString('utf8'));
-      callback();
-    },
-  });
+  const { stream, text, lines } = captureLines();
   const logger = createLogger({ level, stream, environment: 'test' });
-  const text = () => chunks.join('');
-  return {
-    logger,
-    text,
-    lines: () =>
-      text()
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
+  return { logger, text, lines };
 }

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type Stripe from 'stripe';
 import { type RunningSandbox, startSandbox } from '../../sandbox';
 import { ensureCatalog, registerWebhookEndpoint } from '../../scripts/lib/stripe-catalog';
@@ -13,6 +12,7 @@ import { type AlertSink, CaptureAlertSink, createMonitoring, type EmfLine, type 
 import { noopObserver, type PaymentObserver } from '../../service/shared/observer';
 import type { Store } from '../../service/shared/store';
 import { createStripeClient } from '../../service/shared/stripe-client';
+import { captureLines } from './capture';
 import { testConfig } from './config';
 import { createTestDatabase, type TestDatabase } from './database';
 import { captureLogger, type CapturedLogger } from './logger';
@@ -95,13 +95,7 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
   const stripe = createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: options.serviceStripeApiBase ?? sandbox.url, maxNetworkRetries: 0 });
   const clock = options.clock ?? systemClock;
   const alerts = new CaptureAlertSink();
-  const emfChunks: string[] = [];
-  const emfStream = new Writable({
-    write(chunk: Buffer, _enc, callback) {
-      emfChunks.push(chunk.toString('utf8'));
-      callback();
-    },
-  });
+  const emf = captureLines<EmfLine>();
   const monitoring = createMonitoring({
     config,
     logger: logs.logger,
@@ -109,7 +103,7 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
     store,
     clock,
     alertSinks: options.alertSinks ?? [alerts],
-    emfStream,
+    emfStream: emf.stream,
     alertRetryDelayMs: options.alertRetryDelayMs ?? 50,
   });
   const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock, observer: options.observer ?? noopObserver, monitoring };
@@ -127,12 +121,7 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
     webhookEndpointId: endpoint.id,
     monitoring,
     alerts,
-    emfLines: () =>
-      emfChunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as EmfLine),
+    emfLines: emf.lines,
     tokenFor: (user) => issueToken(config.auth, { userId: user.id, email: user.email, city: user.city, admin: user.admin }),
     close: async () => {
       await monitoring.close();
