@@ -42,10 +42,19 @@ describe('maintenance mode admin routes', () => {
     expect(status).toMatchObject({ maintenance: true, reason: 'Stripe incident' });
     expect(Math.abs(Date.parse(status.until) - Date.parse(state.until))).toBeLessThan(2_000);
 
-    const checkout = await fetch(`${svc.url}/api/payments/checkout-session`, { method: 'POST', headers: { authorization: user, 'content-type': 'application/json' }, body: '{"plan":"monthly"}' });
-    expect(checkout.status).toBe(503);
-    expect(Number(checkout.headers.get('retry-after'))).toBeGreaterThan(500);
-    expect(((await checkout.json()) as { error: { code: string } }).error.code).toBe('maintenance');
+    // Every gated call, not only the first plan: checkout with each plan and the billing portal.
+    const gated = [
+      ['checkout-session', '{"plan":"monthly"}'],
+      ['checkout-session', '{"plan":"yearly"}'],
+      ['portal-session', undefined],
+    ] as const;
+    for (const [route, body] of gated) {
+      const res = await fetch(`${svc.url}/api/payments/${route}`, { method: 'POST', headers: { authorization: user, 'content-type': 'application/json' }, body });
+      const answer = { route, body, status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+      expect(answer).toEqual({ route, body, status: 503, code: 'maintenance' });
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(500);
+      expect(Number(res.headers.get('retry-after'))).toBeLessThanOrEqual(600);
+    }
 
     const webhook = await fetch(`${svc.url}/api/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(webhook.status).not.toBe(503);
