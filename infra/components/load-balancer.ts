@@ -43,6 +43,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
       // The no-world-ingress policy allows 80/443 only on groups marked as the internet edge.
       tags: { ...args.tags, Name: `${name}-alb-sg`, Exposure: 'internet' },
     }, parent);
+    // The service trusts exactly one proxy hop (Express `trust proxy` = 1): the client address is
+    // the X-Forwarded-For entry this ALB appends. The container port must stay reachable from the
+    // ALB only; any other way in would let clients pick their own address (and per-IP limits).
     const serviceSg = new aws.ec2.SecurityGroup(`${name}-service-sg`, {
       vpcId: args.vpcId,
       description: 'Payments tasks: container port from the ALB only',

@@ -110,6 +110,7 @@ export class PaymentsService extends pulumi.ComponentResource {
       desiredCount: args.desiredCount,
       healthCheckGracePeriodSeconds: 60,
       propagateTags: 'SERVICE',
+      // Private subnets, no public IP, the ALB-only group: the ALB is the one proxy the service trusts.
       networkConfiguration: { subnets: args.privateSubnetIds, securityGroups: [args.securityGroupId], assignPublicIp: false },
       loadBalancers: [{
         containerName,
