@@ -15,6 +15,7 @@ import { connectDependencies } from '../service/dependencies';
 import { replayEvents, type ReplaySummary } from '../service/reconciliation';
 import { loadConfig } from '../service/shared/config';
 import { createLogger } from '../service/shared/logger';
+import { redact, redactString } from '../service/shared/redact';
 import { noopObserver } from '../service/shared/observer';
 import type { WebhookDeps } from '../service/webhooks';
 import { parseFlags, UsageError } from './lib/cli';
@@ -91,7 +92,9 @@ export async function main(
   io: { connect?: (env: NodeJS.ProcessEnv) => Promise<ReplayConnection>; stdout?: (s: string) => void; stderr?: (s: string) => void } = {},
 ): Promise<number> {
   const out = io.stdout ?? ((s: string) => process.stdout.write(s));
-  const err = io.stderr ?? ((s: string) => process.stderr.write(s));
+  // Error text (a failed connection, a failed event) is printed past the logger: redacted here.
+  const writeErr = io.stderr ?? ((s: string) => process.stderr.write(s));
+  const err = (s: string) => writeErr(redactString(s));
   let args: ReplayArgs;
   try {
     args = parseReplayArgs(argv);
@@ -106,7 +109,8 @@ export async function main(
   let connection: ReplayConnection | undefined;
   try {
     connection = await (io.connect ?? connectFromEnv)(env);
-    const summary = await replayEvents(connection.deps, { since: args.since, types: args.types, dryRun: args.dryRun });
+    // Failure messages in the summary quote database and Stripe errors: redacted before printing.
+    const summary = redact(await replayEvents(connection.deps, { since: args.since, types: args.types, dryRun: args.dryRun })) as ReplaySummary;
     out(args.json ? `${JSON.stringify(summary)}\n` : describe(summary));
     return summary.failed > 0 ? 1 : 0;
   } catch (error) {

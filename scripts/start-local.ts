@@ -16,6 +16,7 @@ import { startService } from '../service/server';
 import { WEBHOOK_PATH } from '../service/shared/catalog';
 import { ConfigError, loadConfig } from '../service/shared/config';
 import { createLogger } from '../service/shared/logger';
+import { redactString } from '../service/shared/redact';
 import { createStripeClient } from '../service/shared/stripe-client';
 import { ensureCatalog, registerWebhookEndpoint } from './lib/stripe-catalog';
 
@@ -105,6 +106,7 @@ if (!existsSync(join(ROOT, 'env', 'local.env'))) {
   process.exit(1);
 }
 main().catch((err: unknown) => {
-  console.error('The local stack failed to start:', err instanceof Error ? err.message : err);
+  // Printed past the logger: a dependency's error can quote a URL with its password.
+  console.error('The local stack failed to start:', redactString(err instanceof Error ? err.message : String(err)));
   process.exit(1);
 });

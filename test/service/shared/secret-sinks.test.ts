@@ -10,7 +10,9 @@ import express from 'express';
 import Redis from 'ioredis';
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
-import { errorHandler } from '../../../service/http';
+import { main as replayEventsMain } from '../../../scripts/replay-events';
+import { healthRouter } from '../../../service/health';
+import { errorHandler, notFoundHandler } from '../../../service/http';
 import { AlertDispatcher } from '../../../service/monitoring/alerts/dispatcher';
 import { CaptureAlertSink, FileAlertSink } from '../../../service/monitoring/alerts/sinks';
 import { SnsAlertSink } from '../../../service/monitoring/alerts/sns-sink';
@@ -34,6 +36,14 @@ const DB_PASSWORD = 'Quiet"Harbor\\Lantern7';
 const METRICS_TOKEN = 'amber-meadow-violin-x';
 const REDIS_PASSWORD = 'abc';
 const JWT_SECRET = 'correct horse battery staple & more!!';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database.close();
+});
 
 beforeAll(() => {
   // Parsing the configuration is what registers its secrets: nothing else is called here.
@@ -98,13 +108,6 @@ describe('the redaction rules', () => {
 });
 
 describe('errors from dependencies', () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await database.close();
-  });
 
   it('logs a database error without the query parameters it carries', async () => {
     const email = 'private.person@example.org';
@@ -193,6 +196,8 @@ describe('errors from dependencies', () => {
     try {
       observer.webhookHandled({ eventId: 'evt_1', type: 'invoice.paid', outcome: 'failed', durationMs: 3, error });
       await waitUntil(() => capture.alerts.length === 1 && requests.length === 1, { what: 'the webhook failure alert in every sink' });
+      // Every sink has finished its delivery (the file append may trail the others).
+      await dispatcher.idle();
       const planted = { secrets: [liveKey, DB_PASSWORD], pans: ['4000056655665556', '4242424242424242'] };
       const lastError = String(capture.alerts[0]!.details?.lastError);
       expect(lastError).toContain(REDACTED);
@@ -242,6 +247,54 @@ describe('the error middleware', () => {
   });
 });
 
+describe('other places text leaves the process', () => {
+  it('a 404 message quotes the path decoded and redacted', () => {
+    let passed: unknown;
+    const req = { method: 'GET', path: '/api/x/%34%32%34%32%34%32%34%32%34%32%34%32%34%32%34%32' } as unknown as express.Request;
+    notFoundHandler()(req, {} as express.Response, (err?: unknown) => (passed = err));
+    expect(passed).toBeInstanceOf(AppError);
+    expect((passed as AppError).message).toBe(`No route for GET /api/x/${REDACTED}`);
+  });
+
+  it('readiness reports a failed probe redacted before it is cut to 200 characters', async () => {
+    // A real store whose ping fails the way a client quoting its URL would.
+    const store = Object.assign(new MemoryStore(), {
+      ping: async () => {
+        throw new Error(`${'x'.repeat(175)} cannot reach rediss://default:${DB_PASSWORD}@cache.internal:6379`);
+      },
+    });
+    const app = express();
+    app.use('/health', healthRouter({ db: database.db, store, logger: captureLogger().logger }));
+    const server = createHttpServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/health/ready`);
+      expect(res.status).toBe(503);
+      const body = await res.text();
+      expect(body).toContain('cannot reach');
+      // Not even the first characters of the password the cut would have left.
+      expect(body).not.toContain(DB_PASSWORD.slice(0, 5));
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('replay-events prints a failed connection redacted', async () => {
+    const err: string[] = [];
+    const code = await replayEventsMain(['--since', new Date(Date.now() - 3_600_000).toISOString()], { NODE_ENV: 'test' }, {
+      connect: async () => {
+        throw new Error(`connection to postgres://payments:${DB_PASSWORD}@db.internal/payments refused while charging 4242 4242 4242 4242 with ${METRICS_TOKEN}`);
+      },
+      stdout: () => undefined,
+      stderr: (s) => err.push(s),
+    });
+    expect(code).toBe(1);
+    expect(err.join('')).toContain('refused');
+    expectNoLeak(err.join(''), { secrets: [DB_PASSWORD, METRICS_TOKEN], pans: ['4242424242424242'] }, 'replay-events stderr');
+  });
+});
+
 describe('through the running service', () => {
   let svc: TestService;
   let admin: string;
@@ -285,12 +338,13 @@ describe('through the running service', () => {
     expectNoLeak(svc.logs.text().slice(start), { secrets: ['hunter2'], pans: ['4242424242424242', '4000056655665556'] }, 'request log');
   });
 
-  it('logs a path with malformed percent-encoding as it came, without failing the request log', async () => {
+  it('logs a path decoded where it decodes and malformed percent-encoding as it came, without failing the request log', async () => {
     const start = svc.logs.text().length;
-    const res = await fetch(`${svc.url}/api/nothing/%E0%A4%A/%ZZ`);
+    const res = await fetch(`${svc.url}/api/nothing/caf%C3%A9/%E0%A4%A/%ZZ`);
     expect(res.status).toBe(404);
     const line = await requestLine(start, 'malformed');
-    expect(line.path).toBe('/api/nothing/%E0%A4%A/%ZZ');
+    // What decodes is logged decoded (readable, and what redaction saw); the rest as it came.
+    expect(line.path).toBe('/api/nothing/café/%E0%A4%A/%ZZ');
     expect(line.route).toBe('unmatched');
   });
 
