@@ -6,6 +6,7 @@ import { mergeMetadata, parseParams } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
 import type { StoredWebhookEndpoint } from '../state';
+import { isStripeEventType } from '../events/event-types';
 import { listShape, mustGet } from './common';
 
 /** The API shows an endpoint's secret only in the response that created it. */
@@ -26,10 +27,10 @@ function checkUrl(url: string): void {
 
 function checkEvents(events: string[]): void {
   if (events.length === 0) throw invalidRequest('Missing required param: enabled_events.', 'enabled_events', 'parameter_missing');
-  for (const e of events) {
-    // Stripe accepts `*` or exact event types here; prefix wildcards only work in event list filters.
-    if (!/^(\*|[a-z_]+(\.[a-z_]+)+)$/.test(e)) throw invalidRequest(`Invalid enabled_events: ${e} is not a valid event type`, 'enabled_events');
-  }
+  events.forEach((e, i) => {
+    // Stripe accepts `*` or an event type it has; prefix wildcards only work in event list filters.
+    if (e !== '*' && !isStripeEventType(e)) throw invalidRequest(`Invalid enabled_events[${i}]: ${e} is not a valid event type`, `enabled_events[${i}]`);
+  });
 }
 
 export function registerWebhookEndpoints(router: Router): void {

@@ -4,6 +4,8 @@ import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe
 import { SdkShapes, ShapeError } from './sdk-shapes';
 import { SETTLE_MS } from '../support/wait';
 import { Receiver, seedCatalog, startReceiver } from './support';
+import { STRIPE_EVENT_TYPES } from '../../sandbox/events/event-types';
+import { WEBHOOK_EVENTS } from '../../service/shared/catalog';
 
 /**
  * Every object the sandbox serves, checked at runtime against the SDK's declarations: after a
@@ -222,4 +224,11 @@ test('every object the sandbox serves, in lists, events, expansions and error bo
   expect(delivered.length).toBeGreaterThan(100);
   expect(new Set(delivered.map((e) => e.type)).size).toBeGreaterThan(30);
   expect(delivered.some((e) => (e.data as { previous_attributes?: unknown }).previous_attributes)).toBe(true);
+});
+
+test('the sandbox knows exactly the event types the SDK lists, and every type the service subscribes to is one of them', () => {
+  const sdk = shapes.enabledEventTypes();
+  expect(sdk.length).toBeGreaterThan(200);
+  expect([...STRIPE_EVENT_TYPES].sort()).toEqual(sdk);
+  expect(WEBHOOK_EVENTS.filter((type) => !sdk.includes(type))).toEqual([]);
 });

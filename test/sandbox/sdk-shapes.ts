@@ -48,11 +48,12 @@ const OBJECT_TYPES: Record<string, string> = {
 export class SdkShapes {
   private readonly checker: ts.TypeChecker;
   private readonly types = new Map<string, ts.Type>();
+  private enabledEvent: ts.Type | undefined;
 
   constructor() {
     const file = path.join(ROOT, 'test/sandbox/__sdk_shapes__.ts');
     const aliases = Object.entries(OBJECT_TYPES).map(([, t], i) => `export type T${i} = ${t};`).join('\n');
-    const source = `import Stripe from 'stripe';\n${aliases}\n`;
+    const source = `import Stripe from 'stripe';\n${aliases}\nexport type EnabledEvent = Stripe.WebhookEndpointCreateParams.EnabledEvent;\n`;
     const options: ts.CompilerOptions = {
       strict: true,
       target: ts.ScriptTarget.ES2022,
@@ -78,9 +79,20 @@ export class SdkShapes {
     const names = Object.keys(OBJECT_TYPES);
     for (const stmt of sf.statements) {
       if (!ts.isTypeAliasDeclaration(stmt)) continue;
+      if (stmt.name.text === 'EnabledEvent') {
+        this.enabledEvent = this.checker.getTypeAtLocation(stmt.name);
+        continue;
+      }
       const index = Number(stmt.name.text.slice(1));
       this.types.set(names[index] as string, this.checker.getTypeAtLocation(stmt.name));
     }
+  }
+
+  /** The event types a webhook endpoint may subscribe to, as the SDK lists them (`*` excluded). */
+  enabledEventTypes(): string[] {
+    const type = this.enabledEvent;
+    if (!type?.isUnion()) throw new Error('EnabledEvent is not a union of literals');
+    return type.types.filter((t): t is ts.StringLiteralType => t.isStringLiteral()).map((t) => t.value).filter((v) => v !== '*').sort();
   }
 
   /** Object kinds this checker knows, for coverage assertions. */

@@ -282,6 +282,14 @@ describe('search', () => {
 });
 
 describe('limits Stripe enforces that a sandbox run would otherwise hide', () => {
+  test('a webhook endpoint naming an event type Stripe does not have is refused, naming the entry', async () => {
+    await expect(h.stripe.webhookEndpoints.create({ url: 'https://example.com/hook', enabled_events: ['customer.created', 'invoice.payed' as Stripe.WebhookEndpointCreateParams.EnabledEvent] }))
+      .rejects.toMatchObject({ statusCode: 400, param: 'enabled_events[1]' });
+    const ok = await h.stripe.webhookEndpoints.create({ url: 'https://example.com/hook', enabled_events: ['charge.dispute.created', 'refund.updated'] });
+    await expect(h.stripe.webhookEndpoints.update(ok.id, { enabled_events: ['customer.subscription.*' as Stripe.WebhookEndpointUpdateParams.EnabledEvent] })).rejects.toMatchObject({ statusCode: 400 });
+    await h.stripe.webhookEndpoints.del(ok.id);
+  });
+
   test('an Idempotency-Key longer than 255 characters is refused; 255 is fine', async () => {
     await expect(h.stripe.customers.create({}, { idempotencyKey: 'k'.repeat(256) })).rejects.toMatchObject({ statusCode: 400 });
     await expect(h.stripe.customers.create({}, { idempotencyKey: `${unique('k')}`.padEnd(255, 'k') })).resolves.toMatchObject({ object: 'customer' });
