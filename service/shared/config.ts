@@ -167,7 +167,8 @@ export class ConfigError extends Error {
   }
 }
 
-const keyMode = (key: string): 'test' | 'live' => (key.includes('_live_') ? 'live' : 'test');
+/** The mode is the prefix's: `sk_live_`, `rk_live_` (restricted) and `pk_live_` are live, whatever the rest holds. */
+const keyMode = (key: string): 'test' | 'live' => (/^(sk|rk|pk)_live_/.test(key) ? 'live' : 'test');
 
 /**
  * Rules across variables: live keys only in production, test keys never in production.
@@ -199,8 +200,13 @@ function crossFieldProblems(e: Record<string, string | undefined>): string[] {
   if (nodeEnv === 'staging' || nodeEnv === 'production') {
     if (!e.DATABASE_URL) problems.push(`DATABASE_URL: is required when NODE_ENV=${nodeEnv} (the embedded database is for local use only)`);
     if (!e.REDIS_URL) problems.push(`REDIS_URL: is required when NODE_ENV=${nodeEnv} (the in-process store is for local use only)`);
-    if (e.STRIPE_WEBHOOK_URL && !e.STRIPE_WEBHOOK_URL.startsWith('https://'))
-      problems.push('STRIPE_WEBHOOK_URL: must be https outside local development');
+    // Nothing travels in plaintext once deployed: the webhook URL Stripe posts to, the pages
+    // customers return to (the success URL carries the session id), and the Redis connection.
+    for (const name of ['STRIPE_WEBHOOK_URL', 'CHECKOUT_SUCCESS_URL', 'CHECKOUT_CANCEL_URL', 'BILLING_PORTAL_RETURN_URL']) {
+      const url = e[name];
+      if (url && !/^https:\/\//i.test(url)) problems.push(`${name}: must be https outside local development`);
+    }
+    if (e.REDIS_URL && !/^rediss:\/\//i.test(e.REDIS_URL)) problems.push('REDIS_URL: must be rediss:// (TLS) outside local development');
   }
   return problems;
 }

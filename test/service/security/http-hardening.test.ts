@@ -78,6 +78,9 @@ describe('live-key enforcement at startup', () => {
     STRIPE_PUBLISHABLE_KEY: 'pk_live_prod_key_0001',
     DATABASE_URL: 'postgres://db.internal/payments',
     REDIS_URL: 'rediss://cache.internal:6379',
+    CHECKOUT_SUCCESS_URL: 'https://upiik.app/premium/success?session_id={CHECKOUT_SESSION_ID}',
+    CHECKOUT_CANCEL_URL: 'https://upiik.app/premium',
+    BILLING_PORTAL_RETURN_URL: 'https://upiik.app/account',
   };
   const problems = (env: Record<string, string>) => {
     try {
