@@ -267,8 +267,11 @@ export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new We
   }
 }
 
-/** Error fields that hold the caller's input rather than a description of the failure. */
-const ERROR_INPUT_FIELDS = new Set(['params', 'parameters', 'args', 'bindings', 'queryOptions']);
+/**
+ * Error fields that hold the caller's input rather than a description of the failure: PGlite's
+ * query `params`, the Stripe SDK's signature error `payload` (the whole webhook body) and `header`.
+ */
+const ERROR_INPUT_FIELDS = new Set(['params', 'parameters', 'args', 'bindings', 'queryOptions', 'payload', 'header']);
 
 function redactError(err: Error, depth: number, seen: WeakSet<object>): Record<string, unknown> {
   const out: Record<string, unknown> = { name: err.name, message: redactString(err.message) };
@@ -277,7 +280,6 @@ function redactError(err: Error, depth: number, seen: WeakSet<object>): Record<s
     // Stripe SDK errors carry the raw request/response; headers there include Authorization.
     if (key === 'raw' || key === 'headers' || key === 'requestHeaders') continue;
     if (ERROR_INPUT_FIELDS.has(key)) {
-      // PGlite errors carry the query parameters (emails, ids, whatever the row held).
       out[key] = Array.isArray(child) ? `[${child.length} values omitted]` : '[omitted]';
     } else if (key === 'command' && child !== null && typeof child === 'object') {
       // ioredis reply errors carry the command with its arguments (AUTH <password>).

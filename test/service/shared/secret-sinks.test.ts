@@ -9,7 +9,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import express from 'express';
 import Redis from 'ioredis';
 import { sql } from 'kysely';
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import { main as replayEventsMain } from '../../../scripts/replay-events';
 import { healthRouter } from '../../../service/health';
 import { errorHandler, notFoundHandler } from '../../../service/http';
@@ -120,6 +120,22 @@ describe('errors from dependencies', () => {
     logs.logger.error('query failed', { error: err });
     expect(logs.text()).toContain('division by zero');
     expect(logs.text()).not.toContain(email);
+  });
+
+  it('logs a Stripe signature error without the webhook body and header it carries', () => {
+    const payload = JSON.stringify({ id: 'evt_1', data: { object: { email: 'private.person@example.org' } } });
+    let err: unknown;
+    try {
+      Stripe.webhooks.signature!.verifyHeader(payload, `t=${Math.floor(Date.now() / 1000)},v1=${'ab'.repeat(32)}`, 'whsec_test_signature_error', 300);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { payload?: unknown }).payload).toBe(payload);
+    const logs = captureLogger();
+    logs.logger.error('webhook rejected', { error: err });
+    expect(logs.text()).toContain('No signatures found matching the expected signature');
+    expect(logs.text()).not.toContain('private.person@example.org');
+    expect(logs.text()).not.toContain('ab'.repeat(32));
   });
 
   it('logs a Redis reply error without the command arguments (AUTH <password>)', async () => {
