@@ -112,3 +112,25 @@ export async function localLedger(svc: TestService) {
   ]);
   return { subs, payments, revenue, users };
 }
+
+/**
+ * Waits until the sandbox has nothing left to deliver, and fails as soon as any delivery fails (a
+ * 5xx, or the sandbox's delivery timeout when a handler hangs on a lock), naming the event and the
+ * answer, instead of waiting out the retry schedule into a bare timeout.
+ */
+export async function settleDeliveries(svc: TestService, timeoutMs = 120_000): Promise<void> {
+  const control = svc.sandbox.control;
+  let idle = false;
+  const wait = control.waitForDeliveries(timeoutMs).then(() => {
+    idle = true;
+  });
+  wait.catch(() => undefined);
+  for (;;) {
+    const failed = control.deliveries().filter((d) => !d.succeeded);
+    if (failed.length > 0) {
+      throw new Error(`webhook deliveries failed: ${failed.map((d) => `${d.type} ${d.event_id} attempt ${d.attempt}: ${d.status ?? d.error}`).join('; ')}`);
+    }
+    if (idle) return;
+    await Promise.race([wait, new Promise((resolve) => setTimeout(resolve, 50))]);
+  }
+}
