@@ -119,6 +119,13 @@ function createSession(engine: Engine, params: Parameters<typeof parseParams>[0]
     if (mode === 'payment' && price.recurring) {
       throw invalidRequest('You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.', `line_items[${i}][price]`);
     }
+    // Stripe requires an explicit quantity on price line items (only metered prices take none).
+    if (li.quantity === undefined && price.recurring?.usage_type !== 'metered') {
+      throw invalidRequest(`Quantity is required. Add \`quantity\` to \`line_items[${i}]\``, `line_items[${i}]`);
+    }
+    if (li.quantity !== undefined && li.quantity < 1) {
+      throw invalidRequest('This value must be greater than or equal to 1.', `line_items[${i}][quantity]`, 'parameter_invalid_integer');
+    }
     const quantity = li.quantity ?? 1;
     const amount = (price.unit_amount ?? 0) * quantity;
     const product = engine.state.products.get(price.product as string);

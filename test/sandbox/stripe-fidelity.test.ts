@@ -305,6 +305,14 @@ describe('limits Stripe enforces that a sandbox run would otherwise hide', () =>
     await expect(h.stripe.checkout.sessions.create({ ...base, success_url: 'https://example.com/ok?session_id={CHECKOUT_SESSION_ID}' })).resolves.toMatchObject({ status: 'open' });
   });
 
+  test('checkout line items need an explicit quantity of at least 1, as Stripe requires', async () => {
+    const { price } = await seedCatalog(h.stripe);
+    await expect(h.stripe.checkout.sessions.create({ mode: 'subscription', line_items: [{ price: price.id }], success_url: 'https://example.com/ok' }))
+      .rejects.toMatchObject({ statusCode: 400, param: 'line_items[0]' });
+    await expect(h.stripe.checkout.sessions.create({ mode: 'subscription', line_items: [{ price: price.id, quantity: 0 }], success_url: 'https://example.com/ok' }))
+      .rejects.toMatchObject({ statusCode: 400, param: 'line_items[0][quantity]' });
+  });
+
   test('the billing portal refuses a return_url that is not an absolute http(s) URL', async () => {
     const customer = await h.stripe.customers.create({});
     await expect(h.stripe.billingPortal.sessions.create({ customer: customer.id, return_url: 'app/account' })).rejects.toMatchObject({ statusCode: 400, param: 'return_url' });

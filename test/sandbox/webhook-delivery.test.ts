@@ -142,7 +142,7 @@ describe('delivery', () => {
     const product = await h.stripe.products.create({ name: 'Shuffled' });
     const session = await h.stripe.checkout.sessions.create({
       mode: 'subscription',
-      line_items: [{ price: (await h.stripe.prices.create({ product: product.id, currency: 'eur', unit_amount: 400, recurring: { interval: 'month' } })).id }],
+      line_items: [{ price: (await h.stripe.prices.create({ product: product.id, currency: 'eur', unit_amount: 400, recurring: { interval: 'month' } })).id, quantity: 1 }],
       success_url: 'https://app.example/ok',
     });
     await h.control.completeCheckoutSession(session.id, 'pm_card_visa');
@@ -184,7 +184,7 @@ describe('control API over HTTP and hosted pages', () => {
     await endpoint(['checkout.session.completed']);
     const product = await h.stripe.products.create({ name: 'Page' });
     const price = await h.stripe.prices.create({ product: product.id, currency: 'eur', unit_amount: 400, recurring: { interval: 'month' } });
-    const session = await h.stripe.checkout.sessions.create({ mode: 'subscription', line_items: [{ price: price.id }], success_url: 'https://app.example/ok', cancel_url: 'https://app.example/no' });
+    const session = await h.stripe.checkout.sessions.create({ mode: 'subscription', line_items: [{ price: price.id, quantity: 1 }], success_url: 'https://app.example/ok', cancel_url: 'https://app.example/no' });
     expect(session.url).toBe(`${h.apiBase}/checkout/${session.id}`);
     const page = await fetch(session.url as string);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
