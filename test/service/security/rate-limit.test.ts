@@ -57,6 +57,24 @@ describe('rate limiting of checkout and portal (one instance)', () => {
     expect((await checkout(svc, { 'x-forwarded-for': '203.0.113.8' })).status).toBe(401);
   });
 
+  it('counts requests with invalid tokens against their address: rotating junk tokens buys no fresh budget', async () => {
+    const address = { 'x-forwarded-for': '198.51.100.40' };
+    const junk = (i: number) => ({ ...address, authorization: `Bearer junk.${i}.token-${'x'.repeat(i)}` });
+    for (let i = 0; i < 5; i++) expect((await checkout(svc, junk(i))).status).toBe(401);
+    const sixth = await checkout(svc, junk(5));
+    expect(sixth.status).toBe(429);
+    // The address's budget is spent whatever it sends next, token or not.
+    expect((await checkout(svc, address)).status).toBe(429);
+    // A token signed with another secret is junk too.
+    expect((await checkout(svc, { ...address, authorization: `Bearer ${await svc.tokenFor({ id: 'rl_forged' }).then((t) => `${t.slice(0, -4)}AAAA`)}` })).status).toBe(429);
+  });
+
+  it('counts an IPv6 client by its subnet: rotating addresses inside it buys no fresh budget', async () => {
+    for (let i = 1; i <= 5; i++) expect((await checkout(svc, { 'x-forwarded-for': `2001:db8:40:1::${i.toString(16)}` })).status).toBe(401);
+    expect((await checkout(svc, { 'x-forwarded-for': '2001:db8:40:1:ffff::6' })).status).toBe(429);
+    expect((await checkout(svc, { 'x-forwarded-for': '2001:db8:41::1' })).status).toBe(401);
+  });
+
   it('never rate-limits the Stripe webhook route, the status route or /metrics', async () => {
     for (let i = 0; i < 8; i++) {
       const hook = await fetch(`${svc.url}/api/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7' }, body: '{}' });
