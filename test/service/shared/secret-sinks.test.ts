@@ -1,9 +1,9 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Writable } from 'node:stream';
 import { SNSClient } from '@aws-sdk/client-sns';
 import express from 'express';
@@ -308,6 +308,37 @@ describe('other places text leaves the process', () => {
     expect(code).toBe(1);
     expect(err.join('')).toContain('refused');
     expectNoLeak(err.join(''), { secrets: [DB_PASSWORD, METRICS_TOKEN], pans: ['4242424242424242'] }, 'replay-events stderr');
+  });
+});
+
+describe('the writers are the only way out', () => {
+  /** Every TypeScript file under service/, with its text. */
+  async function serviceSources(): Promise<Array<{ file: string; text: string }>> {
+    const root = join(__dirname, '../../../service');
+    const entries = await readdir(root, { recursive: true, withFileTypes: true });
+    return Promise.all(
+      entries
+        .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+        .map(async (e) => {
+          const path = join(e.parentPath, e.name);
+          return { file: relative(root, path), text: await readFile(path, 'utf8') };
+        }),
+    );
+  }
+
+  // A new sink must go through the redactor: these are the places text leaves the service, each
+  // redacting inside (or, for main.ts, printing only a ConfigError, which names variables, never values).
+  it('only the audit writer inserts into audit_log', async () => {
+    const writers = (await serviceSources()).filter((s) => /insertInto\(\s*['"]audit_log['"]/.test(s.text)).map((s) => s.file);
+    expect(writers).toEqual(['shared/audit.ts']);
+  });
+
+  it('only the EMF writer reaches stdout, only the file alert sink writes files, and nothing uses console', async () => {
+    const sources = await serviceSources();
+    expect(sources.filter((s) => /process\.stdout/.test(s.text)).map((s) => s.file)).toEqual(['monitoring/monitoring.ts']);
+    expect(sources.filter((s) => /process\.stderr/.test(s.text)).map((s) => s.file)).toEqual(['main.ts']);
+    expect(sources.filter((s) => /\b(appendFile|writeFile|createWriteStream)\b/.test(s.text)).map((s) => s.file)).toEqual(['monitoring/alerts/sinks.ts']);
+    expect(sources.filter((s) => /\bconsole\./.test(s.text)).map((s) => s.file)).toEqual([]);
   });
 });
 
