@@ -113,6 +113,20 @@ describe('GET /api/payments/health', () => {
     expect(res.body.reasons[0]).toMatch(/^payment failure rate 26\.5% is above 25\.0% \(9 of 34 in the last 60 min\)$/);
   });
 
+  it('stays 200 degraded exactly at the critical threshold (25 %) and turns 503 critical one failure past it', async () => {
+    await payments(15, 'succeeded');
+    await payments(5, 'failed');
+    let res = await health(); // 5/20 = 25 %: not above
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('degraded');
+    expect(res.body.window.paymentFailure).toMatchObject({ total: 20, failed: 5, rate: 0.25, status: 'degraded' });
+
+    await payments(1, 'failed');
+    res = await health(); // 6/21 = 28.6 %
+    expect(res.status).toBe(503);
+    expect(res.body.status).toBe('critical');
+  });
+
   it('counts declined attempts that a later retry paid: the rate sees the decline storm, the ledger one success', async () => {
     await payments(18, 'succeeded');
     // Two payments declined twice each, then paid: their rows say succeeded, their attempts do not.
