@@ -54,6 +54,10 @@ const planting: fc.Arbitrary<Planting> = fc.oneof(
   fc.tuple(fc.constantFrom(...CONFIGURED), secretEncodingArb, surrounding, surrounding).map(([secret, encode, before, after]) => ({ text: `${before}${encode(secret)}${after}`, secret })),
   fc.tuple(shapedSecretArb, surrounding, surrounding).map(([secret, before, after]) => ({ text: `${before}${secret}${after}`, secret })),
   fc.tuple(panArb, cardLayoutArb, surrounding, surrounding).map(([pan, layout, before, after]) => ({ text: `${before}${layout(pan)}${after}`, pan })),
+  // A Stripe key or a card number as a base64 token of its own (nothing configured knows these).
+  fc
+    .tuple(fc.oneof(shapedSecretArb, panArb), fc.constantFrom<BufferEncoding>('base64', 'base64url'), surrounding, surrounding)
+    .map(([value, encoding, before, after]) => ({ text: `${before} ${Buffer.from(value).toString(encoding)} ${after}`, secret: value })),
 );
 
 /** Harmless key names only: the value rules alone must catch what is planted. */
