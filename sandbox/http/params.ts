@@ -13,9 +13,12 @@ export type Field =
   | 'metadata'
   | 'strings'
   | 'timestamp_range'
+  | 'currency'
   | { object: Shape; required?: string[] }
   | { array: Field };
 export type Shape = Record<string, Field>;
+
+const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 
 /** `expand` is accepted by every endpoint. */
 const COMMON: Shape = { expand: 'strings' };
@@ -82,6 +85,13 @@ function coerce(value: FormValue, field: Field, name: string): unknown {
         if (v.length > 500) throw invalidRequest(`Metadata values can have up to 500 characters, but you passed in a value that is ${v.length} characters.`, `${name}[${k}]`);
       }
       return value;
+    }
+    case 'currency': {
+      // Stripe takes ISO 4217 codes (answered in lowercase); `euro` or `eu` pass nowhere.
+      if (typeof value !== 'string' || !ISO_CURRENCIES.has(value.toUpperCase())) {
+        throw invalidRequest(`Invalid currency: ${typeof value === 'string' ? value : JSON.stringify(value)}.`, name);
+      }
+      return value.toLowerCase();
     }
     case 'timestamp_range': {
       if (typeof value === 'string') return coerce(value, 'integer', name);

@@ -13,7 +13,7 @@ export function registerBalanceTransactions(router: Router): void {
   router.get('/v1/balance_transactions', ({ engine, params, url }) => {
     const p = parseParams<Stripe.BalanceTransactionListParams>(
       params,
-      listShape({ currency: 'string', source: 'string', type: 'string', payout: 'string' }),
+      listShape({ currency: 'currency', source: 'string', type: 'string', payout: 'string' }),
     );
     return paginate(engine.state.balanceTransactions.values(), p as never, url, (txn) =>
       (!p.currency || txn.currency === p.currency) &&

@@ -74,7 +74,7 @@ export function registerPaymentIntents(router: Router): void {
       params,
       {
         amount: 'integer',
-        currency: 'string',
+        currency: 'currency',
         customer: 'string',
         payment_method: 'string',
         confirm: 'boolean',

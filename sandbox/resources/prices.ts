@@ -22,7 +22,7 @@ export function registerPrices(router: Router): void {
       params,
       listShape({
         active: 'boolean',
-        currency: 'string',
+        currency: 'currency',
         lookup_keys: 'strings',
         product: 'string',
         type: 'string',
@@ -44,7 +44,7 @@ function createPrice(engine: Engine, params: Form): Stripe.Price {
   const p = parseParams<Stripe.PriceCreateParams>(
     params,
     {
-      currency: 'string',
+      currency: 'currency',
       unit_amount: 'integer',
       product: 'string',
       product_data: { object: { name: 'string', metadata: 'metadata', active: 'boolean', unit_label: 'string' }, required: ['name'] },

@@ -313,6 +313,13 @@ describe('limits Stripe enforces that a sandbox run would otherwise hide', () =>
       .rejects.toMatchObject({ statusCode: 400, param: 'line_items[0][quantity]' });
   });
 
+  test('currencies must be ISO 4217 codes; any case is answered in lowercase', async () => {
+    await expect(h.stripe.paymentIntents.create({ amount: 500, currency: 'euro' })).rejects.toMatchObject({ statusCode: 400, param: 'currency' });
+    const product = await h.stripe.products.create({ name: 'Currency' });
+    await expect(h.stripe.prices.create({ product: product.id, currency: 'eu', unit_amount: 100 })).rejects.toMatchObject({ statusCode: 400, param: 'currency' });
+    await expect(h.stripe.prices.create({ product: product.id, currency: 'EUR', unit_amount: 100 })).resolves.toMatchObject({ currency: 'eur' });
+  });
+
   test('the billing portal refuses a return_url that is not an absolute http(s) URL', async () => {
     const customer = await h.stripe.customers.create({});
     await expect(h.stripe.billingPortal.sessions.create({ customer: customer.id, return_url: 'app/account' })).rejects.toMatchObject({ statusCode: 400, param: 'return_url' });
