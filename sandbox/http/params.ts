@@ -15,6 +15,7 @@ export type Field =
   | 'timestamp_range'
   | 'currency'
   | { object: Shape; required?: string[] }
+  | { enum: readonly string[] }
   | { array: Field };
 export type Shape = Record<string, Field>;
 
@@ -49,6 +50,13 @@ function coerceObject(input: FormValue, shape: Shape, required: string[], prefix
 
 function coerce(value: FormValue, field: Field, name: string): unknown {
   if (typeof field === 'object') {
+    // The SDK types these `'a' | 'b' | OtherString`, so a misspelt value compiles; Stripe refuses it.
+    if ('enum' in field) {
+      if (typeof value !== 'string' || !field.enum.includes(value)) {
+        throw invalidRequest(`Invalid ${name}: must be one of ${field.enum.join(', ')}`, name);
+      }
+      return value;
+    }
     if ('object' in field) return coerceObject(value, field.object, field.required ?? [], name);
     if (value === '') return [];
     if (!Array.isArray(value)) throw invalidRequest(`Invalid array`, name, 'parameter_invalid_array');

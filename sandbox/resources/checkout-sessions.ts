@@ -15,7 +15,7 @@ const CREATE: Shape = {
   mode: 'string',
   customer: 'string',
   customer_email: 'string',
-  customer_creation: 'string',
+  customer_creation: { enum: ['always', 'if_required'] },
   client_reference_id: 'string',
   line_items: { array: { object: { price: 'string', quantity: 'integer', adjustable_quantity: { object: { enabled: 'boolean', minimum: 'integer', maximum: 'integer' } } } } },
   success_url: 'string',
@@ -28,7 +28,7 @@ const CREATE: Shape = {
   subscription_data: { object: { metadata: 'metadata', description: 'string', trial_period_days: 'integer' } },
   payment_intent_data: { object: { metadata: 'metadata', description: 'string', setup_future_usage: 'string' } },
   allow_promotion_codes: 'boolean',
-  billing_address_collection: 'string',
+  billing_address_collection: { enum: ['auto', 'required'] },
   locale: 'string',
   expires_at: 'integer',
   automatic_tax: { object: { enabled: 'boolean' } },
@@ -65,7 +65,7 @@ export function registerCheckoutSessions(router: Router): void {
   router.get('/v1/checkout/sessions', ({ engine, params, url }) => {
     const p = parseParams<Stripe.Checkout.SessionListParams>(
       params,
-      listShape({ customer: 'string', status: 'string', subscription: 'string', payment_intent: 'string' }),
+      listShape({ customer: 'string', status: { enum: ['complete', 'expired', 'open'] }, subscription: 'string', payment_intent: 'string' }),
     );
     return paginate(engine.state.checkoutSessions.values(), p as never, url, (s) =>
       (!p.customer || s.customer === p.customer) &&

@@ -13,7 +13,13 @@ export function registerInvoices(router: Router): void {
   router.get('/v1/invoices', ({ engine, params, url }) => {
     const p = parseParams<Stripe.InvoiceListParams>(
       params,
-      listShape({ customer: 'string', subscription: 'string', status: 'string', collection_method: 'string', due_date: 'timestamp_range' }),
+      listShape({
+        customer: 'string',
+        subscription: 'string',
+        status: { enum: ['draft', 'open', 'paid', 'uncollectible', 'void'] },
+        collection_method: { enum: ['charge_automatically', 'send_invoice'] },
+        due_date: 'timestamp_range',
+      }),
     );
     return paginate(engine.state.invoices.values(), p as never, url, (inv) =>
       (!p.customer || inv.customer === p.customer) &&

@@ -16,7 +16,7 @@ const MAX_AMOUNT = 99_999_999;
 
 /** The payment-method parameters intents accept on create. */
 export const METHOD_PARAMS: Shape = {
-  automatic_payment_methods: { object: { enabled: 'boolean', allow_redirects: 'string' } },
+  automatic_payment_methods: { object: { enabled: 'boolean', allow_redirects: { enum: ['always', 'never'] } } },
   // This API version's name for the list of allowed types ...
   allowed_payment_method_types: 'strings',
   // ... and the name every integration written before it sends (the SDK's CHANGELOG records the
@@ -83,9 +83,9 @@ export function registerPaymentIntents(router: Router): void {
         metadata: 'metadata',
         ...METHOD_PARAMS,
         receipt_email: 'string',
-        setup_future_usage: 'string',
+        setup_future_usage: { enum: ['off_session', 'on_session'] },
         return_url: 'string',
-        capture_method: 'string',
+        capture_method: { enum: ['automatic', 'automatic_async', 'manual'] },
         statement_descriptor_suffix: 'string',
       },
       ['amount', 'currency'],
@@ -127,7 +127,7 @@ export function registerPaymentIntents(router: Router): void {
   });
 
   router.post('/v1/payment_intents/:id/cancel', ({ engine, path, params }) => {
-    const p = parseParams<Stripe.PaymentIntentCancelParams>(params, { cancellation_reason: 'string' });
+    const p = parseParams<Stripe.PaymentIntentCancelParams>(params, { cancellation_reason: { enum: ['abandoned', 'duplicate', 'fraudulent', 'requested_by_customer'] } });
     const pi = mustGet(engine.state.paymentIntents, path.id as string, 'payment_intent');
     if (pi.status === 'succeeded' || pi.status === 'canceled') {
       throw invalidRequest(

@@ -2,13 +2,17 @@ import type Stripe from 'stripe';
 import type { Engine } from '../engine';
 import { newId } from '../ids';
 import { invalidRequest, missingParameter } from '../http/errors';
-import { mergeMetadata, parseParams } from '../http/params';
+import { Field, mergeMetadata, parseParams } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
 import { changedAttributes } from '../events/emit';
 import { clone, decimal, listShape, mustGet } from './common';
 
 type Form = Parameters<typeof parseParams>[0];
+
+const INTERVAL: Field = { enum: ['day', 'week', 'month', 'year'] };
+const USAGE_TYPE: Field = { enum: ['licensed', 'metered'] };
+const TAX_BEHAVIOR: Field = { enum: ['exclusive', 'inclusive', 'unspecified'] };
 
 export function registerPrices(router: Router): void {
   router.post('/v1/prices', ({ engine, params }) => createPrice(engine, params));
@@ -25,8 +29,8 @@ export function registerPrices(router: Router): void {
         currency: 'currency',
         lookup_keys: 'strings',
         product: 'string',
-        type: 'string',
-        recurring: { object: { interval: 'string', usage_type: 'string', meter: 'string' } },
+        type: { enum: ['one_time', 'recurring'] },
+        recurring: { object: { interval: INTERVAL, usage_type: USAGE_TYPE, meter: 'string' } },
       }),
     );
     return paginate(engine.state.prices.values(), p as never, url, (price) =>
@@ -48,14 +52,14 @@ function createPrice(engine: Engine, params: Form): Stripe.Price {
       unit_amount: 'integer',
       product: 'string',
       product_data: { object: { name: 'string', metadata: 'metadata', active: 'boolean', unit_label: 'string' }, required: ['name'] },
-      recurring: { object: { interval: 'string', interval_count: 'integer', usage_type: 'string', trial_period_days: 'integer' }, required: ['interval'] },
+      recurring: { object: { interval: INTERVAL, interval_count: 'integer', usage_type: USAGE_TYPE, trial_period_days: 'integer' }, required: ['interval'] },
       lookup_key: 'string',
       transfer_lookup_key: 'boolean',
       nickname: 'string',
       metadata: 'metadata',
       active: 'boolean',
-      tax_behavior: 'string',
-      billing_scheme: 'string',
+      tax_behavior: TAX_BEHAVIOR,
+      billing_scheme: { enum: ['per_unit', 'tiered'] },
     },
     ['currency'],
   );
@@ -76,10 +80,6 @@ function createPrice(engine: Engine, params: Form): Stripe.Price {
     };
     engine.state.products.set(productId, product);
     engine.events.emit('product.created', product);
-  }
-  const interval = p.recurring?.interval;
-  if (interval && !['day', 'week', 'month', 'year'].includes(interval)) {
-    throw invalidRequest(`Invalid recurring[interval]: must be one of day, week, month, or year`, 'recurring[interval]');
   }
   if (p.lookup_key) claimLookupKey(engine, p.lookup_key, p.transfer_lookup_key ?? false);
   const price: Stripe.Price = {
@@ -140,7 +140,7 @@ function updatePrice(engine: Engine, id: string, params: Form): Stripe.Price {
     lookup_key: 'string',
     transfer_lookup_key: 'boolean',
     nickname: 'string',
-    tax_behavior: 'string',
+    tax_behavior: TAX_BEHAVIOR,
   });
   const before = clone(price);
   if (p.lookup_key !== undefined && p.lookup_key !== price.lookup_key) {

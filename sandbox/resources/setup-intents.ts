@@ -15,7 +15,7 @@ export function registerSetupIntents(router: Router): void {
       customer: 'string',
       payment_method: 'string',
       confirm: 'boolean',
-      usage: 'string',
+      usage: { enum: ['off_session', 'on_session'] },
       description: 'string',
       metadata: 'metadata',
       ...METHOD_PARAMS,

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { Engine } from '../engine';
 import { invalidRequest, missingParameter } from '../http/errors';
-import { mergeMetadata, parseParams, Shape } from '../http/params';
+import { Field, mergeMetadata, parseParams, Shape } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
 import { search, SearchField } from '../http/search';
@@ -11,6 +11,11 @@ import { liveCustomer } from './customers';
 import { attachPaymentMethod, cardError, resolvePaymentMethod } from './payment-methods';
 import { buildItem, startSubscription } from '../billing/subscriptions';
 import { endSubscription } from '../billing/renewals';
+
+const PAYMENT_BEHAVIOR: Field = { enum: ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'pending_if_incomplete'] };
+const COLLECTION_METHOD: Field = { enum: ['charge_automatically', 'send_invoice'] };
+const PRORATION_BEHAVIOR: Field = { enum: ['always_invoice', 'create_prorations', 'none'] };
+const LIST_STATUSES = ['active', 'all', 'canceled', 'ended', 'incomplete', 'incomplete_expired', 'past_due', 'paused', 'trialing', 'unpaid'];
 
 const ITEM: Shape = { id: 'string', price: 'string', quantity: 'integer', metadata: 'metadata', deleted: 'boolean', clear_usage: 'boolean' };
 
@@ -34,10 +39,10 @@ export function registerSubscriptions(router: Router): void {
         default_payment_method: 'string',
         metadata: 'metadata',
         cancel_at_period_end: 'boolean',
-        payment_behavior: 'string',
+        payment_behavior: PAYMENT_BEHAVIOR,
         description: 'string',
-        collection_method: 'string',
-        proration_behavior: 'string',
+        collection_method: COLLECTION_METHOD,
+        proration_behavior: PRORATION_BEHAVIOR,
         off_session: 'boolean',
       },
       ['customer'],
@@ -84,8 +89,8 @@ export function registerSubscriptions(router: Router): void {
       metadata: 'metadata',
       cancel_at_period_end: 'boolean',
       cancel_at: 'integer',
-      proration_behavior: 'string',
-      payment_behavior: 'string',
+      proration_behavior: PRORATION_BEHAVIOR,
+      payment_behavior: PAYMENT_BEHAVIOR,
       description: 'string',
       cancellation_details: { object: { comment: 'string', feedback: 'string' } },
     });
@@ -131,7 +136,7 @@ export function registerSubscriptions(router: Router): void {
   });
 
   router.get('/v1/subscriptions', ({ engine, params, url }) => {
-    const p = parseParams<Stripe.SubscriptionListParams>(params, listShape({ customer: 'string', status: 'string', price: 'string', collection_method: 'string' }));
+    const p = parseParams<Stripe.SubscriptionListParams>(params, listShape({ customer: 'string', status: { enum: LIST_STATUSES }, price: 'string', collection_method: COLLECTION_METHOD }));
     return paginate(engine.state.subscriptions.values(), p as never, url, (sub) =>
       (!p.customer || sub.customer === p.customer) &&
       (!p.price || sub.items.data.some((i) => i.price.id === p.price)) &&

@@ -320,6 +320,18 @@ describe('limits Stripe enforces that a sandbox run would otherwise hide', () =>
     await expect(h.stripe.prices.create({ product: product.id, currency: 'EUR', unit_amount: 100 })).resolves.toMatchObject({ currency: 'eur' });
   });
 
+  test('enum parameters refuse values Stripe does not have (the SDK types them with an OtherString escape, so typos compile)', async () => {
+    const status = 'cancelled' as Stripe.SubscriptionListParams.Status;
+    await expect(h.stripe.subscriptions.list({ status })).rejects.toMatchObject({ statusCode: 400, param: 'status' });
+    await expect(h.stripe.invoices.list({ status: 'unpaid' as Stripe.InvoiceListParams.Status })).rejects.toMatchObject({ statusCode: 400, param: 'status' });
+    await expect(h.stripe.paymentIntents.create({ amount: 500, currency: 'eur', capture_method: 'later' as Stripe.PaymentIntentCreateParams.CaptureMethod }))
+      .rejects.toMatchObject({ statusCode: 400, param: 'capture_method' });
+    const product = await h.stripe.products.create({ name: 'Enums' });
+    await expect(h.stripe.prices.create({ product: product.id, currency: 'eur', unit_amount: 100, recurring: { interval: 'fortnight' as Stripe.PriceCreateParams.Recurring.Interval } }))
+      .rejects.toMatchObject({ statusCode: 400, param: 'recurring[interval]' });
+    await expect(h.stripe.subscriptions.list({ status: 'all' })).resolves.toMatchObject({ object: 'list' });
+  });
+
   test('the billing portal refuses a return_url that is not an absolute http(s) URL', async () => {
     const customer = await h.stripe.customers.create({});
     await expect(h.stripe.billingPortal.sessions.create({ customer: customer.id, return_url: 'app/account' })).rejects.toMatchObject({ statusCode: 400, param: 'return_url' });
