@@ -1,0 +1,88 @@
+import { writeFileSync } from 'node:fs';
+
+// Mutation testing of the critical paths: `npm run test:mutation` (all scopes) or one scope,
+// e.g. `MUTATION_SCOPE=config npm run test:mutation`. Not part of `npm test`: a full run takes hours
+// on a small machine; incremental runs only re-test mutants whose code or covering tests changed.
+//
+// Each scope pairs the code it mutates with the suites that own its behaviour, so a scope's run
+// costs those suites, not the whole suite (a mutant in config.ts is reached by every suite that
+// starts a service; those incidental kills would hide a weak config.test.ts).
+//
+// The incremental file lives in reports/ (git-ignored), one per scope: it records file hashes and
+// test ids of one working tree, changes on every run and would conflict in every pull request
+// touching these folders if committed. CI keeps reports/ in its cache between runs instead.
+
+/** @typedef {{ mutate: string[]; tests: string[] }} Scope */
+
+/** @type {Record<string, Scope>} */
+const SCOPES = {
+  config: { mutate: ['service/shared/config.ts'], tests: ['test/service/shared/config.test.ts'] },
+  redact: {
+    mutate: ['service/shared/redact.ts'],
+    tests: ['test/service/shared/redact-property.test.ts', 'test/service/shared/secret-sinks.test.ts'],
+  },
+  policies: { mutate: ['infra/policies/**/*.ts'], tests: ['test/infra/policy-violations.test.ts', 'test/infra/program-policies.test.ts'] },
+  security: { mutate: ['service/security/**/*.ts'], tests: ['test/service/security/**/*.test.ts', 'test/service/http/**/*.test.ts'] },
+  health: {
+    mutate: ['service/monitoring/health.ts'],
+    tests: ['test/service/monitoring/payment-health-window.test.ts', 'test/service/monitoring/payment-health-flows.test.ts', 'test/service/health.test.ts'],
+  },
+  checkout: { mutate: ['service/checkout/**/*.ts'], tests: ['test/service/checkout/**/*.test.ts', 'test/service/maintenance/**/*.test.ts'] },
+  maintenance: { mutate: ['service/maintenance/**/*.ts'], tests: ['test/service/maintenance/**/*.test.ts', 'test/service/checkout/**/*.test.ts'] },
+  webhooks: {
+    mutate: ['service/webhooks/**/*.ts'],
+    tests: ['test/service/webhooks/**/*.test.ts', 'test/service/reconciliation/**/*.test.ts', 'test/service/faults/**/*.test.ts'],
+  },
+};
+
+const name = process.env.MUTATION_SCOPE;
+if (name !== undefined && !(name in SCOPES)) throw new Error(`MUTATION_SCOPE must be one of ${Object.keys(SCOPES).join(', ')} (got ${name})`);
+const selected = name ? [SCOPES[name]] : Object.values(SCOPES);
+const unique = (values) => [...new Set(values)];
+const mutate = unique(selected.flatMap((s) => s.mutate));
+
+// The TypeScript checker compiles, per mutant, only the mutated files and what they import (not the
+// whole repository: on two shared cores that compile, not the tests, was the bottleneck, and a type
+// error in an unrelated file being edited stopped the run). Type errors a mutant would cause in its
+// importers are left to the tests, which run through swc (types stripped).
+const tsconfigFile = `.stryker-tsconfig.${name ?? 'all'}.json`;
+writeFileSync(
+  tsconfigFile,
+  `${JSON.stringify({ extends: './tsconfig.json', compilerOptions: { types: ['node'] }, include: mutate.map((glob) => glob.replace(/\/\*\*\/\*\.ts$/, '')) }, null, 2)}\n`,
+);
+
+// The embedded-PGlite template (test/support/global-setup.ts) is built once per Stryker worker and
+// reused by every mutant run instead of being rebuilt for each one.
+process.env.UPIIK_KEEP_PGLITE_TEMPLATE = '1';
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  testRunner: 'jest',
+  // The same node flags as `npm test` (jest runs the service's dynamic imports of ESM-only packages).
+  testRunnerNodeArgs: ['--experimental-vm-modules', '--disable-warning=ExperimentalWarning'],
+  jest: {
+    projectType: 'custom',
+    configFile: 'jest.config.js',
+    config: { testMatch: unique(selected.flatMap((s) => s.tests)).map((glob) => `<rootDir>/${glob}`), maxWorkers: 1 },
+    enableFindRelatedTests: false,
+  },
+  coverageAnalysis: 'perTest',
+  checkers: ['typescript'],
+  tsconfigFile,
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  mutate,
+  // Two cores shared with everything else: one test process at a time.
+  concurrency: 1,
+  timeoutMS: 60_000,
+  timeoutFactor: 2,
+  incremental: true,
+  incrementalFile: `reports/mutation/${name ?? 'all'}.incremental.json`,
+  thresholds: { high: 90, low: 85, break: 85 },
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: `reports/mutation/${name ?? 'all'}.html` },
+  jsonReporter: { fileName: `reports/mutation/${name ?? 'all'}.json` },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+  ignorePatterns: ['/.data', '/reports', '/dist', '/coverage', '/.stryker-tmp'],
+};
