@@ -14,12 +14,14 @@ export type Field =
   | 'strings'
   | 'timestamp_range'
   | 'currency'
+  | 'email'
   | { object: Shape; required?: string[] }
   | { enum: readonly string[] }
   | { array: Field };
 export type Shape = Record<string, Field>;
 
 const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** `expand` is accepted by every endpoint. */
 const COMMON: Shape = { expand: 'strings' };
@@ -100,6 +102,12 @@ function coerce(value: FormValue, field: Field, name: string): unknown {
         throw invalidRequest(`Invalid currency: ${typeof value === 'string' ? value : JSON.stringify(value)}.`, name);
       }
       return value.toLowerCase();
+    }
+    case 'email': {
+      // Stripe refuses what is not an address (`email_invalid`); '' unsets it on update.
+      if (typeof value !== 'string') throw invalidRequest(`Invalid string: ${JSON.stringify(value)}`, name);
+      if (value !== '' && (value.length > 512 || !EMAIL.test(value))) throw invalidRequest(`Invalid email address: ${value}`, name, 'email_invalid');
+      return value;
     }
     case 'timestamp_range': {
       if (typeof value === 'string') return coerce(value, 'integer', name);

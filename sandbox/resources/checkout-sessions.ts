@@ -14,7 +14,7 @@ const UI_MODES: readonly Stripe.Checkout.Session.UiMode[] = ['elements', 'embedd
 const CREATE: Shape = {
   mode: 'string',
   customer: 'string',
-  customer_email: 'string',
+  customer_email: 'email',
   customer_creation: { enum: ['always', 'if_required'] },
   client_reference_id: 'string',
   line_items: { array: { object: { price: 'string', quantity: 'integer', adjustable_quantity: { object: { enabled: 'boolean', minimum: 'integer', maximum: 'integer' } } } } },

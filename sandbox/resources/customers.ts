@@ -10,7 +10,7 @@ import { clone, listShape, mustGet } from './common';
 import { attachOutcome, attachPaymentMethod, cardError, resolvePaymentMethod } from './payment-methods';
 
 const WRITABLE: Shape = {
-  email: 'string',
+  email: 'email',
   name: 'string',
   description: 'string',
   phone: 'string',

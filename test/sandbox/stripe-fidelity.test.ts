@@ -332,6 +332,16 @@ describe('limits Stripe enforces that a sandbox run would otherwise hide', () =>
     await expect(h.stripe.subscriptions.list({ status: 'all' })).resolves.toMatchObject({ object: 'list' });
   });
 
+  test('an email that is not an address is email_invalid on customers and checkout', async () => {
+    await expect(h.stripe.customers.create({ email: 'bob' })).rejects.toMatchObject({ statusCode: 400, code: 'email_invalid', param: 'email' });
+    const customer = await h.stripe.customers.create({ email: `${unique('mail')}@example.com` });
+    await expect(h.stripe.customers.update(customer.id, { email: 'bob @example.com' })).rejects.toMatchObject({ statusCode: 400, code: 'email_invalid' });
+    await expect(h.stripe.customers.update(customer.id, { email: '' })).resolves.toMatchObject({ email: null });
+    const { price } = await seedCatalog(h.stripe);
+    await expect(h.stripe.checkout.sessions.create({ mode: 'subscription', customer_email: 'nobody', line_items: [{ price: price.id, quantity: 1 }], success_url: 'https://example.com/ok' }))
+      .rejects.toMatchObject({ statusCode: 400, code: 'email_invalid', param: 'customer_email' });
+  });
+
   test('the billing portal refuses a return_url that is not an absolute http(s) URL', async () => {
     const customer = await h.stripe.customers.create({});
     await expect(h.stripe.billingPortal.sessions.create({ customer: customer.id, return_url: 'app/account' })).rejects.toMatchObject({ statusCode: 400, param: 'return_url' });
