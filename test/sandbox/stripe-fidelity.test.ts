@@ -237,6 +237,17 @@ describe('expand[]', () => {
     expect(again.customer).toEqual({ id: customer.id, object: 'customer', deleted: true });
   });
 
+  sandboxOnly('expands invoice, subscription.default_payment_method and nested latest_invoice on a completed checkout', async () => {
+    const { price } = await seedCatalog(h.stripe);
+    const session = await h.stripe.checkout.sessions.create({ mode: 'subscription', customer_email: `${unique('x')}@example.com`, line_items: [{ price: price.id, quantity: 1 }], success_url: 'https://example.com/ok' });
+    await h.control.completeCheckoutSession(session.id, 'pm_card_visa');
+    const done = await h.stripe.checkout.sessions.retrieve(session.id, { expand: ['invoice', 'subscription.default_payment_method', 'subscription.latest_invoice'] });
+    expect((done.invoice as Stripe.Invoice).object).toBe('invoice');
+    const sub = done.subscription as Stripe.Subscription;
+    expect((sub.default_payment_method as Stripe.PaymentMethod).object).toBe('payment_method');
+    expect((sub.latest_invoice as Stripe.Invoice).id).toBe((done.invoice as Stripe.Invoice).id);
+  });
+
   test('refuses fields that are not ids', async () => {
     const customer = await h.stripe.customers.create({ email: `${unique('noexp')}@example.com` });
     await expect(h.stripe.customers.retrieve(customer.id, { expand: ['email'] })).rejects.toMatchObject({ statusCode: 400, param: 'expand' });
