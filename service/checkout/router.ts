@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { readMaintenance } from '../maintenance';
+import { maintenanceForRequest } from '../maintenance';
 import { type AuthConfig, currentUser, requireUser } from '../security';
 import type { Clock } from '../shared/clock';
 import { badRequest, serviceUnavailable } from '../shared/errors';
@@ -24,7 +24,10 @@ export function checkoutRouter(deps: CheckoutRouterDeps): Router {
 
   /** Checkout and portal pause during maintenance; webhooks and reads keep flowing. */
   const refuseDuringMaintenance = async (): Promise<void> => {
-    const state = await readMaintenance(deps.store, deps.clock.now());
+    const state = await maintenanceForRequest(deps.store, deps.clock.now());
+    // The flag cannot be read (Redis down): refuse, as maintenance would. A checkout taken during a
+    // rollback nobody can see is worse than a user retrying in a minute.
+    if (state.unknown) throw serviceUnavailable('Payments are temporarily unavailable; please try again shortly', 'maintenance_unknown', undefined, 30);
     if (!state.maintenance) return;
     const retryAfter = state.until ? Math.max(1, Math.ceil((Date.parse(state.until) - deps.clock.now().getTime()) / 1000)) : 300;
     throw serviceUnavailable('Payments are under maintenance; please try again later', 'maintenance', undefined, retryAfter);
@@ -52,7 +55,8 @@ export function checkoutRouter(deps: CheckoutRouterDeps): Router {
 
   router.get('/status', async (_req, res) => {
     res.set('Cache-Control', 'no-store');
-    res.json(await readMaintenance(deps.store, deps.clock.now()));
+    // The banner shows the last known state (marked unknown) rather than failing while Redis is down.
+    res.json(await maintenanceForRequest(deps.store, deps.clock.now()));
   });
 
   return router;

@@ -13,6 +13,12 @@ export interface MaintenanceState {
   until?: string;
 }
 
+/** The state a request acts on; `unknown` when the store could not be read (Redis down). */
+export type MaintenanceView = MaintenanceState & { unknown?: true };
+
+/** The last state this instance read, per store: what the status banner shows while Redis is down. */
+const lastKnown = new WeakMap<Store, MaintenanceState>();
+
 interface StoredFlag {
   reason?: string;
   since?: string;
@@ -34,6 +40,22 @@ export async function readMaintenance(store: Store, now: Date): Promise<Maintena
     ...(flag.since ? { since: flag.since } : {}),
     ...(ttl !== null ? { until: new Date(now.getTime() + ttl * 1000).toISOString() } : {}),
   };
+}
+
+/**
+ * The maintenance state for a user request, read from the store on every call (a flag set on any
+ * instance applies to the next request everywhere). When the store does not answer, the last state
+ * this instance read comes back marked `unknown` (maintenance off if it never read one): callers
+ * decide what unknown means for them (checkout and portal refuse with 503, the banner shows it).
+ */
+export async function maintenanceForRequest(store: Store, now: Date): Promise<MaintenanceView> {
+  try {
+    const state = await readMaintenance(store, now);
+    lastKnown.set(store, state);
+    return state;
+  } catch {
+    return { ...(lastKnown.get(store) ?? { maintenance: false }), unknown: true };
+  }
 }
 
 export async function enableMaintenance(

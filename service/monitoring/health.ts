@@ -22,6 +22,8 @@ export interface HealthOptions {
   windowMs: number;
   /** Below this many samples in the window a rate is reported but cannot degrade the status. */
   minSample: number;
+  /** Webhook failures in the window that this process saw but the inbox could not record (merged into the webhook failure rate). */
+  unrecordedWebhookFailures?: number;
 }
 
 export interface RateReport {
@@ -163,7 +165,9 @@ export async function computePaymentHealth(db: Database, options: HealthOptions)
     HEALTH_THRESHOLDS.paymentFailure,
     options.minSample,
   );
-  const webhookFailure = rateReport(toNumber(webhooks.windowTotal), toNumber(webhooks.windowFailed), HEALTH_THRESHOLDS.webhookFailure, options.minSample);
+  // Failures the inbox could not record (the database itself failed) are known only in memory.
+  const unrecorded = options.unrecordedWebhookFailures ?? 0;
+  const webhookFailure = rateReport(toNumber(webhooks.windowTotal) + unrecorded, toNumber(webhooks.windowFailed) + unrecorded, HEALTH_THRESHOLDS.webhookFailure, options.minSample);
   const lastPayment = asDate(payments.last);
   const lastWebhook = asDate(webhooks.last);
 
@@ -214,7 +218,7 @@ export async function computePaymentHealth(db: Database, options: HealthOptions)
   };
 }
 
-function rateReport(total: number, failed: number, thresholds: { degraded: number; critical: number }, minSample: number): RateReport {
+export function rateReport(total: number, failed: number, thresholds: { degraded: number; critical: number }, minSample: number): RateReport {
   const rate = total === 0 ? 0 : failed / total;
   const sampleTooSmall = total < minSample;
   const status: HealthStatus = sampleTooSmall ? 'healthy' : rate > thresholds.critical ? 'critical' : rate > thresholds.degraded ? 'degraded' : 'healthy';

@@ -4,7 +4,7 @@ export { regionOfTopic, SnsAlertSink, type SnsAlertSinkOptions } from './alerts/
 export { ALERT_TYPES, type Alert, type AlertSeverity, type AlertSink, type AlertType } from './alerts/types';
 export { EmfWriter, type EmfLine } from './emf';
 export { computePaymentHealth, HEALTH_THRESHOLDS, RECENT_ACTIVITY_MS, type HealthStatus, type PaymentHealth, type RateReport } from './health';
-export { HealthEvaluator } from './health-monitor';
+export { type DatabaseDownHealth, type EvaluatedHealth, HealthEvaluator, type HealthReport } from './health-monitor';
 export { PaymentMetrics, routeLabel } from './metrics';
 export { createAlertSinks, createMonitoring, type Monitoring, type MonitoringOptions } from './monitoring';
 export { fanOutObserver, MonitoringObserver } from './observer';

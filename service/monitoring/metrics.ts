@@ -23,6 +23,7 @@ export class PaymentMetrics {
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly webhookEvents: Counter<'type' | 'outcome'>;
   readonly webhookDuration: Histogram<'type' | 'outcome'>;
+  readonly webhookFailuresUnrecorded: Counter<'type'>;
   readonly payments: Counter<'outcome'>;
   readonly checkoutSessions: Counter<'plan'>;
   readonly rateLimitRejections: Counter<'limiter'>;
@@ -49,6 +50,12 @@ export class PaymentMetrics {
       help: 'Time to verify, record and apply one Stripe webhook event',
       labelNames: ['type', 'outcome'],
       buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.webhookFailuresUnrecorded = new Counter({
+      name: 'payments_webhook_failures_unrecorded_total',
+      help: 'Webhook deliveries that failed and could not be recorded in the inbox either (the database was unavailable)',
+      labelNames: ['type'],
       registers,
     });
     this.payments = new Counter({

@@ -5,7 +5,7 @@ import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
 import { errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import type { Store } from '../shared/store';
+import { FailoverStore, type Store } from '../shared/store';
 import { AlertDispatcher } from './alerts/dispatcher';
 import { FileAlertSink, LogAlertSink } from './alerts/sinks';
 import { SnsAlertSink } from './alerts/sns-sink';
@@ -14,6 +14,7 @@ import { EmfWriter } from './emf';
 import { HealthEvaluator } from './health-monitor';
 import { PaymentMetrics } from './metrics';
 import { MonitoringObserver } from './observer';
+import { UnrecordedWebhookFailures } from './unrecorded-failures';
 
 export interface MonitoringOptions {
   config: Config;
@@ -61,9 +62,13 @@ export function createMonitoring(options: MonitoringOptions): Monitoring {
     processMetrics: options.processMetrics,
   });
   const emf = new EmfWriter({ environment: config.env, clock, stream: options.emfStream ?? process.stdout });
+  // Alert throttling keeps working in this process while Redis is down (per-instance windows then).
+  const alertStore = new FailoverStore(store, (failing, detail) =>
+    failing ? logger.warn('alerts: shared store unavailable, throttling per instance', { error: detail }) : logger.info('alerts: shared store answers again'),
+  );
   const alerts = new AlertDispatcher({
     sinks: options.alertSinks ?? createAlertSinks(config, logger),
-    store,
+    store: alertStore,
     logger,
     clock,
     environment: config.env,
@@ -73,6 +78,7 @@ export function createMonitoring(options: MonitoringOptions): Monitoring {
     retryDelayMs: options.alertRetryDelayMs,
     onResult: (type, result) => metrics.alerts.inc({ type, result }),
   });
+  const unrecorded = new UnrecordedWebhookFailures(config.monitoring.healthWindowMs);
   const health = new HealthEvaluator({
     db,
     clock,
@@ -80,16 +86,18 @@ export function createMonitoring(options: MonitoringOptions): Monitoring {
     logger,
     windowMs: config.monitoring.healthWindowMs,
     minSample: config.monitoring.healthMinSample,
+    unrecorded,
   });
   return {
     metrics,
     emf,
     alerts,
     health,
-    observer: new MonitoringObserver(metrics, emf, alerts),
+    observer: new MonitoringObserver(metrics, emf, alerts, { failures: unrecorded, now: () => clock.now() }),
     close: async () => {
       await health.stop();
       await alerts.close();
+      await alertStore.close();
     },
   };
 }

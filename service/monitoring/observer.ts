@@ -4,6 +4,7 @@ import { redactString } from '../shared/redact';
 import type { AlertDispatcher } from './alerts/dispatcher';
 import type { EmfWriter } from './emf';
 import type { PaymentMetrics } from './metrics';
+import type { UnrecordedWebhookFailures } from './unrecorded-failures';
 
 const { names } = CLOUDWATCH_METRICS;
 
@@ -16,6 +17,8 @@ export class MonitoringObserver implements PaymentObserver {
     private readonly metrics: PaymentMetrics,
     private readonly emf: EmfWriter,
     private readonly alerts: AlertDispatcher,
+    /** Where failures the inbox could not record are kept for health (and the clock they are timed by). */
+    private readonly unrecorded?: { failures: UnrecordedWebhookFailures; now: () => Date },
   ) {}
 
   webhookHandled(event: Parameters<PaymentObserver['webhookHandled']>[0]): void {
@@ -24,8 +27,14 @@ export class MonitoringObserver implements PaymentObserver {
       this.metrics.webhookEvents.inc(labels);
       if (Number.isFinite(event.durationMs) && event.durationMs >= 0) this.metrics.webhookDuration.observe(labels, event.durationMs / 1000);
       if (event.outcome === 'failed') {
-        this.emf.count(names.webhookFailed, { eventType: event.type, eventId: event.eventId });
+        this.emf.count(names.webhookFailed, { eventType: event.type, eventId: event.eventId, ...(event.unrecorded ? { recorded: false } : {}) });
         this.alerts.record('webhook_failure', { lastEventId: event.eventId, lastEventType: event.type, lastError: truncate(event.error, 300) });
+        if (event.unrecorded) {
+          // The database failed: health cannot read this one from the inbox, so it is kept here.
+          this.unrecorded?.failures.record(this.unrecorded.now());
+          this.metrics.webhookFailuresUnrecorded.inc({ type: event.type });
+          this.alerts.record('database_unavailable', { lastEventId: event.eventId, lastEventType: event.type, lastError: truncate(event.error, 300) });
+        }
       } else if (event.outcome !== 'pending' && event.outcome !== 'duplicate') {
         // Processed, ignored and unmatched events were all handled: Stripe got its 2xx.
         this.emf.count(names.webhookProcessed, { eventType: event.type, outcome: event.outcome });

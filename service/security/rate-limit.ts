@@ -44,18 +44,69 @@ async function clientKey(req: Request, auth: AuthConfig): Promise<string> {
   return `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`;
 }
 
+/**
+ * Counts in Redis and, while Redis does not answer, in this process: the limit then holds per
+ * instance (looser by the number of instances) instead of failing closed (a Redis outage would
+ * refuse every checkout and lock on-call out of the admin API) or open (no limit at all, the
+ * moment someone would notice). Every limiter uses it: payments and admin alike.
+ */
+export class FailoverRateLimitStore implements RateLimitStore {
+  readonly localKeys = false;
+  private failing = false;
+
+  constructor(
+    private readonly primary: RateLimitStore,
+    private readonly local: RateLimitStore,
+    private readonly onFailover: (failing: boolean, error?: unknown) => void,
+  ) {}
+
+  async init(options: Parameters<NonNullable<RateLimitStore['init']>>[0]): Promise<void> {
+    this.local.init?.(options);
+    // rate-limit-redis loads its script here; when Redis is down now, the first increment retries it.
+    await Promise.resolve(this.primary.init?.(options)).catch((error: unknown) => this.switchTo(true, error));
+  }
+
+  async increment(key: string) {
+    try {
+      const info = await this.primary.increment(key);
+      this.switchTo(false);
+      return info;
+    } catch (error) {
+      this.switchTo(true, error);
+      return this.local.increment(key);
+    }
+  }
+
+  async decrement(key: string): Promise<void> {
+    await Promise.allSettled([this.primary.decrement(key), this.local.decrement(key)]);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await Promise.allSettled([this.primary.resetKey(key), this.local.resetKey(key)]);
+  }
+
+  /** Reports each change of backend once, not every request. */
+  private switchTo(failing: boolean, error?: unknown): void {
+    if (failing === this.failing) return;
+    this.failing = failing;
+    this.onFailover(failing, error);
+  }
+}
+
 function backendStore(options: RateLimiterOptions): { store: RateLimitStore; backend: RateLimitBackend } {
   const shared = options.store;
   if (isRedisStore(shared)) {
-    return {
-      backend: 'redis',
-      store: new RedisStore({
-        // The raw ioredis client adds the store's keyPrefix to every key it sends, so limits
-        // live under <keyPrefix>ratelimit:<name>: next to the rest of this service's keys.
-        sendCommand: (command: string, ...args: string[]) => shared.redis.call(command, ...args) as Promise<RedisReply>,
-        prefix: `ratelimit:${options.name}:`,
-      }),
+    const redis = new RedisStore({
+      // The raw ioredis client adds the store's keyPrefix to every key it sends, so limits
+      // live under <keyPrefix>ratelimit:<name>: next to the rest of this service's keys.
+      sendCommand: (command: string, ...args: string[]) => shared.redis.call(command, ...args) as Promise<RedisReply>,
+      prefix: `ratelimit:${options.name}:`,
+    });
+    const onFailover = (failing: boolean, error?: unknown) => {
+      if (failing) options.logger.warn('rate limiter: Redis unavailable, counting per instance until it answers', { limiter: options.name, error: errorMessage(error) });
+      else options.logger.info('rate limiter: Redis answers again, counting across instances', { limiter: options.name });
     };
+    return { backend: 'redis', store: new FailoverRateLimitStore(redis, new MemoryStore(), onFailover) };
   }
   return { backend: 'memory', store: new MemoryStore() };
 }
@@ -64,7 +115,8 @@ function backendStore(options: RateLimiterOptions): { store: RateLimitStore; bac
  * A limiter built once, when the app is built (the seed built one inside the handler, so every
  * request got a fresh counter and nothing was ever limited). Standard `RateLimit` /
  * `RateLimit-Policy` headers (IETF draft 7), 429 `{error: {code: 'rate_limited'}}` with Retry-After.
- * When the store fails the request passes: losing the limit for a moment beats refusing payments.
+ * When Redis fails, counting moves into the process (FailoverRateLimitStore); should even that
+ * fail, the request passes: losing the limit for a moment beats refusing payments.
  */
 export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const { store, backend } = backendStore(options);

@@ -22,7 +22,11 @@ export interface DisputeOpened {
 }
 
 export interface PaymentObserver {
-  webhookHandled(event: { eventId: string; type: string; outcome: WebhookOutcome; durationMs: number; error?: string }): void;
+  /**
+   * `unrecorded`: a failure the inbox could not record either (the database itself failed), so
+   * only the in-process views (health's merge, metrics, alerts) know about it.
+   */
+  webhookHandled(event: { eventId: string; type: string; outcome: WebhookOutcome; durationMs: number; error?: string; unrecorded?: boolean }): void;
   paymentRecorded(payment: { outcome: 'succeeded' | 'failed' | 'refunded'; amount: number; currency: string; failureCode?: string | null; userId?: string | null }): void;
   checkoutCreated(checkout: { plan: string; userId: string }): void;
   /** Once per dispute, after the transaction that first recorded it committed. */

@@ -4,6 +4,7 @@ export {
   WEBHOOKS_PAUSED_KEY,
   drainPendingEvents,
   isWebhookProcessingPaused,
+  webhookDeliveryMode,
   pauseWebhookProcessing,
   readWebhookPause,
   resumeWebhookProcessing,

@@ -13,8 +13,82 @@ export interface PauseState {
   since?: string;
 }
 
+/** While the flag is unreadable, how often (at most) the store is asked again so deferred events get drained. */
+const RECOVERY_POLL_MAX_MS = 30_000;
+
+/** Per store (i.e. per app instance): events deferred because the flag was unreadable, and the watcher that drains them. */
+interface DeferredDeliveries {
+  count: number;
+  watcher?: NodeJS.Timeout;
+}
+const deferredByStore = new WeakMap<Store, DeferredDeliveries>();
+
+function deferredOf(store: Store): DeferredDeliveries {
+  let deferred = deferredByStore.get(store);
+  if (!deferred) {
+    deferred = { count: 0 };
+    deferredByStore.set(store, deferred);
+  }
+  return deferred;
+}
+
+/** Reads the flag from the store; throws when the store does not answer. */
 export async function isWebhookProcessingPaused(store: Store): Promise<boolean> {
   return (await store.get(WEBHOOKS_PAUSED_KEY)) !== null;
+}
+
+/**
+ * What a verified delivery does now: `process` it, or `defer` it (store it pending, answer 2xx).
+ * Every delivery reads the flag, so a pause set on any instance applies to every delivery that
+ * starts after the set returned; deliveries already past this check finish (bounded by the request
+ * time). Deferred while paused, and also while the flag cannot be read (Redis down): processing
+ * during a pause nobody can see could break a rollback, and answering 5xx would have Stripe retry
+ * every event for a flag that is almost never set. Storing is loss-free; what was deferred for that
+ * reason is drained as soon as the store answers again (the next delivery, or a watcher).
+ */
+export async function webhookDeliveryMode(deps: WebhookDeps): Promise<'process' | 'defer'> {
+  const deferred = deferredOf(deps.store);
+  let paused: boolean;
+  try {
+    paused = await isWebhookProcessingPaused(deps.store);
+  } catch (err) {
+    deferred.count++;
+    if (deferred.count === 1) deps.logger.warn('webhook pause flag unreadable: deliveries are stored and acknowledged, and drained once the store answers', { error: errorMessage(err) });
+    watchForRecovery(deps, deferred, 250);
+    return 'defer';
+  }
+  // Still paused: the resume drains them.
+  if (!paused && deferred.count > 0) drainDeferred(deps, deferred);
+  return paused ? 'defer' : 'process';
+}
+
+function drainDeferred(deps: WebhookDeps, deferred: DeferredDeliveries): void {
+  const count = deferred.count;
+  deferred.count = 0;
+  clearTimeout(deferred.watcher);
+  deferred.watcher = undefined;
+  deps.logger.info('webhook pause flag readable again: draining deliveries stored meanwhile', { deferred: count });
+  void drainPendingEvents(deps).catch((err: unknown) => {
+    // Still pending in the inbox: the next deferral, resume or restart drains them.
+    deferred.count += count;
+    deps.logger.error('draining deferred webhooks failed', { error: errorMessage(err) });
+    watchForRecovery(deps, deferred, 1_000);
+  });
+}
+
+/** Polls the flag with backoff until it can be read; unref'd, so it never keeps a stopping process alive. */
+function watchForRecovery(deps: WebhookDeps, deferred: DeferredDeliveries, delayMs: number): void {
+  if (deferred.watcher) return;
+  deferred.watcher = setTimeout(() => {
+    deferred.watcher = undefined;
+    isWebhookProcessingPaused(deps.store).then(
+      (paused) => {
+        if (!paused && deferred.count > 0) drainDeferred(deps, deferred);
+      },
+      () => watchForRecovery(deps, deferred, Math.min(delayMs * 2, RECOVERY_POLL_MAX_MS)),
+    );
+  }, delayMs);
+  deferred.watcher.unref();
 }
 
 export async function readWebhookPause(store: Store): Promise<PauseState> {

@@ -82,11 +82,17 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Prom
     } else {
       const message = errorMessage(err);
       const durationMs = elapsed();
-      await recordFailure(deps.db, event, message, durationMs).catch((recordErr: unknown) =>
-        deps.logger.error('webhook failure could not be recorded', { eventId: event.id, error: errorMessage(recordErr) }),
+      // When the database is what failed, this record fails too: the observer is told, so health,
+      // metrics and alerts still count the failure from memory.
+      const recorded = await recordFailure(deps.db, event, message, durationMs).then(
+        () => true,
+        (recordErr: unknown) => {
+          deps.logger.error('webhook failure could not be recorded', { eventId: event.id, error: errorMessage(recordErr) });
+          return false;
+        },
       );
       deps.logger.error('webhook processing failed', { eventId: event.id, type: event.type, error: err });
-      deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs, error: message });
+      deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs, error: message, ...(recorded ? {} : { unrecorded: true }) });
       throw err;
     }
   }

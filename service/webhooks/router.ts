@@ -1,7 +1,7 @@
 import express, { type Request, type Response, Router } from 'express';
-import { AppError } from '../shared/errors';
+import { AppError, errorMessage } from '../shared/errors';
 import { storePending } from './inbox';
-import { isWebhookProcessingPaused } from './pause';
+import { webhookDeliveryMode } from './pause';
 import { processEvent, type WebhookDeps } from './processor';
 import { verifyStripeEvent } from './signature';
 
@@ -20,9 +20,14 @@ export function webhookRouter(deps: WebhookDeps): Router {
 
   router.post('/', raw, async (req: Request, res: Response) => {
     const event = verifyStripeEvent(req.body as Buffer | undefined, req.headers['stripe-signature'], deps.config.stripe.webhookSecret);
-    if (await isWebhookProcessingPaused(deps.store)) {
+    // Paused, or the pause flag unreadable (Redis down): stored and acknowledged, drained later.
+    if ((await webhookDeliveryMode(deps)) === 'defer') {
       const started = performance.now();
-      const { stored, status } = await storePending(deps.db, event);
+      const { stored, status } = await storePending(deps.db, event).catch((err: unknown) => {
+        // Not stored, not recorded (the database failed): Stripe retries on the 5xx; count it in memory.
+        deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs: performance.now() - started, error: errorMessage(err), unrecorded: true });
+        throw err;
+      });
       const outcome = stored ? 'pending' : 'duplicate';
       deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome, durationMs: performance.now() - started });
       res.json({ received: true, status: stored ? 'pending' : status });

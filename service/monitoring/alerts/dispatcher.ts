@@ -207,6 +207,8 @@ function countedMessage(type: AlertType, count: number): string {
       return `${count} payment${plural} failed since the previous payment-failure alert. Check GET /api/payments/health and the Stripe dashboard for decline codes.`;
     case 'webhook_failure':
       return `${count} Stripe webhook event${plural} failed processing since the previous alert. Stripe retries them; check the service log for the cause.`;
+    case 'database_unavailable':
+      return `${count} Stripe webhook deliver${count === 1 ? 'y' : 'ies'} failed because the database is unavailable; not even the failure could be recorded. Stripe retries them; check the database (GET /health/ready) first.`;
     case 'unmatched_webhook':
       return `${count} Stripe webhook event${plural} referenced a customer with no Upiik user since the previous alert. Reconcile the user mapping (customer metadata.userId).`;
     default:

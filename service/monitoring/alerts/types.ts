@@ -4,6 +4,7 @@ export const ALERT_TYPES = {
   webhook_failure: { severity: 'medium', title: 'Stripe webhook events are failing', runbook: 'runbooks/webhook-failure-rate.md' },
   status_critical: { severity: 'critical', title: 'Payment health is critical', runbook: 'runbooks/payment-health-critical.md' },
   no_recent_activity: { severity: 'medium', title: 'No Stripe webhook received in 24 hours', runbook: 'runbooks/no-webhook-activity.md' },
+  database_unavailable: { severity: 'critical', title: 'Webhook events fail because the payments database is unavailable', runbook: 'runbooks/database-unavailable.md' },
   unmatched_webhook: { severity: 'medium', title: 'Stripe webhook events match no Upiik user', runbook: 'runbooks/unmatched-webhook-events.md' },
   dispute_opened: { severity: 'high', title: 'A customer disputed a payment (evidence has a deadline)', runbook: 'runbooks/dispute-opened.md' },
 } as const;

@@ -4,6 +4,7 @@ import { DEFAULT_KEY_PREFIX, type RedisStore, type Store, type StoreOptions } fr
 
 export type { RedisStore, Store, StoreOptions } from './types';
 export { describeRedisUrl } from './redis-store';
+export { FailoverStore } from './failover-store';
 
 /**
  * Redis when `redisUrl` is set (connected and answering before this resolves, or a clear error
