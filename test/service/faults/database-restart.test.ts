@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { Client } from 'pg';
 import type Stripe from 'stripe';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from '../../../service/shared/db';
+import { CLOUDWATCH_METRICS } from '../../../service/shared/metric-names';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import type { TestService } from '../../support/service';
 import { type CuttableProxy, startProxy } from '../../support/tcp-proxy';
@@ -223,10 +224,30 @@ test('the database unreachable for several seconds: deliveries answer 5xx, readi
   expect(failedWhileDown.length).toBeGreaterThan(0);
   expect(failedWhileDown.every((d) => d.status !== null && d.status >= 500)).toBe(true);
 
+  // Health, metrics and alerts see failures the database could not record.
+  const health = await fetch(`${svc.url}/api/payments/health`);
+  expect(health.status).toBe(503);
+  const report = (await health.json()) as { status: string; database: string; inProcess: { unrecordedWebhookFailures: number }; window: { webhookFailure: { failed: number } } };
+  expect({ status: report.status, database: report.database }).toEqual({ status: 'critical', database: 'unavailable' });
+  expect(report.inProcess.unrecordedWebhookFailures).toBeGreaterThan(0);
+  expect(report.window.webhookFailure.failed).toBe(report.inProcess.unrecordedWebhookFailures);
+  const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+  const unrecordedMetric = [...metrics.matchAll(/^payments_webhook_failures_unrecorded_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  expect(unrecordedMetric).toBeGreaterThan(0);
+  expect(svc.emfLines().filter((l) => l[CLOUDWATCH_METRICS.names.webhookFailed] === 1 && l.recorded === false).length).toBeGreaterThan(0);
+  await svc.monitoring.alerts.flush();
+  expect(svc.alerts.alerts.filter((a) => a.type === 'database_unavailable').map((a) => a.severity)).toContain('critical');
+
   // Down for at least 3 s, then back.
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, 3000 - (Date.now() - cutAt))));
   database.proxy.restore();
   await waitUntil(async () => (await ready()).status === 200, { what: 'readiness after the database returned' });
   await control.waitForDeliveries(SETTLE_MS);
   await expectEverythingAppliedOnce();
+
+  // Back up: the durable figures again, with the failures only this process saw merged in.
+  const after = (await (await fetch(`${svc.url}/api/payments/health`)).json()) as { database: string; inProcess: { unrecordedWebhookFailures: number }; window: { webhookFailure: { failed: number; total: number } } };
+  expect(after.database).toBe('available');
+  expect(after.inProcess.unrecordedWebhookFailures).toBeGreaterThanOrEqual(report.inProcess.unrecordedWebhookFailures);
+  expect(after.window.webhookFailure.failed).toBeGreaterThanOrEqual(after.inProcess.unrecordedWebhookFailures);
 });
