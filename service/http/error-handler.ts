@@ -8,7 +8,6 @@ import { describeRequest } from './request-context';
 interface HttpLayerError {
   type?: unknown;
   status?: unknown;
-  statusCode?: unknown;
 }
 
 /** body-parser's error types: what the client sent wrong, with the status it keeps and a stable code. */
@@ -32,7 +31,9 @@ const BODY_ERRORS: Record<string, { status: number; code: string; message: strin
 function fromHttpLayer(err: unknown): AppError | undefined {
   if (!err || typeof err !== 'object') return undefined;
   const e = err as HttpLayerError;
-  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  // `status` only: http-errors and the router set it; SDK errors (Stripe's carry `statusCode` 400
+  // for OUR bad requests) must stay 500s, never be blamed on the client.
+  const status = typeof e.status === 'number' ? e.status : undefined;
   if (status === undefined || status < 400 || status >= 500) return undefined;
   const known = typeof e.type === 'string' ? BODY_ERRORS[e.type] : undefined;
   if (known) return new AppError(known.message, { code: known.code, status: known.status, cause: err });

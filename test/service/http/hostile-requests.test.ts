@@ -1,5 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
+import express from 'express';
+import Stripe from 'stripe';
+import request from 'supertest';
+import { errorHandler } from '../../../service/http';
 import { MAINTENANCE_KEY } from '../../../service/maintenance';
 import { startTestService, type TestService } from '../../support/service';
 
@@ -218,5 +222,18 @@ describe('headers', () => {
   test('a huge Authorization header is a 431 or 401, never a 5xx', async () => {
     const res = await send('GET', '/api/payments/subscription', { authorization: `Bearer ${'a'.repeat(12_000)}` });
     expect([401, 431]).toContain(res.status);
+  });
+});
+
+describe('only the HTTP layer\'s own errors become 4xx', () => {
+  test('a Stripe 400 escaping a route is our bug: it stays a 500 and is not blamed on the client', async () => {
+    const app = express();
+    app.get('/boom', () => {
+      throw new Stripe.errors.StripeInvalidRequestError({ message: 'No such price', type: 'invalid_request_error', statusCode: 400 });
+    });
+    app.use(errorHandler({ logger: svc.logs.logger, exposeStack: false }));
+    const res = await request(app).get('/boom');
+    expect(res.status).toBe(500);
+    expect(res.body.error.code).toBe('internal_error');
   });
 });
