@@ -18,7 +18,10 @@ export async function createTestDatabase(options: { poolMax?: number } = {}): Pr
     const templatePath = process.env.UPIIK_PGLITE_TEMPLATE;
     const pgliteTemplate = templatePath ? new Blob([readFileSync(templatePath)]) : undefined;
     const handle = await openDatabase({ pgliteTemplate });
-    if (!pgliteTemplate) await migrateToLatest(handle.db);
+    if (!pgliteTemplate) await migrateToLatest(handle.db).catch(async (err: unknown) => {
+      await handle.close().catch(() => undefined);
+      throw err;
+    });
     return handle;
   }
   const name = `upiik_test_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -31,20 +34,30 @@ export async function createTestDatabase(options: { poolMax?: number } = {}): Pr
   }
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
+  const drop = async () => {
+    const cleanup = new Client({ connectionString: serverUrl });
+    await cleanup.connect();
+    try {
+      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await cleanup.end();
+    }
+  };
   const handle = await openDatabase({ url: url.toString(), poolMax: options.poolMax ?? 10 });
-  await migrateToLatest(handle.db);
+  try {
+    await migrateToLatest(handle.db);
+  } catch (err) {
+    // An open pool would keep the jest worker from exiting.
+    await handle.close().catch(() => undefined);
+    await drop().catch(() => undefined);
+    throw err;
+  }
   return {
     ...handle,
     url: url.toString(),
     close: async () => {
       await handle.close();
-      const cleanup = new Client({ connectionString: serverUrl });
-      await cleanup.connect();
-      try {
-        await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await cleanup.end();
-      }
+      await drop();
     },
   };
 }

@@ -68,16 +68,35 @@ export interface StartTestServiceOptions {
  * and the store (Redis in CI, in-process otherwise).
  */
 export async function startTestService(options: StartTestServiceOptions = {}): Promise<TestService> {
+  // What is started before a later step fails (a sandbox error while seeding, say) is stopped here:
+  // a listening server or an open pool left behind keeps the jest worker from exiting.
+  const started: Array<() => Promise<unknown>> = [];
+  try {
+    return await assemble(options, started);
+  } catch (err) {
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function assemble(options: StartTestServiceOptions, started: Array<() => Promise<unknown>>): Promise<TestService> {
   const ownsSandbox = !options.sandbox;
   // A slow (loaded) service must not look like a failed delivery: that would add retries tests do not expect.
   const sandbox = options.sandbox ?? (await startSandbox({ port: 0, deliveryTimeoutMs: 60_000 }));
+  if (ownsSandbox) started.push(() => sandbox.close());
   const ownsDatabase = !options.database;
   const database = options.database ?? (await createTestDatabase());
+  if (ownsDatabase) started.push(() => database.close());
   const ownsStore = !options.store;
   const store = options.store ?? (await createTestStore());
+  if (ownsStore) started.push(() => store.close());
 
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  started.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const bootstrapConfig = testConfig({ STRIPE_API_BASE: sandbox.url, ...options.env });
@@ -106,6 +125,7 @@ export async function startTestService(options: StartTestServiceOptions = {}): P
     emfStream: emf.stream,
     alertRetryDelayMs: options.alertRetryDelayMs ?? 50,
   });
+  started.push(() => monitoring.close());
   const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock, observer: options.observer ?? noopObserver, monitoring };
   server.on('request', buildApp(deps));
 

@@ -17,7 +17,11 @@ export async function startWebhookService(
     deliveryTimeoutMs: 60_000,
     deliveryConcurrency: options.deliveryConcurrency ?? 1,
   });
-  const svc = await startTestService({ ...options, sandbox });
+  // startTestService stops what it started when it fails; the sandbox started here is ours to stop.
+  const svc = await startTestService({ ...options, sandbox }).catch(async (err: unknown) => {
+    await sandbox.close();
+    throw err;
+  });
   return {
     ...svc,
     ownSandbox: sandbox,
