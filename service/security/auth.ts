@@ -105,7 +105,7 @@ function checkLifetime(payload: Record<string, unknown>, maxSeconds: number, rol
     throw unauthorized('Token claim "iat" is in the future', 'invalid_token');
   }
   if (exp - (iat ?? now) > maxSeconds + CLOCK_TOLERANCE_SECONDS) {
-    throw unauthorized(`Token lives longer than ${maxSeconds} s, the most a ${role} token may`, 'invalid_token');
+    throw unauthorized(`Token lives longer than ${maxSeconds} s, the most ${role === 'admin' ? 'an admin' : 'a user'} token may`, 'invalid_token');
   }
 }
 
@@ -204,7 +204,7 @@ export async function issueToken(config: AuthConfig, claims: TokenClaims): Promi
   const max = (config.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME)[role];
   const { exp, iat } = decodeJwt(token);
   if (exp === undefined || iat === undefined || exp - iat > max) {
-    throw new RangeError(`expiresIn ${claims.expiresIn ?? '1h'} exceeds the ${max} s maximum lifetime of a ${role} token`);
+    throw new RangeError(`expiresIn ${claims.expiresIn ?? '1h'} exceeds the ${max} s maximum lifetime of ${role === 'admin' ? 'an admin' : 'a user'} token`);
   }
   return token;
 }
