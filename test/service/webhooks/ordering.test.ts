@@ -192,6 +192,33 @@ describe('who an event belongs to', () => {
   });
 });
 
+describe('who an event belongs to, from Stripe', () => {
+  test("an unlinked customer's metadata.userId (read from Stripe) owns the payment and links the customer; without it the event is unmatched", async () => {
+    const owned = await svc.stripe.customers.create({ email: 'meta-owner@example.com', metadata: { userId: 'user_order_from_stripe' } });
+    const anonymous = await svc.stripe.customers.create({ email: 'nobody@example.com' });
+    const pay = async (customer: string) => {
+      const pi = await svc.stripe.paymentIntents.create({ amount: 2500, currency: 'eur', customer });
+      await svc.stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa' });
+      return pi.id;
+    };
+    const ownedPi = await pay(owned.id);
+    const anonymousPi = await pay(anonymous.id);
+    await settle();
+
+    expect(await db().selectFrom('payments').select(['user_id', 'status', 'amount']).where('payment_key', '=', ownedPi).executeTakeFirst()).toEqual({
+      user_id: 'user_order_from_stripe',
+      status: 'succeeded',
+      amount: 2500,
+    });
+    const link = await db().selectFrom('stripe_customers').select('user_id').where('customer_id', '=', owned.id).executeTakeFirst();
+    expect(link?.user_id).toBe('user_order_from_stripe');
+
+    expect(await db().selectFrom('payments').selectAll().where('payment_key', '=', anonymousPi).execute()).toEqual([]);
+    const [event] = await eventsOf('payment_intent.succeeded', anonymousPi);
+    expect(await inboxStatus(event!.id)).toBe('unmatched');
+  });
+});
+
 describe('duplicates', () => {
   test('a redelivery of an applied event makes no Stripe call and changes nothing', async () => {
     const { subscriptionId } = await subscribe(svc, 'user_order_duplicate');
