@@ -1,10 +1,13 @@
 import type { Clock } from '../shared/clock';
-import type { Database } from '../shared/db';
+import { type Database, pingDatabase } from '../shared/db';
 import { errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { AlertDispatcher } from './alerts/dispatcher';
 import { computePaymentHealth, HEALTH_THRESHOLDS, type PaymentHealth, rateReport, type RateReport } from './health';
 import type { UnrecordedWebhookFailures } from './unrecorded-failures';
+
+/** How long the health check waits for the database to answer a ping before calling it unavailable. */
+const DATABASE_PROBE_MS = 3_000;
 
 export interface HealthEvaluatorOptions {
   db: Database;
@@ -65,6 +68,8 @@ export class HealthEvaluator {
     try {
       health = await computePaymentHealth(db, { now, windowMs, minSample, unrecordedWebhookFailures: inProcess.unrecordedWebhookFailures });
     } catch (error) {
+      // A database that answers a ping is not down: the check itself is broken (a 500, not this).
+      if (await databaseAnswers(db)) throw error;
       const down = databaseDownReport({ now, from, windowMs, minSample, inProcess, error });
       this.options.alerts.raise('status_critical', {
         count: inProcess.unrecordedWebhookFailures,
@@ -141,4 +146,17 @@ function databaseDownReport(input: { now: Date; from: Date; windowMs: number; mi
 function codeOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code) ? ` (${code})` : '';
+}
+
+/** Whether the database answers a trivial query within a few seconds. */
+async function databaseAnswers(db: Database): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), DATABASE_PROBE_MS);
+  });
+  try {
+    return await Promise.race([pingDatabase(db).then(() => true, () => false), bound]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
