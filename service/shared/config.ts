@@ -50,7 +50,7 @@ function emptyToUndefined(env: Record<string, string | undefined>): Record<strin
 
 const schema = z.object({
   NODE_ENV: z.enum(DEPLOY_ENVIRONMENTS, { message: `must be one of ${DEPLOY_ENVIRONMENTS.join(', ')}` }).default('development'),
-  PORT: z.coerce.number({ message: 'must be a number' }).int().min(0).max(65535).default(3000),
+  PORT: z.coerce.number({ message: 'must be a number' }).int('must be an integer').min(0, 'must be a port (0-65535)').max(65535, 'must be a port (0-65535)').default(3000),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug'], { message: 'must be error, warn, info, http or debug' }).default('info'),
 
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
