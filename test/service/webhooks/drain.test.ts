@@ -3,7 +3,14 @@ import { toNumber } from '../../../service/shared/db';
 import { noopObserver, type PaymentObserver } from '../../../service/shared/observer';
 import type { Store } from '../../../service/shared/store';
 import { createStripeClient } from '../../../service/shared/stripe-client';
-import { drainPendingEvents, isWebhookProcessingPaused, pauseWebhookProcessing, resumeWebhookProcessing, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
+import {
+  drainPendingEvents,
+  isWebhookProcessingPaused,
+  pauseWebhookProcessing,
+  readWebhookPause,
+  resumeWebhookProcessing,
+  WEBHOOKS_PAUSED_KEY,
+} from '../../../service/webhooks/pause';
 import { storePending } from '../../../service/webhooks/inbox';
 import type { WebhookDeps } from '../../../service/webhooks/processor';
 import { testConfig } from '../../support/config';
@@ -60,9 +67,14 @@ async function statuses(): Promise<Map<string, string>> {
   return new Map(rows.map((r) => [r.event_id, r.status]));
 }
 
-test('a drain started while paused applies nothing and says it stopped for the pause', async () => {
+test.each([
+  ['set by the rollback tooling (JSON)', async () => pauseWebhookProcessing(store, { reason: 'rollback', now: new Date('2026-06-01T00:00:00Z') }), { paused: true, reason: 'rollback', since: '2026-06-01T00:00:00.000Z' }],
+  ['set by hand to "1"', async () => store.set(WEBHOOKS_PAUSED_KEY, '1'), { paused: true }],
+  ['set by hand to "yes" (not JSON)', async () => store.set(WEBHOOKS_PAUSED_KEY, 'yes'), { paused: true }],
+] as const)('a drain started while paused (%s) applies nothing and says it stopped for the pause', async (_label, pause, state) => {
   await storeEvents(3);
-  await pauseWebhookProcessing(store, { reason: 'rollback' });
+  await pause();
+  expect(await readWebhookPause(store)).toEqual(state);
   const summary = await drainPendingEvents(deps());
   expect(summary).toMatchObject({ seen: 0, applied: 0, stoppedByPause: true });
   expect([...(await statuses()).values()]).toEqual(['pending', 'pending', 'pending']);
