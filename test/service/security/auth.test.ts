@@ -235,7 +235,7 @@ describe('token lifetime rules', () => {
     ['no iat and an exp two days away', { sub: 'u_1', exp: now() + 2 * 86_400 }],
     ['an iat long ago and an exp a year after it', { sub: 'u_1', iat: now() - 300 * 86_400, exp: now() + 65 * 86_400 }],
   ])('rejects %s', async (_what, claims) => {
-    const res = await get(claims.role === 'admin' ? '/admin' : '/me', handMadeToken(hs256, claims));
+    const res = await get((claims as { role?: string }).role === 'admin' ? '/admin' : '/me', handMadeToken(hs256, claims));
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('invalid_token');
   });
@@ -246,7 +246,7 @@ describe('token lifetime rules', () => {
     ['an iat a few seconds ahead (clock skew)', { sub: 'u_1', iat: now() + 3, exp: now() + 600 }],
     ['no iat and an exp within the day', { sub: 'u_1', exp: now() + 3600 }],
   ])('accepts %s', async (_what, claims) => {
-    const res = await get(claims.role === 'admin' ? '/admin' : '/me', handMadeToken(hs256, claims));
+    const res = await get((claims as { role?: string }).role === 'admin' ? '/admin' : '/me', handMadeToken(hs256, claims));
     expect(res.status).toBe(200);
   });
 
