@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import type Stripe from 'stripe';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from '../../../service/shared/db';
 import { CLOUDWATCH_METRICS } from '../../../service/shared/metric-names';
+import { pauseWebhookProcessing, resumeWebhookProcessing, type WebhookDeps } from '../../../service/webhooks';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import type { TestService } from '../../support/service';
 import { type CuttableProxy, startProxy } from '../../support/tcp-proxy';
@@ -250,4 +251,28 @@ test('the database unreachable for several seconds: deliveries answer 5xx, readi
   expect(after.database).toBe('available');
   expect(after.inProcess.unrecordedWebhookFailures).toBeGreaterThanOrEqual(report.inProcess.unrecordedWebhookFailures);
   expect(after.window.webhookFailure.failed).toBeGreaterThanOrEqual(after.inProcess.unrecordedWebhookFailures);
+});
+
+test('paused while the database is down: a delivery that cannot even be stored answers 5xx and is still counted', async () => {
+  const { control } = svc.sandbox;
+  const deps: WebhookDeps = { db: svc.database.db, stripe: svc.stripe, store: svc.store, config: svc.config, logger: svc.logs.logger, observer: svc.deps.observer };
+  const counted = async () =>
+    ((await (await fetch(`${svc.url}/api/payments/health`)).json()) as { inProcess: { unrecordedWebhookFailures: number } }).inProcess.unrecordedWebhookFailures;
+  const before = await counted();
+  await pauseWebhookProcessing(svc.store, { reason: 'rollback during an outage' });
+  const cutAt = Date.now();
+  database.proxy.cut();
+  try {
+    await subscribe(svc, 'user_paused_dbdown');
+    await waitUntil(() => control.deliveries().some((d) => !d.succeeded && d.at >= cutAt), { what: 'a paused delivery failing to be stored' });
+    expect(control.deliveries().filter((d) => !d.succeeded && d.at >= cutAt).every((d) => d.status !== null && d.status >= 500)).toBe(true);
+    expect(await counted()).toBeGreaterThan(before);
+  } finally {
+    database.proxy.restore();
+  }
+  await waitUntil(async () => (await ready()).status === 200, { what: 'readiness after the database returned' });
+  // Stripe's retries store the events as pending; the resume applies them.
+  await control.waitForDeliveries(SETTLE_MS);
+  await resumeWebhookProcessing(deps);
+  await expectEverythingAppliedOnce();
 });
