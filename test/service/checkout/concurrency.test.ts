@@ -11,7 +11,7 @@ import type { Store } from '../../../service/shared/store';
  * two first checkouts of one user differ (a token refreshed with a `city` claim between two tabs,
  * two instances after the key's window) only the per-user lock keeps them from both creating a
  * customer. A proxy between the services and the sandbox holds customer creations until a second
- * one arrives (or 2 s pass), so without the lock the requests overlap for certain.
+ * one arrives (or 3 s pass), so without the lock the requests overlap for certain.
  */
 
 jest.setTimeout(300_000);
@@ -23,7 +23,7 @@ interface CustomerGate {
   close(): Promise<void>;
 }
 
-async function startCustomerGate(target: string, holdMs = 2_000): Promise<CustomerGate> {
+async function startCustomerGate(target: string, holdMs = 3_000): Promise<CustomerGate> {
   let waiting: Array<() => void> = [];
   let timer: NodeJS.Timeout | undefined;
   const releaseAll = (): void => {
