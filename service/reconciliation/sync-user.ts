@@ -73,6 +73,9 @@ export async function syncUser(deps: HandlerDeps, userId: string, options: SyncU
   const adjustments = await readAdjustments(deps, userId, invoices);
 
   return deps.db.transaction().execute(async (trx) => {
+    // The user's row lock first, as every webhook touching this user takes it first
+    // (ensureUserLinked): taken later, after payment locks, it could deadlock with such a webhook.
+    await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
     const summary: SyncUserSummary = {
       userId,
       customerId,

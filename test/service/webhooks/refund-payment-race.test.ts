@@ -1,15 +1,19 @@
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
+import { syncUser } from '../../../service/reconciliation';
+import { lockPayment } from '../../../service/webhooks/effects/ledger';
 import { recordRefund } from '../../../service/webhooks/effects/refunds';
+import { ensureUserLinked } from '../../../service/webhooks/users';
 import type { TestService } from '../../support/service';
 import { waitUntil } from '../../support/wait';
 import { fakeEvent, postWebhook, sign, startWebhookService } from './support';
 
 /**
- * A refund committed while its payment row is being inserted: each transaction reads before the
- * other commits, so without the per-payment lock both miss each other and the payment row never
- * shows the refund. Real PostgreSQL only: PGlite runs one transaction at a time, so the two can
- * never overlap there.
+ * Interleavings of concurrent transactions over one payment: a refund committed while its payment
+ * row is being inserted (each reads before the other commits, so without the per-payment lock both
+ * miss each other and the payment row never shows the refund), and a user sync against a webhook
+ * of the same user (lock order). Real PostgreSQL only: PGlite runs one transaction at a time, so
+ * they can never overlap there.
  */
 
 jest.setTimeout(300_000);
@@ -62,18 +66,57 @@ onPostgres('a payment event that runs while a refund of it is uncommitted still 
 
   // Either the payment's transaction is now waiting for the refund's (the lock), or it finished
   // without waiting (no lock): both are states to leave, never a fixed sleep.
-  await waitUntil(
-    async () => {
-      if (answered) return true;
-      const waiting = await sql<{ n: string | number }>`select count(*) as n from pg_locks where not granted and database = (select oid from pg_database where datname = current_database())`.execute(svc.database.db);
-      return Number(waiting.rows[0]?.n ?? 0) > 0;
-    },
-    { what: 'the payment delivery to wait on the refund or to finish' },
-  );
-  releaseRefund();
+  try {
+    await waitUntil(async () => answered || (await waitingLocks()) > 0, { what: 'the payment delivery to wait on the refund or to finish' });
+  } finally {
+    releaseRefund();
+  }
   await refundTx;
   expect((await delivery).status).toBe(200);
 
   const payment = await svc.database.db.selectFrom('payments').select(['status', 'refunded_amount']).where('payment_key', '=', pi).executeTakeFirstOrThrow();
   expect(payment).toEqual({ status: 'partially_refunded', refunded_amount: 300 });
 });
+
+onPostgres('a user sync running while a webhook of that user holds the user lock waits for it instead of deadlocking', async () => {
+  // A user with a one-off payment (no subscription: nothing else in the sync takes the user lock
+  // early), refunded in part, so the sync has a payment's lock to take.
+  const customer = await svc.stripe.customers.create({ email: 'lock-order@example.com', metadata: { userId: 'user_sync_lock_order' } });
+  const intent = await svc.stripe.paymentIntents.create({ amount: 900, currency: 'eur', customer: customer.id, payment_method: 'pm_card_visa', confirm: true });
+  await svc.sandbox.control.waitForDeliveries(120_000);
+  const payment = await svc.database.db.selectFrom('payments').select(['payment_key']).where('payment_intent_id', '=', intent.id).executeTakeFirstOrThrow();
+  expect(await svc.database.db.selectFrom('subscriptions').select('id').where('user_id', '=', 'user_sync_lock_order').execute()).toEqual([]);
+  await svc.stripe.refunds.create({ payment_intent: intent.id, amount: 100 });
+  await svc.sandbox.control.waitForDeliveries(120_000);
+
+  let releaseWebhook!: () => void;
+  const gate = new Promise<void>((resolve) => (releaseWebhook = resolve));
+  let userLocked!: () => void;
+  const locked = new Promise<void>((resolve) => (userLocked = resolve));
+  // What every webhook of this user does first (the user's row lock), then, later, its payment's lock.
+  const webhookTx = svc.database.db.transaction().execute(async (trx) => {
+    await ensureUserLinked(trx, { userId: 'user_sync_lock_order', customerId: null });
+    userLocked();
+    await gate;
+    await lockPayment(trx, payment.payment_key);
+  });
+  await locked;
+
+  let syncDone = false;
+  const sync = syncUser(svc.deps, 'user_sync_lock_order', { actor: 'test' }).finally(() => (syncDone = true));
+  try {
+    // The sync is now blocked on a lock held by the webhook's transaction (or already failed).
+    await waitUntil(async () => syncDone || (await waitingLocks()) > 0, { what: 'the sync to wait on the webhook transaction' });
+  } finally {
+    releaseWebhook();
+  }
+  // Taking the user lock after the payment locks, the two would deadlock and PostgreSQL would abort one.
+  await expect(webhookTx).resolves.toBeUndefined();
+  await expect(sync).resolves.toMatchObject({ userId: 'user_sync_lock_order' });
+});
+
+/** Lock requests waiting in this suite's database (row and transaction-id locks carry no database: match backends). */
+async function waitingLocks(): Promise<number> {
+  const waiting = await sql<{ n: string | number }>`select count(*) as n from pg_locks where not granted and pid in (select pid from pg_stat_activity where datname = current_database())`.execute(svc.database.db);
+  return Number(waiting.rows[0]?.n ?? 0);
+}
