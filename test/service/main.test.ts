@@ -55,7 +55,7 @@ describe('npm run serve', () => {
           resolve(res.statusCode ?? 0);
         },
       );
-      req.on('error', reject);
+      req.on('error', (err) => reject(new Error(`${err.message}; service output: ${out.stdout.slice(-1500)} ${out.stderr.slice(-500)}`)));
       req.on('continue', () => {
         const shuttingDown = waitForOutput(child.stdout, /"message":"shutting down"/, { what: 'the shutting down line' });
         child.kill('SIGTERM');
