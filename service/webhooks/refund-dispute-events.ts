@@ -1,4 +1,4 @@
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import type { Database } from '../shared/db';
 import type { DisputeOpened } from '../shared/observer';
 import { stripeFailure } from '../shared/stripe-errors';
@@ -112,11 +112,17 @@ export async function prepareChargeRefunded(deps: HandlerDeps, event: Stripe.Eve
   return { kind: 'apply', apply: (trx) => applyRefunds(trx, resolved.user, observations) };
 }
 
-async function customerOfCharge(stripe: Stripe, chargeId: string | null): Promise<string | null> {
+/**
+ * The customer of a charge, read from Stripe; 'missing' when Stripe says the charge does not exist
+ * in this account (a retry could never find it: the event is recorded as unmatched, not retried for
+ * days). Any other failure is a dependency failure: 5xx, Stripe retries.
+ */
+async function customerOfCharge(stripe: Stripe, chargeId: string | null): Promise<string | null | 'missing'> {
   if (!chargeId) return null;
   try {
     return idOf((await stripe.charges.retrieve(chargeId)).customer);
   } catch (err) {
+    if (err instanceof Stripe.errors.StripeInvalidRequestError && err.statusCode === 404) return 'missing';
     throw stripeFailure(err, 'charge lookup');
   }
 }
@@ -126,8 +132,10 @@ export async function prepareDispute(deps: HandlerDeps, event: Stripe.Event, dis
   const chargeId = idOf(dispute.charge);
   const owner = await paymentOwner(deps.db, deps.stripe, { paymentIntentId: idOf(dispute.payment_intent), chargeId });
   if (!owner) return { kind: 'ignored' };
-  // Disputes do not name the customer; its charge does.
-  const resolved = await ownerUser(deps, owner, () => customerOfCharge(deps.stripe, chargeId));
+  // Disputes do not name the customer; its charge does (read only when the payment is not known here).
+  const customer = owner.local ? null : await customerOfCharge(deps.stripe, chargeId);
+  if (customer === 'missing') return { kind: 'unmatched', reason: `dispute ${dispute.id}: charge ${chargeId} does not exist in this Stripe account` };
+  const resolved = await ownerUser(deps, owner, async () => customer);
   if (resolved === 'unmatched') return unmatched(`dispute ${dispute.id}`);
   const observation = disputeObservation(dispute, owner.paymentKey, event.created);
   const user = resolved.user;

@@ -190,6 +190,16 @@ describe('dispute orderings the sandbox cannot produce (hand-signed events)', ()
     return { id: pi, object: 'payment_intent', amount: 600, amount_received: 600, currency: 'eur', customer: null, metadata: {}, latest_charge: `ch_${pi.slice(3)}`, last_payment_error: null };
   }
 
+  test('a dispute of a charge this Stripe account does not have is unmatched (2xx, final), not a 5xx retried for days', async () => {
+    const t = now();
+    const event = fakeEvent('charge.dispute.created', disputeObject(`dp_foreign_${t}`, `pi_foreign_${t}`, 'needs_response', t, []), { created: t });
+    expect(await post(event)).toBe(200);
+    const row = await db().selectFrom('webhook_events').select(['status', 'last_error']).where('event_id', '=', event.id).executeTakeFirstOrThrow();
+    expect(row.status).toBe('unmatched');
+    expect(row.last_error).toContain(`charge ch_foreign_${t} does not exist`);
+    expect(await db().selectFrom('disputes').select('dispute_id').where('dispute_id', '=', `dp_foreign_${t}`).executeTakeFirst()).toBeUndefined();
+  });
+
   test('the closing event first, then the opening ones and duplicates: won once, withdrawn and reinstated once each, one alert', async () => {
     const pi = `pi_dp_${Date.now()}`;
     const t = now() - 3600;
