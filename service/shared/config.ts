@@ -206,7 +206,7 @@ function crossFieldProblems(e: Record<string, string | undefined>): string[] {
       const url = e[name];
       if (url && !/^https:\/\//i.test(url)) problems.push(`${name}: must be https outside local development`);
     }
-    if (e.REDIS_URL && !/^rediss:\/\//i.test(e.REDIS_URL)) problems.push('REDIS_URL: must be rediss:// (TLS) outside local development');
+    if (e.REDIS_URL && !/^rediss:\/\//.test(e.REDIS_URL)) problems.push('REDIS_URL: must be rediss:// (TLS) outside local development');
   }
   return problems;
 }

@@ -274,4 +274,42 @@ describe('the problem each bad value produces', () => {
     const { STRIPE_PUBLISHABLE_KEY: _publishable, ...withoutPublishable } = BASE_TEST_ENV;
     expect(problemsOf(withoutPublishable)).toEqual(['STRIPE_PUBLISHABLE_KEY: is required']);
   });
+
+  it('reads the https and rediss rules from the start of the URL, in any case', () => {
+    const deployed = {
+      ...BASE_TEST_ENV,
+      NODE_ENV: 'staging',
+      DATABASE_URL: 'postgres://db/payments',
+      REDIS_URL: 'rediss://cache:6379',
+      CHECKOUT_SUCCESS_URL: 'https://upiik.app/s',
+      CHECKOUT_CANCEL_URL: 'https://upiik.app/c',
+      BILLING_PORTAL_RETURN_URL: 'HTTPS://upiik.app/a',
+    };
+    expect(problemsOf(deployed)).toEqual([]);
+    expect(problemsOf({ ...deployed, STRIPE_WEBHOOK_URL: 'http://payments.upiik.app/hook?via=https://x' })).toEqual(['STRIPE_WEBHOOK_URL: must be https outside local development']);
+    expect(problemsOf({ ...deployed, REDIS_URL: 'redis://cache:6379/?tls=rediss://x' })).toEqual(['REDIS_URL: must be rediss:// (TLS) outside local development']);
+  });
+
+  it('treats an unset NODE_ENV as development when judging keys', () => {
+    const { NODE_ENV: _env, ...env } = BASE_TEST_ENV;
+    expect(problemsOf({ ...env, STRIPE_SECRET_KEY: 'sk_live_placeholder' })[0]).toBe(
+      'STRIPE_SECRET_KEY: live keys are refused outside production (NODE_ENV=development); use a sk_test_ key',
+    );
+  });
+
+  it('reads a key mode from its prefix even when the key is malformed', () => {
+    expect(problemsOf({ ...BASE_TEST_ENV, NODE_ENV: 'staging', STRIPE_SECRET_KEY: 'x_sk_live_abc', DATABASE_URL: 'postgres://db/p', REDIS_URL: 'rediss://c:6379' }).filter((p) => p.startsWith('STRIPE_SECRET_KEY'))).toEqual([
+      'STRIPE_SECRET_KEY: must be a Stripe secret key (sk_test_/sk_live_/rk_...)',
+    ]);
+  });
 });
+
+describe('ConfigError', () => {
+  it('lists every problem on its own line under one heading', () => {
+    const error = new ConfigError(['PORT: must be a number', 'LOG_LEVEL: must be error, warn, info, http or debug']);
+    expect(error.name).toBe('ConfigError');
+    expect(error.message).toBe('Invalid configuration:\n  - PORT: must be a number\n  - LOG_LEVEL: must be error, warn, info, http or debug');
+    expect(error.problems).toHaveLength(2);
+  });
+});
+
