@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPgliteTemplate } from '../../service/shared/db';
@@ -19,4 +19,6 @@ export default async function globalSetup(): Promise<void> {
   writeFileSync(path, Buffer.from(await template.arrayBuffer()));
   // Workers are started after global setup and inherit this.
   process.env.UPIIK_PGLITE_TEMPLATE = path;
+  // Kept across Stryker's jest runs (global-teardown leaves it): gone when the worker process ends.
+  if (process.env.UPIIK_KEEP_PGLITE_TEMPLATE) process.once('exit', () => rmSync(path, { force: true }));
 }
