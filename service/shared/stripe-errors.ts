@@ -30,3 +30,13 @@ export function stripeFailure(err: unknown, operation: string): AppError {
   }
   return new AppError(`Unexpected failure during ${operation}`, { code: 'internal_error', status: 500, cause: err });
 }
+
+/**
+ * True when Stripe answered that an object the request named does not exist in this account
+ * (404 for an id in the path, 400 `resource_missing` for an id in a parameter), whether the SDK
+ * error is bare or already wrapped by `stripeFailure`. Retrying such a request can never succeed.
+ */
+export function isMissingInStripe(err: unknown): boolean {
+  const inner = err instanceof AppError ? err.cause : err;
+  return inner instanceof Stripe.errors.StripeInvalidRequestError && (inner.statusCode === 404 || inner.code === 'resource_missing');
+}

@@ -2,8 +2,9 @@ import type Stripe from 'stripe';
 import { upsertUser } from '../checkout/repository';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
+import { errorMessage } from '../shared/errors';
 import type { DisputeOpened, PaymentObserver } from '../shared/observer';
-import { stripeFailure } from '../shared/stripe-errors';
+import { isMissingInStripe, stripeFailure } from '../shared/stripe-errors';
 import { type PaymentObservation, recordPayment } from './effects/payments';
 import { customerIdOf, writeSubscription } from './effects/subscriptions';
 import { ensureUserLinked, type ResolvedUser, resolveUser } from './users';
@@ -58,7 +59,24 @@ const unmatched = (what: string, customerId: string | null): PreparedEvent => ({
   reason: `no Upiik user for ${what}${customerId ? ` (customer ${customerId} has no local link and no metadata.userId)` : ''}`,
 });
 
+/**
+ * Prepares an event for its transaction. A Stripe lookup answering that an object the event names
+ * does not exist in this account (an event of another account or mode, an id Stripe never had) can
+ * never succeed on a retry: the event is recorded as unmatched (final, 2xx, counted and alerted as
+ * unmatched) instead of a 5xx that Stripe would retry for three days. Every other failure is a
+ * dependency failure and still throws (5xx, Stripe retries).
+ */
 export async function prepareEvent(deps: HandlerDeps, event: Stripe.Event): Promise<PreparedEvent> {
+  try {
+    return await prepareByType(deps, event);
+  } catch (err) {
+    if (!isMissingInStripe(err)) throw err;
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+    return { kind: 'unmatched', reason: `Stripe has no object this ${event.type} event refers to: ${errorMessage(cause)}` };
+  }
+}
+
+async function prepareByType(deps: HandlerDeps, event: Stripe.Event): Promise<PreparedEvent> {
   switch (event.type) {
     case 'checkout.session.completed':
       return prepareCheckout(deps, event.data.object);
