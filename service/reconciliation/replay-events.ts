@@ -2,6 +2,7 @@ import type Stripe from 'stripe';
 import { WEBHOOK_EVENTS } from '../shared/catalog';
 import { errorMessage } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
+import { parseStripeEvent } from '../webhooks/event-schema';
 import { findEvent, isFinal } from '../webhooks/inbox';
 import { processEvent, type WebhookDeps } from '../webhooks/processor';
 
@@ -56,7 +57,10 @@ export async function replayEvents(deps: WebhookDeps, options: ReplayOptions): P
       continue;
     }
     try {
-      const result = await processEvent(deps, event);
+      // The same shape check as live deliveries: it refuses what can never be applied and strips
+      // characters PostgreSQL cannot store (a NUL in a customer's name), which would otherwise
+      // fail the inbox insert on every replay.
+      const result = await processEvent(deps, parseStripeEvent(JSON.parse(JSON.stringify(event))));
       if (result.outcome === 'duplicate') summary.alreadyApplied++;
       else summary.applied++;
       if (result.outcome === 'unmatched') summary.unmatched++;

@@ -87,3 +87,25 @@ test('endpoint disabled: activity is missed; re-enable and replayEvents brings b
   const again = await replayEvents(deps, { since });
   expect(again).toMatchObject({ seen: summary.seen, applied: 0, alreadyApplied: summary.seen, failed: 0 });
 });
+
+test('replay applies the same shape check as live deliveries: a NUL in customer-typed text is stripped, not a failure on every replay', async () => {
+  const since = new Date(svc.sandbox.control.now() * 1000);
+  await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: true });
+  let customerId: string;
+  try {
+    const customer = await svc.stripe.customers.create({ email: 'nul@example.com', metadata: { userId: 'user_replay_nul' } });
+    customerId = customer.id;
+    // A subscription whose metadata carries a NUL (customer-typed text reaches metadata): PostgreSQL
+    // refuses \u0000 in jsonb, so storing the raw event fails however often it is replayed.
+    await svc.stripe.subscriptions.create({ customer: customer.id, items: [{ price: svc.config.stripe.prices.monthly }], metadata: { userId: 'user_replay_nul', note: 'a\u0000b' }, default_payment_method: (await svc.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id })).id });
+    await settle();
+  } finally {
+    await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: false });
+  }
+  const summary = await replayEvents(deps, { since, types: ['customer.subscription.created'] });
+  expect(summary).toMatchObject({ failed: 0, failures: [] });
+  expect(summary.applied).toBeGreaterThanOrEqual(1);
+  // The created event shows the subscription as Stripe created it (before its first payment).
+  const sub = await db().selectFrom('subscriptions').select('user_id').where('customer_id', '=', customerId).executeTakeFirstOrThrow();
+  expect(sub.user_id).toBe('user_replay_nul');
+});
