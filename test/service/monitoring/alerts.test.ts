@@ -85,10 +85,15 @@ describe('AlertDispatcher', () => {
     const sink = new CaptureAlertSink();
     const { d, logs } = dispatcher(sink);
     await store.close();
-    const started = performance.now();
-    expect(() => d.record('payment_failure')).not.toThrow();
-    expect(() => d.raise('status_critical', { count: 1, message: 'x' })).not.toThrow();
-    expect(performance.now() - started).toBeLessThan(20);
+    // "At once" means synchronously, with nothing for the caller to await (a webhook or checkout
+    // never waits on alerting): asserted by the return value, not by a wall-clock bound that a
+    // loaded machine breaks.
+    let recorded: unknown;
+    let raised: unknown;
+    expect(() => (recorded = d.record('payment_failure'))).not.toThrow();
+    expect(() => (raised = d.raise('status_critical', { count: 1, message: 'x' }))).not.toThrow();
+    expect(recorded).toBeUndefined();
+    expect(raised).toBeUndefined();
     await d.close();
     expect(logs.text()).toContain('alerting failed');
     store = await createTestStore();
