@@ -89,7 +89,8 @@ test('fails at startup with a message naming REDIS_URL, without the credentials,
   const attempt = createStore({ redisUrl: 'redis://:hunter2-auth-token@127.0.0.1:1', keyPrefix: runPrefix });
   await expect(attempt).rejects.toThrow(/REDIS_URL: cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
   await expect(attempt).rejects.not.toThrow(/hunter2/);
-  expect(Date.now() - started).toBeLessThan(6_000);
+  // It gives up (startup limit 5 s) instead of retrying forever; the bound is generous for a loaded machine.
+  expect(Date.now() - started).toBeLessThan(20_000);
 });
 
 describe.each(backends)('$name store', (backend) => {
@@ -222,7 +223,8 @@ describe.each(backends)('$name store', (backend) => {
       expect(error).toBeInstanceOf(AppError);
       expect(error).toMatchObject({ status: 503, code: 'lock_timeout' });
       expect(waited).toBeGreaterThanOrEqual(75);
-      expect(waited).toBeLessThan(1_000);
+      // Gave up after waitMs, not after the holder's 10 s TTL (generous for a loaded machine).
+      expect(waited).toBeLessThan(9_000);
       finish.resolve();
       await holder;
     });
