@@ -140,11 +140,24 @@ export class CheckoutService {
     });
   }
 
+  /**
+   * A customer an earlier attempt created in Stripe but never linked here (its database write
+   * failed). By email first: the list is read-after-write consistent, so an attempt seconds ago is
+   * found. Then by `metadata.userId` through search, which also finds the customer of a user without
+   * an email (or whose email changed); search lags writes by up to a minute on Stripe, which the
+   * email lookup and the idempotency key (24 h) cover. Never by email alone: a family sharing an
+   * address must not share a customer.
+   */
   private async findOrphanCustomer(user: AuthenticatedUser): Promise<Stripe.Customer | undefined> {
-    if (!user.email) return undefined;
     try {
-      const list = await this.deps.stripe.customers.list({ email: user.email, limit: 20 });
-      return list.data.find((c) => c.metadata?.userId === user.id);
+      if (user.email) {
+        const list = await this.deps.stripe.customers.list({ email: user.email, limit: 20 });
+        const byEmail = list.data.find((c) => c.metadata?.userId === user.id);
+        if (byEmail) return byEmail;
+      }
+      // User ids never contain quotes or backslashes (the token's `sub` pattern), so the query is literal.
+      const found = await this.deps.stripe.customers.search({ query: `metadata['userId']:'${user.id}'`, limit: 10 });
+      return found.data.find((c) => c.metadata?.userId === user.id);
     } catch (err) {
       throw stripeFailure(err, 'customer lookup');
     }

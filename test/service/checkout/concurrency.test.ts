@@ -158,3 +158,16 @@ test("the user's own orphan customer (created in Stripe, never linked here) is l
   expect(link.customer_id).toBe(orphan.id);
   expect((await customersOf(a, 'u_orphan')).map((c) => c.id)).toEqual([orphan.id]);
 });
+
+test("a user without an email whose orphan customer exists in Stripe gets it back (found by metadata.userId), not a second customer", async () => {
+  // Created with other parameters than the service uses: no idempotency replay can hide a second creation
+  // (on Stripe the key expires after 24 h, which is when this orphan would otherwise be duplicated).
+  const orphan = await a.stripe.customers.create({ name: 'No email, never linked', metadata: { userId: 'u_orphan_noemail' } });
+  await a.stripe.customers.create({ name: 'Someone else', metadata: { userId: 'u_orphan_noemail_other' } });
+  const before = gate.creations;
+  const res = await checkout(a, await a.tokenFor({ id: 'u_orphan_noemail' }));
+  expect(res.status).toBe(200);
+  expect(gate.creations - before).toBe(0);
+  const link = await database.db.selectFrom('stripe_customers').selectAll().where('user_id', '=', 'u_orphan_noemail').executeTakeFirstOrThrow();
+  expect(link.customer_id).toBe(orphan.id);
+});
