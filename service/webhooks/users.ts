@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import { findUserIdByCustomer, linkCustomer, upsertUser } from '../checkout/repository';
 import type { Database } from '../shared/db';
 import { stripeFailure } from '../shared/stripe-errors';
+import { isValidUserId } from '../security';
 
 /** Who a Stripe object belongs to, resolved before the transaction (Stripe calls stay outside it). */
 export interface ResolvedUser {
@@ -26,7 +27,9 @@ export async function resolveUser(
     const known = await findUserIdByCustomer(db, customerId);
     if (known) return { userId: known, customerId };
   }
-  if (hint?.userId) {
+  // A hint is Stripe-side text anyone with API access (or a Checkout URL) could set: only a
+  // well-formed Upiik user id is taken; anything else falls through to the customer's metadata.
+  if (hint?.userId && isValidUserId(hint.userId)) {
     return { userId: hint.userId, customerId, link: { email: hint.email ?? undefined, livemode: false } };
   }
   if (!customerId) return undefined;
@@ -40,7 +43,7 @@ export async function resolveUser(
   if ('deleted' in customer && customer.deleted) return undefined;
   const live = customer as Stripe.Customer;
   const userId = live.metadata?.userId;
-  if (!userId) return undefined;
+  if (!isValidUserId(userId)) return undefined;
   return { userId, customerId, link: { email: live.email ?? undefined, city: live.metadata?.city, livemode: live.livemode } };
 }
 

@@ -187,16 +187,28 @@ describe('an event naming an object Stripe does not have', () => {
     const t = now();
     const sub = (status: string) =>
       withChange(withChange(baseEvent('customer.subscription.updated'), ['data', 'object', 'customer'], customer.id), ['data', 'object', 'status'], status);
-    const first = { ...sub('active'), created: t };
+    const first: Record<string, unknown> = { ...sub('active'), created: t };
     expect((await postSigned(JSON.stringify(first))).status).toBe(200);
     // Same subscription, same second: the event alone cannot say which is newer, so the service asks Stripe.
-    const second = { ...sub('past_due'), created: t };
+    const second: Record<string, unknown> = { ...sub('past_due'), created: t };
     const res = await postSigned(JSON.stringify(second));
     expect(res.status).toBe(200);
     const row = await svc.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', second.id as string).executeTakeFirstOrThrow();
     expect(row.status).toBe('unmatched');
     const stored = await svc.database.db.selectFrom('subscriptions').select('status').where('id', '=', 'sub_hostile').executeTakeFirstOrThrow();
     expect(stored.status).toBe('active');
+  });
+});
+
+describe('user hints on Stripe objects', () => {
+  test('a malformed user id in client_reference_id is not taken as a user: unmatched, no user row', async () => {
+    const bad = "u 1'; select 1 --";
+    const event = withChange(baseEvent('checkout.session.completed'), ['data', 'object', 'client_reference_id'], bad);
+    const res = await postSigned(JSON.stringify(event));
+    expect(res.status).toBe(200);
+    const row = await svc.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id as string).executeTakeFirstOrThrow();
+    expect(row.status).toBe('unmatched');
+    expect(await svc.database.db.selectFrom('users').select('id').where('id', '=', bad).execute()).toEqual([]);
   });
 });
 
