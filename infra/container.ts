@@ -56,6 +56,8 @@ export interface EnvironmentInputs {
   billingPortalReturnUrl: string;
   authJwtIssuer?: string;
   authJwtAudience?: string;
+  authTokenMaxLifetimeSeconds: number;
+  authAdminTokenMaxLifetimeSeconds: number;
 }
 
 /**
@@ -80,6 +82,8 @@ export function plainEnvironment(i: EnvironmentInputs, resolved: { monthlyPriceI
     CHECKOUT_SUCCESS_URL: i.checkoutSuccessUrl,
     CHECKOUT_CANCEL_URL: i.checkoutCancelUrl,
     BILLING_PORTAL_RETURN_URL: i.billingPortalReturnUrl,
+    AUTH_TOKEN_MAX_LIFETIME_SECONDS: String(i.authTokenMaxLifetimeSeconds),
+    AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS: String(i.authAdminTokenMaxLifetimeSeconds),
   };
   if (i.authJwtIssuer) env.AUTH_JWT_ISSUER = i.authJwtIssuer;
   if (i.authJwtAudience) env.AUTH_JWT_AUDIENCE = i.authJwtAudience;

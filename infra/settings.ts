@@ -35,6 +35,9 @@ export interface StackSettings {
     logLevel: string;
     authJwtIssuer?: string;
     authJwtAudience?: string;
+    /** Longest token lifetimes the service accepts (seconds), users / admins. */
+    authTokenMaxLifetimeSeconds: number;
+    authAdminTokenMaxLifetimeSeconds: number;
     rateLimitWindowMs: number;
     rateLimitMax: number;
     monitoringEnabled: boolean;
@@ -126,6 +129,8 @@ export function loadStackSettings(config: pulumi.Config = new pulumi.Config()): 
       logLevel: config.get('logLevel') ?? 'info',
       authJwtIssuer: config.get('authJwtIssuer'),
       authJwtAudience: config.get('authJwtAudience'),
+      authTokenMaxLifetimeSeconds: intIn(config, 'authTokenMaxLifetimeSeconds', 86_400, 60, 604_800),
+      authAdminTokenMaxLifetimeSeconds: intIn(config, 'authAdminTokenMaxLifetimeSeconds', 3_600, 60, 604_800),
       rateLimitWindowMs: intIn(config, 'rateLimitWindowMs', 900_000, 1000, 86_400_000),
       rateLimitMax: intIn(config, 'rateLimitMax', 5, 1, 10_000),
       monitoringEnabled: config.getBoolean('monitoringEnabled') ?? true,

@@ -2,7 +2,8 @@ import { PolicyResource, TYPES, ofType } from './types';
 
 /** Variables that must reach the container only through `secrets[].valueFrom`. */
 export const REQUIRED_SECRET_ENV = ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'DATABASE_URL', 'REDIS_URL', 'AUTH_JWT_SECRET'];
-const NON_SECRET_NAMES = new Set(['STRIPE_PUBLISHABLE_KEY']);
+// Names the secret-name pattern would catch but that hold public or numeric settings.
+const NON_SECRET_NAMES = new Set(['STRIPE_PUBLISHABLE_KEY', 'AUTH_TOKEN_MAX_LIFETIME_SECONDS', 'AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS']);
 const SECRET_NAME = /(SECRET|PASSWORD|TOKEN|PRIVATE|_KEY$)/;
 /** Values that are secrets whatever the variable is called. */
 export const SECRET_VALUE = /(sk_(live|test)_|rk_(live|test)_|whsec_|:\/\/[^/\s:@]*:[^/\s@]+@)/;

@@ -66,7 +66,9 @@ function mockOutputs(type: string, name: string, inputs: Record<string, unknown>
   if (type === 'aws:lb/targetGroup:TargetGroup') state.arnSuffix = `targetgroup/${name}/def`;
   if (type === 'aws:elasticache/replicationGroup:ReplicationGroup') state.primaryEndpointAddress = `master.${name}.cache.amazonaws.com`;
   if (type.startsWith('pulumi-nodejs:dynamic')) {
-    const id = type.endsWith(':Price') ? `price_mock_${name}` : type.endsWith(':Product') ? `prod_mock_${name}` : `we_mock_${name}`;
+    // Stripe ids are a prefix and letters/digits only (the service's config schema checks price ids).
+    const tail = `mock${name.replace(/[^A-Za-z0-9]/g, '')}`;
+    const id = type.endsWith(':Price') ? `price_${tail}` : type.endsWith(':Product') ? `prod_${tail}` : `we_${tail}`;
     Object.assign(state, { productId: id, priceId: id, endpointId: id, secret: MOCK_WEBHOOK_SECRET });
     return { id, state };
   }
