@@ -45,6 +45,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === pgTypes.builtins.INT8 && format !== 'binary' ? parseInt8 : pgTypes.getTypeParser(oid, format))) as typeof pgTypes.getTypeParser },
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
+      // A failover that silently drops packets (no reset) leaves sockets that look alive: TCP
+      // keepalive lets the kernel find them dead instead of never.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     });
     watchConnectionErrors(pool, options.onConnectionError);
     const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
