@@ -5,12 +5,16 @@ import { BASE_TEST_ENV } from '../support/config';
 import { waitForOutput } from '../support/wait';
 
 const ROOT = join(__dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
-/** `npm run serve` as ECS runs it: configuration only from the environment. */
+/**
+ * The service's entry point as ECS runs it (`node <main>`, signals straight to the process, config
+ * only from the environment), with tsx as a loader rather than the tsx CLI: the CLI relays SIGTERM
+ * to its child and, when the signal lands in the first moments after start, kills the child
+ * instead of letting its handler run, which is tsx's race, not the service's.
+ */
 function serve(env: Record<string, string>): ChildProcessWithoutNullStreams {
   const { DATABASE_URL: _db, REDIS_URL: _redis, ...inherited } = process.env;
-  return spawn(TSX, ['service/main.ts'], { cwd: ROOT, env: { PATH: inherited.PATH ?? '', HOME: inherited.HOME ?? '', ...env } });
+  return spawn(process.execPath, ['--import', 'tsx', 'service/main.ts'], { cwd: ROOT, env: { PATH: inherited.PATH ?? '', HOME: inherited.HOME ?? '', ...env } });
 }
 
 function collect(child: ChildProcessWithoutNullStreams) {
