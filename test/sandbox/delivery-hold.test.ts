@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { type Harness, type Receiver, sandboxOnly, startHarness, startReceiver, verifiedEvents } from './support';
+import { type Harness, type Receiver, sandboxOnly, verifiedEvents, useHarnessAndReceiver } from './support';
 
 /**
  * The hold fault: Stripe delivers out of order across seconds and API calls (an old snapshot after a
@@ -12,17 +12,11 @@ let h: Harness;
 let receiver: Receiver;
 let secret: string;
 
-beforeAll(async () => {
-  h = await startHarness();
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await h.close();
-  await receiver.close();
+useHarnessAndReceiver((harness, received) => {
+  h = harness;
+  receiver = received;
 });
 beforeEach(async () => {
-  h.reset();
-  receiver.received.length = 0;
   const we = (await h.stripe.webhookEndpoints.create({ url: receiver.url, enabled_events: ['customer.created', 'customer.updated'] })) as Stripe.WebhookEndpoint & { secret: string };
   secret = we.secret;
 });

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { Harness, Receiver, sandboxOnly, seedCatalog, startHarness, startReceiver, unique, verifiedEvents } from './support';
+import { Harness, Receiver, sandboxOnly, seedCatalog, unique, verifiedEvents, useHarnessAndReceiver } from './support';
 import { SETTLE_MS, waitUntil } from '../support/wait';
 
 /**
@@ -11,17 +11,9 @@ const DAY = 86_400;
 let h: Harness;
 let receiver: Receiver;
 
-beforeAll(async () => {
-  h = await startHarness();
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await h.close();
-  await receiver.close();
-});
-beforeEach(() => {
-  h.reset();
-  receiver.received.length = 0;
+useHarnessAndReceiver((harness, received) => {
+  h = harness;
+  receiver = received;
 });
 
 async function raw(method: string, path: string, body?: string): Promise<{ status: number; body: { error?: Record<string, unknown> } & Record<string, unknown> }> {

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { SDK_API_VERSION } from '../../service/shared/stripe-client';
-import { againstRealStripe, Harness, Receiver, sandboxOnly, seedCatalog, startHarness, startReceiver, unique, verifiedEvents } from './support';
+import { againstRealStripe, Harness, Receiver, sandboxOnly, seedCatalog, unique, verifiedEvents, useHarnessAndReceiver } from './support';
 import { SETTLE_MS } from '../support/wait';
 
 const DAY = 86_400;
@@ -8,19 +8,13 @@ let h: Harness;
 let receiver: Receiver;
 let secret: string;
 
-beforeAll(async () => {
-  h = await startHarness();
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await h.close();
-  await receiver.close();
+useHarnessAndReceiver((harness, received) => {
+  h = harness;
+  receiver = received;
 });
 
 beforeEach(async () => {
   if (againstRealStripe) return; // Stripe cannot reach a local receiver
-  h.reset();
-  receiver.received.length = 0;
   const endpoint = await h.stripe.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'] });
   secret = endpoint.secret as string;
 });

@@ -108,3 +108,27 @@ export async function seedCatalog(stripe: Stripe, interval: 'day' | 'month' | 'y
   const price = await stripe.prices.create({ product: product.id, currency: 'eur', unit_amount: amount, recurring: { interval } });
   return { product, price };
 }
+
+/**
+ * One harness and one webhook receiver for a suite: started once, closed after it, and emptied
+ * before each test (sandbox state reset, received deliveries cleared). `use` receives both when
+ * they are up, for the suite's own variables.
+ */
+export function useHarnessAndReceiver(use: (harness: Harness, receiver: Receiver) => void): void {
+  let harness: Harness | undefined;
+  let receiver: Receiver | undefined;
+  beforeAll(async () => {
+    harness = await startHarness();
+    receiver = await startReceiver();
+    use(harness, receiver);
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await receiver?.close();
+  });
+  beforeEach(() => {
+    if (againstRealStripe) return; // Stripe's state cannot be reset, and it cannot reach a local receiver
+    harness?.reset();
+    if (receiver) receiver.received.length = 0;
+  });
+}

@@ -1,21 +1,13 @@
 import type Stripe from 'stripe';
-import { Harness, Receiver, sandboxOnly, startHarness, startReceiver, verifiedEvents } from './support';
+import { Harness, Receiver, sandboxOnly, verifiedEvents, useHarnessAndReceiver } from './support';
 import { SETTLE_MS } from '../support/wait';
 
 let h: Harness;
 let receiver: Receiver;
 
-beforeAll(async () => {
-  h = await startHarness();
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await h.close();
-  await receiver.close();
-});
-beforeEach(() => {
-  h.reset();
-  receiver.received.length = 0;
+useHarnessAndReceiver((harness, received) => {
+  h = harness;
+  receiver = received;
 });
 
 async function endpoint(enabledEvents: Stripe.WebhookEndpointCreateParams.EnabledEvent[] = ['*']): Promise<Stripe.WebhookEndpoint & { secret: string }> {

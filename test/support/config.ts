@@ -1,4 +1,4 @@
-import { type Config, loadConfig } from '../../service/shared/config';
+import { type Config, ConfigError, loadConfig } from '../../service/shared/config';
 
 /** A valid test-mode environment; suites override what they exercise. Placeholders, not secrets. */
 export const BASE_TEST_ENV: Record<string, string> = {
@@ -18,4 +18,15 @@ export const BASE_TEST_ENV: Record<string, string> = {
 
 export function testConfig(overrides: Record<string, string | undefined> = {}): Config {
   return loadConfig({ ...BASE_TEST_ENV, ...overrides });
+}
+
+/** The startup problems an environment produces (empty when it is accepted). */
+export function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
 }

@@ -1,21 +1,12 @@
 import { ConfigError, DEFAULT_MAX_TOKEN_LIFETIME, MAX_CONFIGURABLE_TOKEN_LIFETIME_SECONDS, loadConfig } from '../../../service/shared/config';
 import { SDK_API_VERSION } from '../../../service/shared/stripe-client';
-import { BASE_TEST_ENV } from '../../support/config';
+import { BASE_TEST_ENV, problemsOf } from '../../support/config';
 
 /**
  * The configuration contract, variable by variable: what each one becomes in Config, its default,
  * and the exact problem a bad value produces (the startup message on-call reads). Mutation testing
  * showed the behaviour-level suite left most of these unchecked.
  */
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 const EVERYTHING: Record<string, string> = {
   ...BASE_TEST_ENV,

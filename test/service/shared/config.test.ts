@@ -1,6 +1,6 @@
-import { ConfigError, loadConfig } from '../../../service/shared/config';
+import { loadConfig } from '../../../service/shared/config';
 import { SDK_API_VERSION } from '../../../service/shared/stripe-client';
-import { BASE_TEST_ENV } from '../../support/config';
+import { BASE_TEST_ENV, problemsOf } from '../../support/config';
 
 const LIVE = {
   NODE_ENV: 'production',
@@ -14,16 +14,6 @@ const LIVE = {
   BILLING_PORTAL_RETURN_URL: 'https://upiik.app/account',
 };
 const STAGING = { ...LIVE, NODE_ENV: 'staging', STRIPE_SECRET_KEY: 'sk_test_placeholder_staging', STRIPE_PUBLISHABLE_KEY: 'pk_test_placeholder_staging' };
-
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 describe('configuration', () => {
   it('parses a complete test environment with the documented defaults', () => {
