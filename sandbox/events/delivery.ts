@@ -184,18 +184,32 @@ export class DeliveryQueue {
     return queued + this.totalRunning + this.retryTimers.size;
   }
 
+  /**
+   * Resolves when nothing is queued, in flight or awaiting a retry. `timeoutMs` bounds a stall, not
+   * the whole wait: it restarts whenever the backlog shrinks, so a large burst on a slow machine
+   * takes longer instead of failing, while a receiver that stops answering still fails the wait.
+   */
   waitIdle(timeoutMs = 10_000): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
+      let lowest = this.pending;
+      let stalledSince = Date.now();
       const done = (): void => {
-        clearTimeout(timer);
+        clearInterval(watch);
         this.waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(() => {
-        this.waiters.delete(done);
-        reject(new Error(`Webhook deliveries still pending after ${timeoutMs} ms (${this.pending} queued, in flight or awaiting retry)`));
-      }, timeoutMs);
+      const watch = setInterval(() => {
+        const now = this.pending;
+        if (now < lowest) {
+          lowest = now;
+          stalledSince = Date.now();
+        } else if (Date.now() - stalledSince >= timeoutMs) {
+          clearInterval(watch);
+          this.waiters.delete(done);
+          reject(new Error(`Webhook deliveries made no progress for ${timeoutMs} ms (${now} queued, in flight or awaiting retry)`));
+        }
+      }, Math.min(250, Math.max(10, Math.floor(timeoutMs / 4))));
       this.waiters.add(done);
     });
   }
