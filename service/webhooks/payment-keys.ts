@@ -1,10 +1,10 @@
 import type Stripe from 'stripe';
 import type { Database } from '../shared/db';
 import { stripeFailure } from '../shared/stripe-errors';
+import { customerIdOf as idOf } from './effects/subscriptions';
 
-/** The id of an expandable field, whether Stripe sent the id or the expanded object. */
-export const idOf = (value: string | { id: string } | null | undefined): string | null =>
-  value === null || value === undefined ? null : typeof value === 'string' ? value : value.id;
+/** The id of an expandable field, whether Stripe sent the id or the expanded object: the one helper, under a name for any field. */
+export { idOf };
 
 /** The invoice a payment intent pays, if any (payment intents no longer name their invoice). */
 export async function invoiceForPaymentIntent(stripe: Stripe, paymentIntentId: string): Promise<string | null> {
