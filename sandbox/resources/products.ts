@@ -61,6 +61,18 @@ export function registerProducts(router: Router): void {
 
   router.post('/v1/products/:id', ({ engine, path, params }) => updateProduct(engine, path.id as string, params));
 
+  // Stripe deletes only a product no price refers to (archive the others); afterwards its id is unknown (404).
+  router.delete('/v1/products/:id', ({ engine, path, params }) => {
+    parseParams(params, {});
+    const product = mustGet(engine.state.products, path.id as string, 'product');
+    for (const price of engine.state.prices.values()) {
+      if (price.product === product.id) throw invalidRequest('This product cannot be deleted because it has one or more user-created prices.');
+    }
+    engine.state.products.delete(product.id);
+    engine.events.emit('product.deleted', product);
+    return { id: product.id, object: 'product', deleted: true };
+  });
+
   router.get('/v1/products', ({ engine, params, url }) => {
     const p = parseParams<Stripe.ProductListParams>(params, listShape({ active: 'boolean', ids: 'strings', shippable: 'boolean', url: 'string' }));
     return paginate(engine.state.products.values(), p as never, url, (prod) =>
