@@ -38,3 +38,11 @@ export function connectStripe(configuredKey: string | undefined): Stripe {
 export function isMissing(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { statusCode?: number }).statusCode === 404;
 }
+
+/**
+ * `ReadResult.inputs` is typed as the outputs type, but the engine stores it as the resource's
+ * inputs (what a preview after refresh compares the program with): only the declared inputs belong there.
+ */
+export function asReadInputs<Outputs>(inputs: object): Outputs {
+  return inputs as Outputs;
+}
