@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import type Stripe from 'stripe';
 import { PREMIUM_PRICES, PREMIUM_PRODUCT, WEBHOOK_EVENTS, WEBHOOK_PATH } from '../../service/shared/catalog';
 import { StripePrice, StripeProduct, StripeWebhookEndpoint } from '../stripe/resources';
 
@@ -22,7 +23,10 @@ export class StripeCatalog extends pulumi.ComponentResource {
   public readonly monthlyPriceId: pulumi.Output<string>;
   public readonly yearlyPriceId: pulumi.Output<string>;
   public readonly webhookEndpointId: pulumi.Output<string>;
+  /** The service's webhook URL (what STRIPE_WEBHOOK_URL names). */
   public readonly webhookUrl: string;
+  /** The URL Stripe holds for the endpoint: webhookUrl?api_version=<apiVersion> (see webhook-endpoint-rules.ts). */
+  public readonly webhookEndpointUrl: pulumi.Output<string>;
   /** Secret: goes to Secrets Manager, never to a stack output. */
   public readonly webhookSecret: pulumi.Output<string>;
 
@@ -50,7 +54,8 @@ export class StripeCatalog extends pulumi.ComponentResource {
     this.webhookUrl = `${args.serviceUrl}${WEBHOOK_PATH}`;
     const endpoint = new StripeWebhookEndpoint(`${name}-webhook-endpoint`, {
       url: this.webhookUrl,
-      enabledEvents: [...WEBHOOK_EVENTS],
+      // Typed against the SDK's list: an event type Stripe does not know fails typecheck, not the deploy.
+      enabledEvents: [...WEBHOOK_EVENTS] satisfies Stripe.WebhookEndpointCreateParams.EnabledEvent[],
       description: `Upiik payments service (${args.environment}), managed by Pulumi`,
       apiVersion: args.apiVersion,
       ...(args.adoptEndpointId ? { adoptEndpointId: args.adoptEndpointId, adoptedSecret: pulumi.secret(args.adoptedSecret as pulumi.Input<string>) } : {}),
@@ -60,12 +65,14 @@ export class StripeCatalog extends pulumi.ComponentResource {
     this.monthlyPriceId = monthly.priceId;
     this.yearlyPriceId = yearly.priceId;
     this.webhookEndpointId = endpoint.endpointId;
+    this.webhookEndpointUrl = endpoint.endpointUrl;
     this.webhookSecret = pulumi.secret(endpoint.secret);
     this.registerOutputs({
       productId: this.productId,
       monthlyPriceId: this.monthlyPriceId,
       yearlyPriceId: this.yearlyPriceId,
       webhookEndpointId: this.webhookEndpointId,
+      webhookEndpointUrl: this.webhookEndpointUrl,
       webhookSecret: this.webhookSecret,
     });
   }

@@ -1,29 +1,50 @@
 import type * as pulumi from '@pulumi/pulumi';
-import { connectStripe, isMissing } from './connect';
+import type Stripe from 'stripe';
+import { asReadInputs, connectStripe, isMissing } from './connect';
+import {
+  MAX_WEBHOOK_ENDPOINTS,
+  VERSION_PARAM,
+  classifyExisting,
+  enabledEventsProblems,
+  registeredUrl,
+  sameEvents,
+  serviceUrlOf,
+} from './webhook-endpoint-rules';
 
 /**
- * Dynamic provider for the Stripe webhook endpoint. url, events and description update in place.
- * `api_version` cannot be changed on an existing endpoint (the API's update takes no api_version),
- * so a new version replaces the endpoint, delete-first (two endpoints on one URL would be refused
- * by create, see below); the replacement's new signing secret flows into Secrets Manager, and the
- * service picks it up on its next deployment (docs/infra.md).
+ * Dynamic provider for the Stripe webhook endpoint.
+ *
+ * - url, events and description update in place; so does the status: an endpoint found disabled
+ *   by `read` (pulumi refresh) is re-enabled by the next update.
+ * - `api_version` cannot be changed on an existing endpoint (the update call takes none), so a new
+ *   version replaces the endpoint *create-before-delete*: the new endpoint (its own URL, see
+ *   registeredUrl) exists before the old one is deleted, so Stripe always has an enabled endpoint
+ *   for the service. Its new signing secret flows into Secrets Manager in the same update.
+ * - `read` reports what Stripe has (status, url, events, description, version) and an endpoint
+ *   deleted in Stripe as gone, so Pulumi drops it from state and the next update creates it.
  *
  * The signing secret is returned only by the create call. It is an output of this provider and the
  * resource marks it with `additionalSecretOutputs` (returning pulumi.secret() from a dynamic
- * provider fails), so it is encrypted in state and never shown in plain text.
+ * provider fails), so it is encrypted in state; `read` carries it over from the state it is given
+ * (the engine keeps the secret flag of a property with the same name). Nothing here logs it.
  */
 export interface WebhookEndpointInputs {
+  /** The service's webhook URL; Stripe holds it with the API version as a query parameter. */
   url: string;
   enabledEvents: string[];
   description: string;
   apiVersion: string;
-  /** Take over this existing endpoint (same URL) instead of refusing; needs adoptedSecret. */
+  /** Take over this existing endpoint instead of refusing; needs adoptedSecret. */
   adoptEndpointId?: string;
   /** The adopted endpoint's signing secret, which Stripe cannot return again. */
   adoptedSecret?: string;
 }
 export interface WebhookEndpointOutputs extends WebhookEndpointInputs {
   endpointId: string;
+  /** The URL registered in Stripe (url + api_version). */
+  endpointUrl: string;
+  /** Stripe's status: `enabled` or `disabled` (drift, repaired by the next update). */
+  status: string;
   secret: string;
 }
 
@@ -39,64 +60,110 @@ export class WebhookEndpointProvider implements pulumi.dynamic.ResourceProvider<
 
   async check(_olds: WebhookEndpointInputs, news: WebhookEndpointInputs): Promise<pulumi.dynamic.CheckResult<WebhookEndpointInputs>> {
     const failures: pulumi.dynamic.CheckFailure[] = [];
-    if (!/^https?:\/\//.test(news.url)) failures.push({ property: 'url', reason: 'must be an http(s) URL' });
-    if (!Array.isArray(news.enabledEvents) || news.enabledEvents.length === 0) failures.push({ property: 'enabledEvents', reason: 'must list at least one event type' });
+    if (!/^https?:\/\/[^/?#]+/.test(news.url)) failures.push({ property: 'url', reason: 'must be an http(s) URL' });
+    else if (new URL(news.url).searchParams.has(VERSION_PARAM)) failures.push({ property: 'url', reason: `must not carry ${VERSION_PARAM}: the provider adds it` });
+    for (const reason of enabledEventsProblems(news.enabledEvents)) failures.push({ property: 'enabledEvents', reason });
+    if (!/^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$/.test(news.apiVersion ?? '')) failures.push({ property: 'apiVersion', reason: 'must be a Stripe API version (YYYY-MM-DD or YYYY-MM-DD.release)' });
     if (news.adoptEndpointId && !news.adoptedSecret?.startsWith('whsec_'))
       failures.push({ property: 'adoptedSecret', reason: 'adopting an endpoint needs its current signing secret (whsec_...): Stripe cannot return it again' });
     return { inputs: news, failures };
   }
 
   async diff(_id: string, olds: WebhookEndpointOutputs, news: WebhookEndpointInputs): Promise<pulumi.dynamic.DiffResult> {
-    const sameEvents = [...olds.enabledEvents].sort().join(',') === [...news.enabledEvents].sort().join(',');
     const replaces = olds.apiVersion === news.apiVersion ? [] : ['apiVersion'];
-    const changes = replaces.length > 0 || olds.url !== news.url || !sameEvents || olds.description !== news.description;
-    return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
+    const changes =
+      replaces.length > 0 ||
+      // State written before endpointUrl existed holds the bare URL: the update registers the versioned one.
+      (olds.endpointUrl ?? olds.url) !== registeredUrl(news.url, news.apiVersion) ||
+      !sameEvents(olds.enabledEvents, news.enabledEvents) ||
+      olds.description !== news.description ||
+      (olds.status ?? 'enabled') !== 'enabled';
+    // Create-before-delete: the old endpoint keeps delivering until the new one exists.
+    return { changes, replaces, deleteBeforeReplace: false };
   }
 
   async create(inputs: WebhookEndpointInputs): Promise<pulumi.dynamic.CreateResult<WebhookEndpointOutputs>> {
     const stripe = connectStripe(this.secretKey);
-    let sameUrl;
-    for await (const endpoint of stripe.webhookEndpoints.list({ limit: 100 })) {
-      if (endpoint.url === inputs.url) {
-        sameUrl = endpoint;
-        break;
+    const all: Stripe.WebhookEndpoint[] = [];
+    for await (const endpoint of stripe.webhookEndpoints.list({ limit: 100 })) all.push(endpoint);
+    let adopt: Stripe.WebhookEndpoint | undefined;
+    for (const endpoint of all) {
+      const kind = classifyExisting(endpoint, inputs);
+      if (kind === 'adopt') adopt = endpoint;
+      if (kind === 'conflict') {
+        throw new Error(
+          `A Stripe webhook endpoint for ${serviceUrlOf(endpoint.url)} already exists (${endpoint.id}). Refusing to adopt it: Stripe returns an ` +
+            `endpoint's signing secret only when the endpoint is created, so Pulumi could not write it into Secrets Manager and ` +
+            `the service would reject every event. Either delete ${endpoint.id} in the Stripe Dashboard so Pulumi creates a new ` +
+            `endpoint (with a new secret), or adopt it explicitly: pulumi config set stripeAdoptEndpointId ${endpoint.id} and ` +
+            `pulumi config set --secret stripeAdoptedWebhookSecret <its current whsec_ secret>.`,
+        );
       }
     }
-    if (sameUrl && sameUrl.id !== inputs.adoptEndpointId) {
+    if (adopt) {
+      if (adopt.api_version && adopt.api_version !== inputs.apiVersion) {
+        throw new Error(`Cannot adopt ${adopt.id}: it uses API version ${adopt.api_version}, not ${inputs.apiVersion}, and Stripe cannot change it in place`);
+      }
+      const updated = await stripe.webhookEndpoints.update(adopt.id, {
+        url: registeredUrl(inputs.url, inputs.apiVersion),
+        enabled_events: inputs.enabledEvents as Stripe.WebhookEndpointUpdateParams.EnabledEvent[],
+        description: inputs.description,
+        disabled: false,
+        // Marks it managed: a later API version change replaces it rather than adopting it again.
+        metadata: { managed_by: 'pulumi' },
+      });
+      return { id: updated.id, outs: outputsOf(updated, inputs, inputs.adoptedSecret as string) };
+    }
+    if (all.length >= MAX_WEBHOOK_ENDPOINTS) {
       throw new Error(
-        `A Stripe webhook endpoint for ${inputs.url} already exists (${sameUrl.id}). Refusing to adopt it: Stripe returns an ` +
-          `endpoint's signing secret only when the endpoint is created, so Pulumi could not write it into Secrets Manager and ` +
-          `the service would reject every event. Either delete ${sameUrl.id} in the Stripe Dashboard so Pulumi creates a new ` +
-          `endpoint (with a new secret), or adopt it explicitly: pulumi config set stripeAdoptEndpointId ${sameUrl.id} and ` +
-          `pulumi config set --secret stripeAdoptedWebhookSecret <its current whsec_ secret>.`,
+        `Stripe allows ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints per account and this account has ${all.length}. ` +
+          `Creating this endpoint (or the replacement for an API version change, which exists beside the old one until the update ends) ` +
+          `needs a free slot: delete an endpoint nobody uses in the Stripe Dashboard and run pulumi up again.`,
       );
     }
-    if (sameUrl) {
-      if (sameUrl.api_version && sameUrl.api_version !== inputs.apiVersion) {
-        throw new Error(`Cannot adopt ${sameUrl.id}: it uses API version ${sameUrl.api_version}, not ${inputs.apiVersion}, and Stripe cannot change it in place`);
-      }
-      const updated = await stripe.webhookEndpoints.update(sameUrl.id, { enabled_events: inputs.enabledEvents as never, description: inputs.description });
-      return { id: updated.id, outs: { ...inputs, endpointId: updated.id, secret: inputs.adoptedSecret as string } };
-    }
-    if (inputs.adoptEndpointId) throw new Error(`stripeAdoptEndpointId ${inputs.adoptEndpointId}: no endpoint with URL ${inputs.url} to adopt`);
     const created = await stripe.webhookEndpoints.create({
-      url: inputs.url,
-      enabled_events: inputs.enabledEvents as never,
+      url: registeredUrl(inputs.url, inputs.apiVersion),
+      enabled_events: inputs.enabledEvents as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
       description: inputs.description,
-      api_version: inputs.apiVersion as never,
+      api_version: inputs.apiVersion as Stripe.WebhookEndpointCreateParams.ApiVersion,
       metadata: { managed_by: 'pulumi' },
     });
     if (!created.secret) throw new Error(`Stripe created ${created.id} without returning its signing secret; delete it and retry`);
-    return { id: created.id, outs: { ...inputs, endpointId: created.id, secret: created.secret } };
+    return { id: created.id, outs: outputsOf(created, inputs, created.secret) };
+  }
+
+  async read(id: string, props?: WebhookEndpointOutputs): Promise<pulumi.dynamic.ReadResult<WebhookEndpointOutputs>> {
+    let endpoint: Stripe.WebhookEndpoint;
+    try {
+      endpoint = await connectStripe(this.secretKey).webhookEndpoints.retrieve(id);
+    } catch (error) {
+      // Deleted in Stripe: no id tells Pulumi the resource is gone; the next update creates it.
+      if (isMissing(error)) return {};
+      throw error;
+    }
+    const known = props ?? ({} as Partial<WebhookEndpointOutputs>);
+    const inputs: WebhookEndpointInputs = {
+      url: serviceUrlOf(endpoint.url),
+      enabledEvents: [...endpoint.enabled_events],
+      description: endpoint.description ?? '',
+      // null = the account's default version, which adoption accepted: keep the declared one.
+      apiVersion: endpoint.api_version ?? (known.apiVersion as string),
+      ...(known.adoptEndpointId ? { adoptEndpointId: known.adoptEndpointId } : {}),
+      ...(known.adoptedSecret ? { adoptedSecret: known.adoptedSecret } : {}),
+    };
+    return { id: endpoint.id, props: outputsOf(endpoint, inputs, known.secret as string), inputs: asReadInputs(inputs) };
   }
 
   async update(id: string, olds: WebhookEndpointOutputs, news: WebhookEndpointInputs): Promise<pulumi.dynamic.UpdateResult<WebhookEndpointOutputs>> {
-    await connectStripe(this.secretKey).webhookEndpoints.update(id, {
-      url: news.url,
-      enabled_events: news.enabledEvents as never,
+    const updated = await connectStripe(this.secretKey).webhookEndpoints.update(id, {
+      url: registeredUrl(news.url, news.apiVersion),
+      enabled_events: news.enabledEvents as Stripe.WebhookEndpointUpdateParams.EnabledEvent[],
       description: news.description,
+      // Repairs a disabled endpoint. Stripe does not resend events created while it was disabled:
+      // replay them from the Events API (docs/infra.md, "Stripe drift").
+      disabled: false,
     });
-    return { outs: { ...news, endpointId: id, secret: olds.secret } };
+    return { outs: outputsOf(updated, news, olds.secret) };
   }
 
   async delete(id: string): Promise<void> {
@@ -106,4 +173,11 @@ export class WebhookEndpointProvider implements pulumi.dynamic.ResourceProvider<
       if (!isMissing(error)) throw error;
     }
   }
+}
+
+/** Outputs from what Stripe answered; no undefined values (the engine's protobuf structs refuse them). */
+function outputsOf(endpoint: Stripe.WebhookEndpoint, inputs: WebhookEndpointInputs, secret: string): WebhookEndpointOutputs {
+  const outs: WebhookEndpointOutputs = { ...inputs, endpointId: endpoint.id, endpointUrl: endpoint.url, status: endpoint.status, secret };
+  for (const key of Object.keys(outs) as (keyof WebhookEndpointOutputs)[]) if (outs[key] === undefined) delete outs[key];
+  return outs;
 }

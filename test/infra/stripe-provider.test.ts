@@ -4,6 +4,7 @@ import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe
 import { PriceProvider, ProductProvider, PriceInputs } from '../../infra/stripe/catalog-providers';
 import { WebhookEndpointProvider, WebhookEndpointInputs, WEBHOOK_ENDPOINT_SECRET_OUTPUTS } from '../../infra/stripe/webhook-endpoint-provider';
 import { webhookEndpointOptions } from '../../infra/stripe/resources';
+import { registeredUrl } from '../../infra/stripe/webhook-endpoint-rules';
 import { WEBHOOK_EVENTS } from '../../service/shared/catalog';
 
 const KEY = 'sk_test_infraProviderSuite';
@@ -99,15 +100,19 @@ describe('webhook endpoint provider', () => {
     expect(await provider.diff(created.id, created.outs!, news)).toMatchObject({ changes: true, replaces: [] });
     const updated = await provider.update(created.id, created.outs!, news);
     expect(updated.outs).toMatchObject({ endpointId: created.id, secret: created.outs!.secret });
-    expect(await stripe.webhookEndpoints.retrieve(created.id)).toMatchObject({ url: news.url, enabled_events: ['invoice.payment_failed'], description: 'changed' });
+    expect(await stripe.webhookEndpoints.retrieve(created.id)).toMatchObject({
+      url: registeredUrl(news.url, news.apiVersion), enabled_events: ['invoice.payment_failed'], description: 'changed',
+    });
   });
 
-  test('replaces the endpoint (delete first) when the API version changes, because Stripe cannot update it', async () => {
+  test('replaces the endpoint (create first) when the API version changes, because Stripe cannot update it', async () => {
     const provider = new WebhookEndpointProvider();
     const inputs = base();
     const created = await provider.create(inputs);
+    // Registered with its version, so the replacement (another version) never shares its URL.
+    expect(created.outs?.endpointUrl).toBe(registeredUrl(inputs.url, inputs.apiVersion));
     expect(await provider.diff(created.id, created.outs!, { ...inputs, apiVersion: '2025-01-27.acacia' })).toEqual({
-      changes: true, replaces: ['apiVersion'], deleteBeforeReplace: true,
+      changes: true, replaces: ['apiVersion'], deleteBeforeReplace: false,
     });
   });
 
