@@ -17,10 +17,11 @@ const tags = (role: string) => tagsFor(s, role);
 const CONTAINER_PORT = 3000;
 const serviceUrl = `https://${s.domainName}`;
 
-const network = new Network(s.prefix, { ...s.network, tags: tags('network') });
+const network = new Network(s.prefix, { ...s.network, flowLogRetentionDays: s.service.logRetentionDays, tags: tags('network') });
 const lb = new LoadBalancer(s.prefix, {
-  vpcId: network.vpcId, publicSubnetIds: network.publicSubnetIds, certificateArn: s.certificateArn,
-  containerPort: CONTAINER_PORT, healthCheckPath: '/health/ready', tags: tags('edge'),
+  shortName: `upiik-pay-${s.environment}`, vpcId: network.vpcId, vpcCidr: network.vpcCidr, publicSubnetIds: network.publicSubnetIds,
+  certificateArn: s.certificateArn, containerPort: CONTAINER_PORT, healthCheckPath: '/health/ready',
+  deletionProtection: s.environment === 'production', accessLogRetentionDays: s.service.logRetentionDays, tags: tags('edge'),
 });
 const cache = new Cache(s.prefix, {
   vpcId: network.vpcId, privateSubnetIds: network.privateSubnetIds, clientSecurityGroupId: lb.serviceSecurityGroupId,

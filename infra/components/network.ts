@@ -8,6 +8,11 @@ export interface NetworkArgs {
   privateSubnetIds?: string[];
   /** CIDR of the VPC created when vpcId is unset. */
   vpcCidr: string;
+  /**
+   * Retention of the VPC flow logs (CloudWatch Logs) of a VPC this component creates. A VPC given
+   * by vpcId is its owner's: flow logs there are the owner's job (see docs/infra.md).
+   */
+  flowLogRetentionDays: number;
   tags: Record<string, string>;
 }
 
@@ -20,22 +25,33 @@ export class Network extends pulumi.ComponentResource {
   public readonly vpcId: pulumi.Output<string>;
   public readonly publicSubnetIds: pulumi.Output<string[]>;
   public readonly privateSubnetIds: pulumi.Output<string[]>;
+  /** The VPC's primary CIDR: the ALB's egress is limited to the tasks' port inside it. */
+  public readonly vpcCidr: pulumi.Output<string>;
+  /** The flow log of a created VPC; undefined when the VPC was given. */
+  public readonly flowLogId?: pulumi.Output<string>;
 
   constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super('upiik:network:Network', name, {}, opts);
+    if (!Number.isInteger(args.flowLogRetentionDays) || args.flowLogRetentionDays < 1)
+      throw new Error(`Network: flowLogRetentionDays must be a positive whole number of days, got ${args.flowLogRetentionDays}`);
     if (args.vpcId) {
       if ((args.publicSubnetIds?.length ?? 0) < 2 || (args.privateSubnetIds?.length ?? 0) < 2)
         throw new Error('Network: publicSubnetIds and privateSubnetIds need at least two subnets (two AZs) when vpcId is given');
       this.vpcId = pulumi.output(args.vpcId);
       this.publicSubnetIds = pulumi.output(args.publicSubnetIds ?? []);
       this.privateSubnetIds = pulumi.output(args.privateSubnetIds ?? []);
+      this.vpcCidr = aws.ec2.getVpcOutput({ id: args.vpcId }, { parent: this }).cidrBlock;
     } else {
       const created = this.createVpc(name, args);
       this.vpcId = created.vpcId;
       this.publicSubnetIds = created.publicSubnetIds;
       this.privateSubnetIds = created.privateSubnetIds;
+      this.vpcCidr = created.vpcCidr;
+      this.flowLogId = created.flowLogId;
     }
-    this.registerOutputs({ vpcId: this.vpcId, publicSubnetIds: this.publicSubnetIds, privateSubnetIds: this.privateSubnetIds });
+    this.registerOutputs({
+      vpcId: this.vpcId, publicSubnetIds: this.publicSubnetIds, privateSubnetIds: this.privateSubnetIds, vpcCidr: this.vpcCidr, flowLogId: this.flowLogId,
+    });
   }
 
   private createVpc(name: string, args: NetworkArgs) {
@@ -76,9 +92,45 @@ export class Network extends pulumi.ComponentResource {
     }
     return {
       vpcId: vpc.id,
+      vpcCidr: vpc.cidrBlock,
       publicSubnetIds: pulumi.all(publicSubnets.map((s) => s.id)),
       privateSubnetIds: pulumi.all(privateSubnets.map((s) => s.id)),
+      flowLogId: this.createFlowLog(name, vpc, args).id,
     };
+  }
+
+  /** Every accepted and rejected flow of the VPC to CloudWatch Logs, through a role only VPC Flow Logs can assume. */
+  private createFlowLog(name: string, vpc: aws.ec2.Vpc, args: NetworkArgs): aws.ec2.FlowLog {
+    const parent = { parent: this };
+    const logGroup = new aws.cloudwatch.LogGroup(`${name}-flow-logs`, { retentionInDays: args.flowLogRetentionDays, tags: args.tags }, parent);
+    const role = new aws.iam.Role(`${name}-flow-logs-role`, {
+      description: 'Lets VPC Flow Logs write this VPC\'s flow log group',
+      assumeRolePolicy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'vpc-flow-logs.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      }),
+      tags: args.tags,
+    }, parent);
+    const policy = new aws.iam.RolePolicy(`${name}-flow-logs-policy`, {
+      role: role.id,
+      policy: logGroup.arn.apply((arn) => JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'], Resource: [arn, `${arn}:*`] },
+          // Listing log groups is not resource-scoped; the AWS flow-log role example grants it on *.
+          { Effect: 'Allow', Action: 'logs:DescribeLogGroups', Resource: '*' },
+        ],
+      })),
+    }, parent);
+    return new aws.ec2.FlowLog(`${name}-flow-log`, {
+      vpcId: vpc.id,
+      trafficType: 'ALL',
+      logDestinationType: 'cloud-watch-logs',
+      logDestination: logGroup.arn,
+      iamRoleArn: role.arn,
+      maxAggregationInterval: 60,
+      tags: { ...args.tags, Name: `${name}-flow-log` },
+    }, { parent: this, dependsOn: [policy] });
   }
 }
 
