@@ -10,13 +10,23 @@ export const ALARMS = {
   runningTasksBelowDesired: { slug: 'running-tasks-below-desired', summary: 'Fewer running tasks than desired' },
   paymentFailureRate: { slug: 'payment-failure-rate', summary: 'More than 20% of payments failing' },
   webhookFailureRate: { slug: 'webhook-failure-rate', summary: 'More than 5% of webhooks failing' },
-  noWebhookActivity: { slug: 'no-webhook-activity', summary: 'No webhook processed for 24 h' },
-  redisCpu: { slug: 'redis-cpu', summary: 'Redis engine CPU above 75%' },
-  redisMemory: { slug: 'redis-memory', summary: 'Redis memory usage above 80%' },
+  // Production only: a quiet staging (no merge for a day) has no webhooks by design, so this alarm
+  // would sit in ALARM there; staging's webhook path is proven by the smoke transactions instead.
+  noWebhookActivity: { slug: 'no-webhook-activity', summary: 'No webhook processed for 24 h', environments: ['production'] },
+  redisCpu: { slug: 'redis-cpu', summary: 'Redis engine CPU above 75% on any node' },
+  redisMemory: { slug: 'redis-memory', summary: 'Redis memory usage above 80% on any node' },
   redisEvictions: { slug: 'redis-evictions', summary: 'Redis is evicting keys' },
-} as const;
+} as const satisfies Record<string, { slug: string; summary: string; environments?: readonly string[] }>;
 
 export type AlarmKey = keyof typeof ALARMS;
+
+/** The alarms a stack creates: every catalog entry, except those limited to other environments. */
+export function alarmsFor(environment: string): AlarmKey[] {
+  return (Object.keys(ALARMS) as AlarmKey[]).filter((key) => {
+    const only: readonly string[] | undefined = (ALARMS[key] as { environments?: readonly string[] }).environments;
+    return !only || only.includes(environment);
+  });
+}
 
 /** The physical alarm name, known before the alarm exists (the ECS service references it). */
 export function alarmName(prefix: string, key: AlarmKey): string {

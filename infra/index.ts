@@ -62,8 +62,8 @@ const service = new PaymentsService(s.prefix, {
 }, { dependsOn: [cache] });
 const alarms = new Alarms(s.prefix, {
   prefix: s.prefix, environment: s.environment, alertTopicArn: alerts.topicArn, runbookBaseUrl: s.alerts.runbookBaseUrl,
-  albArnSuffix: lb.albArnSuffix, targetGroupArnSuffix: lb.primaryTargetGroupArnSuffix,
-  clusterName: service.clusterName, serviceName: service.serviceName, redisReplicationGroupId: cache.replicationGroupId, tags: tags('alarms'),
+  albArnSuffix: lb.albArnSuffix, targetGroupArnSuffixes: [lb.primaryTargetGroupArnSuffix, lb.alternateTargetGroupArnSuffix],
+  clusterName: service.clusterName, serviceName: service.serviceName, redisMemberClusterIds: cache.memberClusterIds, tags: tags('alarms'),
 });
 
 // Stack outputs for pipelines and scripts. Nothing secret: the policy tests check every value.

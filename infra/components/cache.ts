@@ -21,6 +21,12 @@ const REDIS_PORT = 6379;
  */
 export class Cache extends pulumi.ComponentResource {
   public readonly replicationGroupId: pulumi.Output<string>;
+  /**
+   * The member cache clusters, `<group>-001`, `<group>-002`, ...: ElastiCache publishes host and
+   * engine metrics per member (`CacheClusterId`), so alarms watch these. Derived from the group id
+   * and the node count (known before the group exists, so alarms need no apply on a list).
+   */
+  public readonly memberClusterIds: pulumi.Output<string>[];
   public readonly primaryEndpoint: pulumi.Output<string>;
   /** Secret outputs: never export them. */
   public readonly authToken: pulumi.Output<string>;
@@ -40,13 +46,14 @@ export class Cache extends pulumi.ComponentResource {
       tags: { ...args.tags, Name: `${name}-sg`, Exposure: 'private' },
     }, parent);
     const subnets = new aws.elasticache.SubnetGroup(`${name}-subnets`, { subnetIds: args.privateSubnetIds, tags: args.tags }, parent);
+    const numCacheClusters = args.multiAz ? 2 : 1;
     const group = new aws.elasticache.ReplicationGroup(`${name}-redis`, {
       description: 'Upiik payments: rate limits, maintenance flag, locks',
       engine: 'redis',
       engineVersion: '7.1',
       nodeType: args.nodeType,
       port: REDIS_PORT,
-      numCacheClusters: args.multiAz ? 2 : 1,
+      numCacheClusters,
       automaticFailoverEnabled: args.multiAz,
       multiAzEnabled: args.multiAz,
       transitEncryptionEnabled: true,
@@ -60,14 +67,21 @@ export class Cache extends pulumi.ComponentResource {
     }, parent);
 
     this.replicationGroupId = group.id;
+    this.memberClusterIds = memberClusterIds(group.replicationGroupId, numCacheClusters);
     this.primaryEndpoint = group.primaryEndpointAddress;
     this.authToken = pulumi.secret(token.result);
     this.redisUrl = pulumi.secret(pulumi.interpolate`rediss://:${token.result}@${group.primaryEndpointAddress}:${REDIS_PORT}`);
     this.registerOutputs({
       replicationGroupId: this.replicationGroupId,
+      memberClusterIds: this.memberClusterIds,
       primaryEndpoint: this.primaryEndpoint,
       authToken: this.authToken,
       redisUrl: this.redisUrl,
     });
   }
+}
+
+/** ElastiCache names a replication group's member clusters `<group id>-001`, `-002`, ... */
+export function memberClusterIds(groupId: pulumi.Input<string>, count: number): pulumi.Output<string>[] {
+  return Array.from({ length: count }, (_, i) => pulumi.interpolate`${groupId}-${String(i + 1).padStart(3, '0')}`);
 }
