@@ -1,4 +1,4 @@
-import { PolicyResource, TYPES, ofType } from './types';
+import { PolicyResource, TYPES, Verdict, isUnknown, ofType } from './types';
 
 /** Variables that must reach the container only through `secrets[].valueFrom`. */
 export const REQUIRED_SECRET_ENV = ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'DATABASE_URL', 'REDIS_URL', 'AUTH_JWT_SECRET'];
@@ -14,30 +14,38 @@ interface Container {
   secrets?: { name: string; valueFrom: string }[];
 }
 
-function containers(td: PolicyResource): Container[] | undefined {
+/**
+ * The task definition's containers, or undefined while they are unknown (at preview the JSON is
+ * built from secret ARNs, so it is unknown as a whole until the update): recorded as pending.
+ */
+export function containersOf(td: PolicyResource, verdict: Verdict): Container[] | undefined {
   const raw = td.props.containerDefinitions;
-  if (typeof raw !== 'string') return undefined; // unknown during preview: nothing to judge yet
+  if (!verdict.known(td, 'containerDefinitions', raw)) return undefined;
+  if (typeof raw !== 'string') {
+    verdict.fail(`${td.name}: containerDefinitions is not a JSON document`);
+    return undefined;
+  }
   return JSON.parse(raw) as Container[];
 }
 
 /** No secret in any container's plain environment; every required secret by an ARN `valueFrom`. */
-export function secretsOnlyByValueFrom(resources: PolicyResource[]): string[] {
-  const violations: string[] = [];
+export function secretsOnlyByValueFrom(resources: PolicyResource[]): Verdict {
+  const verdict = new Verdict();
   for (const td of ofType(resources, TYPES.taskDefinition)) {
-    for (const c of containers(td) ?? []) {
+    for (const c of containersOf(td, verdict) ?? []) {
       for (const { name, value } of c.environment ?? []) {
         if ((SECRET_NAME.test(name) && !NON_SECRET_NAMES.has(name)) || SECRET_VALUE.test(String(value)))
-          violations.push(`${td.name}/${c.name}: ${name} is a secret in plain environment`);
+          verdict.fail(`${td.name}/${c.name}: ${name} is a secret in plain environment`);
       }
       const bySecret = new Map((c.secrets ?? []).map((s) => [s.name, s.valueFrom]));
       for (const name of REQUIRED_SECRET_ENV) {
         const from = bySecret.get(name);
-        if (!from) violations.push(`${td.name}/${c.name}: ${name} is not provided through secrets[].valueFrom`);
-        else if (!from.startsWith('arn:')) violations.push(`${td.name}/${c.name}: ${name} valueFrom is not a secret ARN`);
+        if (!from) verdict.fail(`${td.name}/${c.name}: ${name} is not provided through secrets[].valueFrom`);
+        else if (!from.startsWith('arn:')) verdict.fail(`${td.name}/${c.name}: ${name} valueFrom is not a secret ARN`);
       }
     }
   }
-  return violations;
+  return verdict;
 }
 
 interface Statement {
@@ -66,66 +74,100 @@ interface SecretGrant {
   resources: string[] | 'every secret';
 }
 
-/** Every way `role` can read secrets: inline role policies, the role's own inline policies, attached managed policies. */
-function secretGrants(role: PolicyResource, resources: PolicyResource[]): SecretGrant[] {
-  const isThisRole = (ref: unknown) => ref !== undefined && (ref === role.props.name || ref === role.props.arn);
-  const fromDocument = (source: string, document: unknown): SecretGrant[] =>
-    statements(document)
-      .filter(readsSecrets)
-      .map((st) => ({ source, resources: list(st.Resource) }));
+/**
+ * Every way `role` can read secrets: inline role policies, the role's own inline policies, attached
+ * managed policies. A document, role reference or policy ARN unknown at preview is recorded as
+ * pending: the grant it may hold is judged at the update.
+ */
+function secretGrants(role: PolicyResource, resources: PolicyResource[], verdict: Verdict): { grants: SecretGrant[]; complete: boolean } {
+  let complete = true;
+  const known = (holder: PolicyResource, property: string, value: unknown): boolean => {
+    if (verdict.known(holder, property, value)) return true;
+    complete = false;
+    return false;
+  };
+  const isThisRole = (holder: PolicyResource): boolean => {
+    const ref = holder.props.role;
+    // Two unknowns are not the same value: an unknown reference matches no role until the update.
+    if (!known(holder, 'role', ref)) return false;
+    return ref !== undefined && (ref === role.props.name || ref === role.props.arn);
+  };
+  const fromDocument = (holder: PolicyResource, source: string, document: unknown): SecretGrant[] =>
+    known(holder, source === holder.name ? 'policy' : `${source} policy`, document)
+      ? statements(document)
+          .filter(readsSecrets)
+          .map((st) => ({ source, resources: list(st.Resource) }))
+      : [];
   const grants: SecretGrant[] = [];
-  for (const rp of ofType(resources, TYPES.rolePolicy).filter((p) => isThisRole(p.props.role))) grants.push(...fromDocument(rp.name, rp.props.policy));
-  for (const inline of (role.props.inlinePolicies as { name?: string; policy?: unknown }[] | undefined) ?? [])
-    grants.push(...fromDocument(`${role.name}/${inline.name ?? 'inline'}`, inline.policy));
+  for (const rp of ofType(resources, TYPES.rolePolicy).filter(isThisRole)) grants.push(...fromDocument(rp, rp.name, rp.props.policy));
+  if (known(role, 'inlinePolicies', role.props.inlinePolicies))
+    for (const inline of (role.props.inlinePolicies as { name?: string; policy?: unknown }[] | undefined) ?? [])
+      grants.push(...fromDocument(role, `${role.name}/${inline.name ?? 'inline'}`, inline.policy));
+  const attachments = ofType(resources, TYPES.rolePolicyAttachment).filter(isThisRole);
   const managedArns = [
-    ...ofType(resources, TYPES.rolePolicyAttachment).filter((a) => isThisRole(a.props.role)).map((a) => a.props.policyArn),
-    ...((role.props.managedPolicyArns as unknown[] | undefined) ?? []),
+    ...attachments.filter((a) => known(a, 'policyArn', a.props.policyArn)).map((a) => a.props.policyArn),
+    ...(known(role, 'managedPolicyArns', role.props.managedPolicyArns) ? ((role.props.managedPolicyArns as unknown[] | undefined) ?? []) : []),
   ];
   for (const arn of managedArns) {
     if (typeof arn !== 'string') continue;
     if (MANAGED_SECRET_READERS.test(arn)) grants.push({ source: arn, resources: 'every secret' });
     const own = ofType(resources, TYPES.managedPolicy).find((p) => p.props.arn === arn);
-    if (own) grants.push(...fromDocument(own.name, own.props.policy));
+    if (own) grants.push(...fromDocument(own, own.name, own.props.policy));
   }
-  return grants;
+  return { grants, complete };
 }
 
 /**
  * The task execution role reads exactly the secrets the task definition references (no wildcard,
  * nothing else), and no other role reads secrets at all, whichever way it is granted (inline role
- * policy, the role's inline policies, an attached AWS or customer managed policy).
+ * policy, the role's inline policies, an attached AWS or customer managed policy). At preview the
+ * execution role's ARN and the task's secret ARNs are unknown: what is known (a wildcard, an AWS
+ * managed reader) is judged, the rest waits for the update.
  */
-export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): string[] {
-  const violations: string[] = [];
+export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): Verdict {
+  const verdict = new Verdict();
   const roles = ofType(resources, TYPES.role);
   const executionRoles = new Set<PolicyResource>();
+  let executionRolesKnown = true;
   for (const td of ofType(resources, TYPES.taskDefinition)) {
-    const referenced = new Set((containers(td) ?? []).flatMap((c) => (c.secrets ?? []).map((s) => s.valueFrom)));
-    const role = roles.find((r) => r.props.arn !== undefined && r.props.arn === td.props.executionRoleArn);
+    const containers = containersOf(td, verdict);
+    const referenced = new Set((containers ?? []).flatMap((c) => (c.secrets ?? []).map((s) => s.valueFrom)));
+    const roleArn = td.props.executionRoleArn;
+    const role = roles.find((r) => r.props.arn !== undefined && !isUnknown(r.props.arn) && r.props.arn === roleArn);
     if (!role) {
-      if (td.props.executionRoleArn !== undefined) violations.push(`${td.name}: execution role not found in the stack`);
+      if (isUnknown(roleArn) || (roleArn !== undefined && roles.some((r) => isUnknown(r.props.arn)))) {
+        verdict.pending(td, 'executionRoleArn');
+        executionRolesKnown = false;
+      } else if (roleArn !== undefined) verdict.fail(`${td.name}: execution role not found in the stack`);
       continue;
     }
     executionRoles.add(role);
     const granted = new Set<string>();
-    for (const grant of secretGrants(role, resources)) {
+    const { grants, complete } = secretGrants(role, resources, verdict);
+    for (const grant of grants) {
       if (grant.resources === 'every secret') {
-        violations.push(`${role.name}: reads every secret through ${grant.source}`);
+        verdict.fail(`${role.name}: reads every secret through ${grant.source}`);
         continue;
       }
       for (const res of grant.resources) {
-        if (res.includes('*')) violations.push(`${grant.source}: reads secrets with a wildcard resource ${res}`);
+        if (res.includes('*')) verdict.fail(`${grant.source}: reads secrets with a wildcard resource ${res}`);
         granted.add(res);
       }
     }
-    for (const arn of granted) if (!referenced.has(arn)) violations.push(`${role.name}: may read ${arn}, which the task does not use`);
-    for (const arn of referenced) if (!granted.has(arn)) violations.push(`${role.name}: cannot read ${arn}, which the task needs`);
+    // Each side of the comparison must be fully known (pending is already recorded).
+    if (!containers || !complete) continue;
+    for (const arn of granted) if (!referenced.has(arn)) verdict.fail(`${role.name}: may read ${arn}, which the task does not use`);
+    for (const arn of referenced) if (!granted.has(arn)) verdict.fail(`${role.name}: cannot read ${arn}, which the task needs`);
   }
   for (const role of roles) {
     if (executionRoles.has(role)) continue;
-    for (const grant of secretGrants(role, resources)) violations.push(`${grant.source}: a non-execution role (${role.name}) reads secrets`);
+    const { grants } = secretGrants(role, resources, verdict);
+    if (grants.length === 0) continue;
+    // Until every execution role is known, a role that reads secrets may be one of them.
+    if (!executionRolesKnown) verdict.pending(role, 'whether it is a task execution role');
+    else for (const grant of grants) verdict.fail(`${grant.source}: a non-execution role (${role.name}) reads secrets`);
   }
-  return violations;
+  return verdict;
 }
 
 /** Stack outputs carry no secret: neither Pulumi secrets nor anything that looks like one. */

@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ProgramRun, runProgram } from './harness';
+import { policyView } from './policy-view';
 import { STACK_POLICIES, type PolicyResource } from '../../infra/policies';
 import { TYPES, ofType } from '../../infra/policies/types';
+import { CLOUDWATCH_METRICS } from '../../service/shared/metric-names';
 
 /**
  * A policy that never fires passes every test run on compliant stacks. So every policy gets, here,
@@ -14,7 +16,7 @@ const runbookExists = (file: string) => existsSync(join(__dirname, '../../runboo
 const check = (name: string, run: ProgramRun): string[] => {
   const policy = STACK_POLICIES.find((p) => p.name === name);
   if (!policy) throw new Error(`no policy ${name}`);
-  return policy.check(run.resources, { runbookExists });
+  return policy.check(policyView(run), { runbookExists }).violations;
 };
 
 type Change = (run: ProgramRun) => void;
@@ -24,9 +26,10 @@ const each = (type: string, change: (props: Record<string, unknown>, resource: P
     if (matched.length === 0) throw new Error(`the program declares no ${type} to change`);
     for (const r of matched) change(r.props, r);
   };
-const add = (resource: PolicyResource): Change => (run) => void run.resources.push(resource);
+const add = (resource: PolicyResource): Change => (run) => void run.resources.push(resource as ProgramRun['resources'][number]);
 const tagged = (exposure: string) => (r: PolicyResource) => (r.props.tags as Record<string, string> | undefined)?.Exposure === exposure;
-const containerDefs = (change: (defs: { environment: { name: string; value: string }[]; secrets: { name: string; valueFrom: string }[] }[]) => void): Change =>
+type ContainerDef = { environment: { name: string; value: string }[]; secrets: { name: string; valueFrom: string }[]; healthCheck?: Record<string, unknown> };
+const containerDefs = (change: (defs: ContainerDef[]) => void): Change =>
   each(TYPES.taskDefinition, (p) => {
     const defs = JSON.parse(p.containerDefinitions as string);
     change(defs);
@@ -41,6 +44,37 @@ const roleOf = (run: ProgramRun, which: 'executionRoleArn' | 'taskRoleArn'): Pol
 const policyFor = (role: 'executionRoleArn' | 'taskRoleArn', statement: Record<string, unknown>): Change => (run) =>
   add({ type: TYPES.rolePolicy, name: `extra-${role}-policy`, props: { role: roleOf(run, role).props.name, policy: JSON.stringify({ Version: '2012-10-17', Statement: [statement] }) } })(run);
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:upiik/production/other-AbCdEf';
+type Spec = { namespace?: string; dimensions?: Record<string, unknown> };
+const cacheMetrics = (r: PolicyResource): Spec[] =>
+  ((r.props.metricQueries as { metric?: Spec }[] | undefined) ?? []).flatMap((q) => (q.metric?.namespace === 'AWS/ElastiCache' ? [q.metric] : []));
+const eachCacheMetric = (change: (metric: Spec) => void): Change =>
+  each(TYPES.metricAlarm, (_p, r) => cacheMetrics(r).forEach(change), (r) => cacheMetrics(r).length > 0);
+const readsEmf = (r: PolicyResource): boolean =>
+  ((r.props.metricQueries as { metric?: Spec }[] | undefined) ?? []).some((q) => q.metric?.namespace === CLOUDWATCH_METRICS.namespace) &&
+  ((r.props.metricQueries as { expression?: string }[]).some((q) => q.expression?.includes('FILL')));
+const healthChecks = (change: (check: Record<string, unknown>) => void): Change =>
+  containerDefs((defs) => defs.forEach((d) => change(d.healthCheck as Record<string, unknown>)));
+/** Resources the program will declare once their components are wired: compliant, then one change each. */
+const database = (props: Record<string, unknown> = {}): PolicyResource => ({
+  type: TYPES.dbInstance, name: 'fixture-db',
+  props: { identifier: 'upiik-payments-production', storageEncrypted: true, publiclyAccessible: false, backupRetentionPeriod: 14, manageMasterUserPassword: true, deletionProtection: true, multiAz: true, tags: { Environment: 'production' }, ...props },
+});
+const registry = (props: Record<string, unknown> = {}): PolicyResource => ({
+  type: TYPES.ecrRepository, name: 'fixture-repo', props: { name: 'upiik-payments', imageTagMutability: 'IMMUTABLE', imageScanningConfiguration: { scanOnPush: true }, ...props },
+});
+const deployRole = (trust: { sub?: string | readonly string[]; aud?: string; audOperator?: string } = {}): PolicyResource => {
+  const t = { sub: ['repo:upiik/payments:environment:production', 'repo:upiik/payments:ref:refs/heads/main'], aud: 'sts.amazonaws.com', audOperator: 'StringEquals', ...trust };
+  const condition: Record<string, Record<string, unknown>> = { [t.audOperator]: {}, StringLike: {} };
+  if (t.aud !== undefined) condition[t.audOperator]!['token.actions.githubusercontent.com:aud'] = t.aud;
+  if (t.sub !== undefined) condition.StringLike!['token.actions.githubusercontent.com:sub'] = t.sub;
+  return {
+    type: TYPES.role, name: 'fixture-deploy-role',
+    props: { name: 'upiik-payments-production-deploy', assumeRolePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{
+      Effect: 'Allow', Action: 'sts:AssumeRoleWithWebIdentity',
+      Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com' }, Condition: condition,
+    }] }) },
+  };
+};
 
 interface Case {
   policy: string;
@@ -122,8 +156,18 @@ const CASES: Case[] = [
   // deployments-roll-back
   { policy: 'deployments-roll-back', what: 'a circuit breaker that does not roll back', flags: /deployment circuit breaker with rollback is not on/,
     change: each(TYPES.ecsService, (p) => (p.deploymentCircuitBreaker = { enable: true, rollback: false })) },
-  { policy: 'deployments-roll-back', what: 'no circuit breaker', flags: /deployment circuit breaker with rollback is not on/,
-    change: each(TYPES.ecsService, (p) => delete p.deploymentCircuitBreaker) },
+  { policy: 'deployments-roll-back', what: 'a rolling deployment without a circuit breaker', flags: /deployment circuit breaker with rollback is not on/,
+    change: each(TYPES.ecsService, (p) => {
+      p.deploymentConfiguration = { strategy: 'ROLLING' };
+      delete p.deploymentCircuitBreaker;
+    }) },
+  { policy: 'deployments-roll-back', what: 'a deployment without a strategy (rolling) or circuit breaker', flags: /deployment circuit breaker with rollback is not on/,
+    change: each(TYPES.ecsService, (p) => {
+      delete p.deploymentConfiguration;
+      delete p.deploymentCircuitBreaker;
+    }) },
+  { policy: 'deployments-roll-back', what: 'alarm rollback watching an alarm the stack does not declare', flags: /rollback watches upiik-typo-alarm, which is not an alarm in this stack/,
+    change: each(TYPES.ecsService, (p) => (p.alarms as { alarmNames: string[] }).alarmNames.push('upiik-typo-alarm')) },
   { policy: 'deployments-roll-back', what: 'alarm rollback off', flags: /CloudWatch alarm rollback is not on/,
     change: each(TYPES.ecsService, (p) => ((p.alarms as { rollback: boolean }).rollback = false)) },
   { policy: 'deployments-roll-back', what: 'alarm rollback watching no alarm', flags: /CloudWatch alarm rollback is not on/,
@@ -149,6 +193,111 @@ const CASES: Case[] = [
     change: each(TYPES.metricAlarm, (p) => (p.alarmDescription = String(p.alarmDescription).replace(/runbooks\/[a-z0-9-]+\.md/, 'runbooks/does-not-exist.md'))) },
   { policy: 'alarms-are-actionable', what: 'an alarm linking no runbook', flags: /description links no runbook/,
     change: each(TYPES.metricAlarm, (p) => (p.alarmDescription = 'Payments are failing.')) },
+  // physical-names-within-aws-limits
+  { policy: 'physical-names-within-aws-limits', what: 'an ALB name of 33 characters', flags: /name a{33} is 33 characters; AWS allows 32/,
+    change: each(TYPES.loadBalancer, (p) => (p.name = 'a'.repeat(33))) },
+  { policy: 'physical-names-within-aws-limits', what: 'an ALB name starting with internal-', flags: /name internal-api breaks the AWS naming rule/,
+    change: each(TYPES.loadBalancer, (p) => (p.name = 'internal-api')) },
+  { policy: 'physical-names-within-aws-limits', what: 'a target group name of 33 characters', flags: /name t{33} is 33 characters; AWS allows 32/,
+    change: each(TYPES.targetGroup, (p) => (p.name = 't'.repeat(33))) },
+  { policy: 'physical-names-within-aws-limits', what: 'a target group name ending with a hyphen', flags: /name upiik-tg- breaks the AWS naming rule/,
+    change: each(TYPES.targetGroup, (p) => (p.name = 'upiik-tg-')) },
+  { policy: 'physical-names-within-aws-limits', what: 'a replication group id of 41 characters', flags: /replicationGroupId r{41} is 41 characters; AWS allows 40/,
+    change: each(TYPES.replicationGroup, (p) => (p.replicationGroupId = 'r'.repeat(41))) },
+  { policy: 'physical-names-within-aws-limits', what: 'a replication group id with two hyphens in a row', flags: /replicationGroupId upiik--redis breaks the AWS naming rule/,
+    change: each(TYPES.replicationGroup, (p) => (p.replicationGroupId = 'upiik--redis')) },
+  { policy: 'physical-names-within-aws-limits', what: 'a replication group id starting with a digit', flags: /replicationGroupId 1redis breaks the AWS naming rule/,
+    change: each(TYPES.replicationGroup, (p) => (p.replicationGroupId = '1redis')) },
+  { policy: 'physical-names-within-aws-limits', what: 'an IAM role name of 65 characters', flags: /name o{65} is 65 characters; AWS allows 64/,
+    change: add({ type: TYPES.role, name: 'long-role', props: { name: 'o'.repeat(65) } }) },
+  { policy: 'physical-names-within-aws-limits', what: 'a database identifier of 64 characters', flags: /identifier d{64} is 64 characters; AWS allows 63/,
+    change: add({ type: TYPES.dbInstance, name: 'long-db', props: { identifier: 'd'.repeat(64) } }) },
+  // elasticache-alarms-watch-members
+  { policy: 'elasticache-alarms-watch-members', what: 'a Redis alarm on the ReplicationGroupId dimension', flags: /uses the ReplicationGroupId dimension/,
+    change: eachCacheMetric((m) => (m.dimensions = { ReplicationGroupId: 'upiik-payments-production' })) },
+  { policy: 'elasticache-alarms-watch-members', what: 'a Redis alarm with no CacheClusterId', flags: /has no CacheClusterId dimension/,
+    change: eachCacheMetric((m) => (m.dimensions = { CacheNodeId: '0001' })) },
+  { policy: 'elasticache-alarms-watch-members', what: 'a Redis alarm watching only the first member', flags: /watches only some members of .*; missing .*-002/,
+    change: eachCacheMetric((m) => ((m.dimensions as Record<string, string>).CacheClusterId = String((m.dimensions as Record<string, string>).CacheClusterId).replace(/-00\d$/, '-001'))) },
+  // emf-alarms-handle-missing-data
+  { policy: 'emf-alarms-handle-missing-data', what: 'an EMF alarm left at treatMissingData missing', flags: /must choose treatMissingData .*, not missing/,
+    change: each(TYPES.metricAlarm, (p) => (p.treatMissingData = 'missing'), readsEmf) },
+  { policy: 'emf-alarms-handle-missing-data', what: 'an EMF alarm without treatMissingData', flags: /must choose treatMissingData .*, not the default/,
+    change: each(TYPES.metricAlarm, (p) => delete p.treatMissingData, readsEmf) },
+  { policy: 'emf-alarms-handle-missing-data', what: 'metric math reading an EMF counter without FILL', flags: /expression \w+ reads \w+ without FILL\(\w+, \.\.\.\)/,
+    change: each(TYPES.metricAlarm, (p) => (p.metricQueries as { expression?: string }[]).forEach((q) => {
+      if (q.expression) q.expression = q.expression.replace(/FILL\((\w+),\s*0\)/g, '$1');
+    }), readsEmf) },
+  // steady-state-wait-fits-bakes
+  { policy: 'steady-state-wait-fits-bakes', what: 'the provider default timeouts', flags: /create timeout 1200 s is shorter than the bakes \(25 min\) plus 10 min \(2100 s\)/,
+    change: each(TYPES.ecsService, (_p, r) => (r.options = { customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } })) },
+  { policy: 'steady-state-wait-fits-bakes', what: 'an update timeout one second short', flags: /update timeout 2099 s is shorter/,
+    change: each(TYPES.ecsService, (_p, r) => (r.options = { customTimeouts: { createSeconds: 2100, updateSeconds: 2099, deleteSeconds: 0 } })) },
+  { policy: 'steady-state-wait-fits-bakes', what: 'waiting for steady state without sigintRollback', flags: /waits for steady state without sigintRollback/,
+    change: each(TYPES.ecsService, (p) => (p.sigintRollback = false)) },
+  // containers-have-health-checks
+  { policy: 'containers-have-health-checks', what: 'a container without a health check', flags: /: no health check/,
+    change: containerDefs((defs) => defs.forEach((d) => delete d.healthCheck)) },
+  { policy: 'containers-have-health-checks', what: 'a health check with nothing to run', flags: /health check command must be CMD or CMD-SHELL followed by what to run/,
+    change: healthChecks((h) => (h.command = ['CMD-SHELL'])) },
+  { policy: 'containers-have-health-checks', what: 'a health check command in Docker NONE form', flags: /health check command must be CMD or CMD-SHELL/,
+    change: healthChecks((h) => (h.command = ['NONE', 'x'])) },
+  { policy: 'containers-have-health-checks', what: 'a health check interval of 301 s', flags: /health check interval 301 is outside ECS's 5-300/,
+    change: healthChecks((h) => (h.interval = 301)) },
+  { policy: 'containers-have-health-checks', what: 'a health check timeout of 1 s', flags: /health check timeout 1 is outside ECS's 2-60/,
+    change: healthChecks((h) => (h.timeout = 1)) },
+  { policy: 'containers-have-health-checks', what: 'a health check with 11 retries', flags: /health check retries 11 is outside ECS's 1-10/,
+    change: healthChecks((h) => (h.retries = 11)) },
+  { policy: 'containers-have-health-checks', what: 'a health check start period of 301 s', flags: /health check startPeriod 301 is outside ECS's 0-300/,
+    change: healthChecks((h) => (h.startPeriod = 301)) },
+  { policy: 'containers-have-health-checks', what: 'a health check timeout as long as its interval', flags: /health check timeout 30 s is not shorter than its interval 30 s/,
+    change: healthChecks((h) => Object.assign(h, { interval: 30, timeout: 30 })) },
+  // databases-encrypted-private-backed-up
+  ...([
+    ['unencrypted storage', { storageEncrypted: false }, /storage is not encrypted/],
+    ['a public database', { publiclyAccessible: true }, /publicly accessible/],
+    ['backups kept 6 days', { backupRetentionPeriod: 6 }, /backups kept 6 days; at least 7 days/],
+    ['no backup retention', { backupRetentionPeriod: undefined }, /backup retention is not set; at least 7 days/],
+    ['a master password RDS does not manage', { manageMasterUserPassword: false }, /master password is not managed by RDS/],
+    ['a master password in the program', { password: 'in-state' }, /a master password is set in the program/],
+    ['production without deletion protection', { deletionProtection: false }, /deletion protection is off in production/],
+    ['production in one AZ', { multiAz: false }, /not Multi-AZ in production/],
+  ] as const).map(([what, props, flags]): Case => ({ policy: 'databases-encrypted-private-backed-up', what, flags, change: add(database(props)) })),
+  // registries-immutable-and-scanned
+  { policy: 'registries-immutable-and-scanned', what: 'a repository with mutable tags', flags: /image tags are mutable/, change: add(registry({ imageTagMutability: 'MUTABLE' })) },
+  { policy: 'registries-immutable-and-scanned', what: 'a repository without scan on push', flags: /images are not scanned on push/, change: add(registry({ imageScanningConfiguration: { scanOnPush: false } })) },
+  { policy: 'registries-immutable-and-scanned', what: 'a repository without a scanning configuration', flags: /images are not scanned on push/, change: add(registry({ imageScanningConfiguration: undefined })) },
+  // deploy-roles-pinned-to-repository
+  ...([
+    ['a sub wildcard over the owner', { sub: 'repo:upiik/*' }, /sub repo:upiik\/\* is not pinned/],
+    ['a sub wildcard over every repository', { sub: 'repo:*' }, /sub repo:\* is not pinned/],
+    ['a sub on any ref of the repository', { sub: 'repo:upiik/payments:*' }, /sub repo:upiik\/payments:\* is not pinned/],
+    ['a sub on a feature branch', { sub: 'repo:upiik/payments:ref:refs/heads/feature' }, /is not pinned to one repository and an environment or main/],
+    ['no sub condition', { sub: undefined }, /does not pin token.actions.githubusercontent.com:sub/],
+    ['no aud condition', { aud: undefined }, /does not pin token.actions.githubusercontent.com:aud/],
+    ['an aud other than STS', { aud: 'https://github.com/upiik' }, /does not pin token.actions.githubusercontent.com:aud/],
+    ['aud matched by StringLike', { audOperator: 'StringLike' }, /does not pin token.actions.githubusercontent.com:aud to sts.amazonaws.com with StringEquals/],
+    ['two repositories', { sub: ['repo:upiik/payments:environment:production', 'repo:other/repo:environment:production'] }, /trusted by several repositories \(upiik\/payments, other\/repo\)/],
+    ['only the main branch, no environment', { sub: 'repo:upiik/payments:ref:refs/heads/main' }, /no sub pins a GitHub environment/],
+  ] as const).map(([what, trust, flags]): Case => ({ policy: 'deploy-roles-pinned-to-repository', what, flags, change: add(deployRole(trust)) })),
+  // customer-keys-for-topics-and-secrets
+  { policy: 'customer-keys-for-topics-and-secrets', what: 'an alert topic without a KMS key', flags: /not encrypted with a customer-managed KMS key \(kmsMasterKeyId\)/,
+    change: each(TYPES.snsTopic, (p) => delete p.kmsMasterKeyId) },
+  { policy: 'customer-keys-for-topics-and-secrets', what: 'an alert topic under the AWS managed SNS key', flags: /kmsMasterKeyId alias\/aws\/sns is an AWS managed key/,
+    change: each(TYPES.snsTopic, (p) => (p.kmsMasterKeyId = 'alias/aws/sns')) },
+  { policy: 'customer-keys-for-topics-and-secrets', what: 'a secret without a KMS key', flags: /not encrypted with a customer-managed KMS key \(kmsKeyId\)/,
+    change: each(TYPES.secret, (p) => delete p.kmsKeyId) },
+  { policy: 'customer-keys-for-topics-and-secrets', what: 'a secret under the AWS managed key by ARN', flags: /kmsKeyId arn:aws:kms:eu-central-1:123456789012:alias\/aws\/secretsmanager is an AWS managed key/,
+    change: each(TYPES.secret, (p) => (p.kmsKeyId = 'arn:aws:kms:eu-central-1:123456789012:alias/aws/secretsmanager')) },
+  // production-load-balancers-protected-and-logged
+  { policy: 'production-load-balancers-protected-and-logged', what: 'a production ALB without deletion protection', flags: /deletion protection is off in production/,
+    change: each(TYPES.loadBalancer, (p) => (p.enableDeletionProtection = false)) },
+  { policy: 'production-load-balancers-protected-and-logged', what: 'a production ALB with access logs disabled', flags: /access logs are off in production/,
+    change: each(TYPES.loadBalancer, (p) => ((p.accessLogs as { enabled: boolean }).enabled = false)) },
+  { policy: 'production-load-balancers-protected-and-logged', what: 'a production ALB without access logs', flags: /access logs are off in production/,
+    change: each(TYPES.loadBalancer, (p) => delete p.accessLogs) },
+  { policy: 'production-load-balancers-protected-and-logged', what: 'a production ALB logging to no bucket', flags: /access logs are off in production/,
+    change: each(TYPES.loadBalancer, (p) => ((p.accessLogs as { bucket?: string }).bucket = '')) },
 ];
 
 describe('every policy fires on a violating resource', () => {
@@ -191,5 +340,98 @@ describe('environment-dependent policies', () => {
   test('a production stack configured with a single task fails the redundancy policy', async () => {
     const run = await runProgram('production', { desiredCount: '1', minCount: '1' });
     expect(check('production-redundant-tasks', run)).toEqual([expect.stringMatching(/got 1/)]);
+  });
+});
+
+describe('policy boundaries: the last compliant value passes', () => {
+  let production: ProgramRun;
+  beforeAll(async () => {
+    production = await runProgram('production');
+  });
+  const changed = (run: ProgramRun, ...changes: Change[]): ProgramRun => {
+    const copy = structuredClone(run);
+    for (const change of changes) change(copy);
+    return copy;
+  };
+
+  test('names at exactly their AWS limit pass (ALB and target group 32, replication group 40, role 64, database 63)', () => {
+    const run = changed(production,
+      each(TYPES.loadBalancer, (p) => (p.name = `a${'-b'.repeat(15)}c`)),
+      each(TYPES.targetGroup, (p) => (p.name = 't'.repeat(32))),
+      each(TYPES.replicationGroup, (p) => (p.replicationGroupId = `r${'-r'.repeat(19)}s`)),
+      add({ type: TYPES.role, name: 'role-64', props: { name: 'o'.repeat(64) } }),
+      add(database({ identifier: 'd'.repeat(63) })));
+    expect(check('physical-names-within-aws-limits', run)).toEqual([]);
+  });
+
+  test('a one-letter identifier and an auto-named resource without a name property pass', () => {
+    const run = changed(production, add(database({ identifier: 'd' })), add({ type: TYPES.role, name: 'unnamed', props: {} }));
+    expect(check('physical-names-within-aws-limits', run)).toEqual([]);
+  });
+
+  test('health check settings at the edges of ECS ranges pass', () => {
+    for (const edge of [{ interval: 5, timeout: 2, retries: 1, startPeriod: 0 }, { interval: 300, timeout: 60, retries: 10, startPeriod: 300 }]) {
+      const run = changed(production, healthChecks((h) => Object.assign(h, edge)));
+      expect(check('containers-have-health-checks', run)).toEqual([]);
+    }
+    const defaults = changed(production, healthChecks((h) => ['interval', 'timeout', 'retries', 'startPeriod'].forEach((k) => delete h[k])));
+    expect(check('containers-have-health-checks', defaults)).toEqual([]);
+  });
+
+  test('timeouts of exactly the bakes plus the margin pass', () => {
+    const run = changed(production, each(TYPES.ecsService, (_p, r) => (r.options = { customTimeouts: { createSeconds: 2100, updateSeconds: 2100, deleteSeconds: 0 } })));
+    expect(check('steady-state-wait-fits-bakes', run)).toEqual([]);
+  });
+
+  test('a linear rollout needs every step baked; a rolling one only the margin', () => {
+    const linear = changed(production, each(TYPES.ecsService, (p, r) => {
+      p.deploymentConfiguration = { strategy: 'LINEAR', linearConfiguration: { stepPercent: 25, stepBakeTimeInMinutes: '5' }, bakeTimeInMinutes: '10' };
+      r.options = { customTimeouts: { createSeconds: 2400, updateSeconds: 2399, deleteSeconds: 0 } };
+    }));
+    expect(check('steady-state-wait-fits-bakes', linear)).toEqual([expect.stringMatching(/update timeout 2399 s is shorter than the bakes \(30 min\)/)]);
+    const rolling = changed(production, each(TYPES.ecsService, (p, r) => {
+      p.deploymentConfiguration = { strategy: 'ROLLING' };
+      r.options = { customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } };
+    }));
+    expect(check('steady-state-wait-fits-bakes', rolling)).toEqual([]);
+    const noWait = changed(production, each(TYPES.ecsService, (p, r) => {
+      p.waitForSteadyState = false;
+      r.options = { customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } };
+    }));
+    expect(check('steady-state-wait-fits-bakes', noWait)).toEqual([]);
+  });
+
+  test('a canary deployment may also run a circuit breaker that rolls back', () => {
+    const on = changed(production, each(TYPES.ecsService, (p) => (p.deploymentCircuitBreaker = { enable: true, rollback: true })));
+    expect(check('deployments-roll-back', on)).toEqual([]);
+  });
+
+  test('a compliant database, registry and deploy role pass; staging needs neither deletion protection nor Multi-AZ', () => {
+    const run = changed(production, add(database({ backupRetentionPeriod: 7 })), add(registry()), add(deployRole()));
+    expect(check('databases-encrypted-private-backed-up', run)).toEqual([]);
+    expect(check('registries-immutable-and-scanned', run)).toEqual([]);
+    expect(check('deploy-roles-pinned-to-repository', run)).toEqual([]);
+    const staging = { ...production, resources: [database({ deletionProtection: false, multiAz: false, tags: { Environment: 'staging' } })] } as ProgramRun;
+    expect(check('databases-encrypted-private-backed-up', staging)).toEqual([]);
+  });
+
+  test('a role trusted by a service principal is no deploy role; a GitHub role with one environment sub passes', () => {
+    const service = changed(production, add({ type: TYPES.role, name: 'svc', props: { assumeRolePolicy: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }] }) } }));
+    expect(check('deploy-roles-pinned-to-repository', service)).toEqual([]);
+    const single = changed(production, add(deployRole({ sub: 'repo:upiik/payments:environment:production' })));
+    expect(check('deploy-roles-pinned-to-repository', single)).toEqual([]);
+  });
+
+  test('a staging ALB may run without deletion protection and access logs', () => {
+    const staging = changed(production, each(TYPES.loadBalancer, (p) => Object.assign(p, { enableDeletionProtection: false, accessLogs: undefined })));
+    for (const r of staging.resources) if (r.props.tags) r.props.tags = { ...(r.props.tags as object), Environment: 'staging' };
+    expect(check('production-load-balancers-protected-and-logged', staging)).toEqual([]);
+  });
+
+  test('an EMF alarm without metric math passes with a chosen treatMissingData', () => {
+    const single = changed(production, add({ type: TYPES.metricAlarm, name: 'quiet', props: { namespace: CLOUDWATCH_METRICS.namespace, metricName: 'WebhookProcessed', treatMissingData: 'breaching' } }));
+    expect(check('emf-alarms-handle-missing-data', single)).toEqual([]);
+    const other = changed(production, add({ type: TYPES.metricAlarm, name: 'cpu', props: { namespace: 'AWS/ECS', metricName: 'CPUUtilization' } }));
+    expect(check('emf-alarms-handle-missing-data', other)).toEqual([]);
   });
 });
