@@ -11,8 +11,13 @@ interface Statement {
   Condition?: Record<string, Record<string, unknown>>;
 }
 const list = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-const isGitHubFederation = (st: Statement): boolean =>
-  typeof st.Principal === 'object' && list(st.Principal?.Federated).some((p) => typeof p === 'string' && p.endsWith(`oidc-provider/${GITHUB}`));
+/**
+ * Trust in GitHub's OIDC provider: the provider's ARN (`...:oidc-provider/token.actions...`), the
+ * ARN of a provider resource of this stack for that URL, or any condition on GitHub's claims.
+ */
+const isGitHubFederation = (st: Statement, providerArns: Set<unknown>): boolean =>
+  (typeof st.Principal === 'object' && list(st.Principal?.Federated).some((p) => providerArns.has(p) || (typeof p === 'string' && p.endsWith(`oidc-provider/${GITHUB}`)))) ||
+  Object.values(st.Condition ?? {}).some((block) => Object.keys(block).some((key) => key.startsWith(`${GITHUB}:`)));
 
 /** Values a condition gives `key`, per operator (StringEquals, StringLike, ...). */
 function conditionValues(st: Statement, key: string): { operator: string; values: unknown[] }[] {
@@ -28,11 +33,12 @@ function conditionValues(st: Statement, key: string): { operator: string; values
  */
 export function deployRolesPinnedToRepository(resources: PolicyResource[]): Verdict {
   const verdict = new Verdict();
+  const providerArns = new Set(ofType(resources, TYPES.oidcProvider).filter((p) => String(p.props.url).includes(GITHUB)).map((p) => p.props.arn));
   for (const role of ofType(resources, TYPES.role)) {
     const doc = role.props.assumeRolePolicy;
     if (!verdict.known(role, 'assumeRolePolicy', doc) || typeof doc !== 'string') continue;
     const statements = list((JSON.parse(doc) as { Statement?: unknown }).Statement) as Statement[];
-    for (const st of statements.filter(isGitHubFederation)) {
+    for (const st of statements.filter((st) => isGitHubFederation(st, providerArns))) {
       if (st.Effect !== 'Allow') continue;
       const aud = conditionValues(st, `${GITHUB}:aud`);
       if (!aud.some((c) => c.operator === 'StringEquals' && c.values.length === 1 && c.values[0] === 'sts.amazonaws.com') || aud.some((c) => c.values.some((v) => v !== 'sts.amazonaws.com')))

@@ -280,6 +280,19 @@ const CASES: Case[] = [
     ['two repositories', { sub: ['repo:upiik/payments:environment:production', 'repo:other/repo:environment:production'] }, /trusted by several repositories \(upiik\/payments, other\/repo\)/],
     ['only the main branch, no environment', { sub: 'repo:upiik/payments:ref:refs/heads/main' }, /no sub pins a GitHub environment/],
   ] as const).map(([what, trust, flags]): Case => ({ policy: 'deploy-roles-pinned-to-repository', what, flags, change: add(deployRole(trust)) })),
+  { policy: 'deploy-roles-pinned-to-repository', what: 'a wildcard sub trusting the stack\'s own provider resource by its ARN', flags: /sub repo:upiik\/\* is not pinned/,
+    change: (run) => {
+      add({ type: TYPES.oidcProvider, name: 'github', props: { url: 'https://token.actions.githubusercontent.com', arn: 'arn:aws:iam:eu-central-1:123456789012:github-provider' } })(run);
+      const role = deployRole({ sub: 'repo:upiik/*' });
+      role.props.assumeRolePolicy = String(role.props.assumeRolePolicy).replace('arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com', 'arn:aws:iam:eu-central-1:123456789012:github-provider');
+      add(role)(run);
+    } },
+  { policy: 'deploy-roles-pinned-to-repository', what: 'a wildcard sub under a principal the policy does not know, recognised by its GitHub claims', flags: /sub repo:\* is not pinned/,
+    change: (run) => {
+      const role = deployRole({ sub: 'repo:*' });
+      role.props.assumeRolePolicy = String(role.props.assumeRolePolicy).replace('arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com', 'arn:aws:iam::123456789012:oidc-provider/other');
+      add(role)(run);
+    } },
   // customer-keys-for-topics-and-secrets
   { policy: 'customer-keys-for-topics-and-secrets', what: 'an alert topic without a KMS key', flags: /not encrypted with a customer-managed KMS key \(kmsMasterKeyId\)/,
     change: each(TYPES.snsTopic, (p) => delete p.kmsMasterKeyId) },
