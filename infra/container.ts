@@ -13,6 +13,22 @@ export interface ContainerSpec {
   environment: Record<string, string>;
   /** Variable name -> Secrets Manager secret ARN. */
   secrets: Record<string, string>;
+  /**
+   * Variable name -> the version id of its secret's current value. Part of the container definition
+   * (a Docker label), so a new secret value is a new task definition revision and ECS replaces the
+   * tasks: running tasks read secrets only when they start.
+   */
+  secretVersions: Record<string, string>;
+}
+
+/**
+ * Liveness with the image's own runtime (node:20-bookworm-slim has no curl). ECS ignores the
+ * Dockerfile's HEALTHCHECK; only a health check in the task definition replaces a hung task.
+ * Ranges (ECS HealthCheck API): interval 5..300 s, timeout 2..60 s, retries 1..10, startPeriod 0..300 s.
+ */
+export function livenessCheck(port: number): { command: string[]; interval: number; timeout: number; retries: number; startPeriod: number } {
+  const probe = `require('http').get('http://127.0.0.1:${port}/health/live',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
+  return { command: ['CMD', 'node', '-e', probe], interval: 15, timeout: 5, retries: 3, startPeriod: 30 };
 }
 
 export function containerDefinitionsJson(spec: ContainerSpec): string {
@@ -30,7 +46,14 @@ export function containerDefinitionsJson(spec: ContainerSpec): string {
         .map(([name, valueFrom]) => ({ name, valueFrom })),
       readonlyRootFilesystem: true,
       user: 'node',
-      // The Dockerfile's HEALTHCHECK covers liveness; readiness is the target group's /health/ready.
+      // Liveness here (ECS restarts a hung task); readiness is the target group's /health/ready.
+      healthCheck: livenessCheck(spec.port),
+      dockerLabels: {
+        'app.upiik.secret-versions': Object.entries(spec.secretVersions)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([name, version]) => `${name}=${version}`)
+          .join(';'),
+      },
       stopTimeout: 30,
       logConfiguration: {
         logDriver: 'awslogs',
@@ -58,6 +81,8 @@ export interface EnvironmentInputs {
   authJwtAudience?: string;
   authTokenMaxLifetimeSeconds: number;
   authAdminTokenMaxLifetimeSeconds: number;
+  /** Comma-separated https origins; empty = no browser origin allowed. */
+  corsAllowedOrigins: string;
 }
 
 /**
@@ -85,6 +110,7 @@ export function plainEnvironment(i: EnvironmentInputs, resolved: { monthlyPriceI
     AUTH_TOKEN_MAX_LIFETIME_SECONDS: String(i.authTokenMaxLifetimeSeconds),
     AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS: String(i.authAdminTokenMaxLifetimeSeconds),
   };
+  if (i.corsAllowedOrigins) env.CORS_ALLOWED_ORIGINS = i.corsAllowedOrigins;
   if (i.authJwtIssuer) env.AUTH_JWT_ISSUER = i.authJwtIssuer;
   if (i.authJwtAudience) env.AUTH_JWT_AUDIENCE = i.authJwtAudience;
   return env;

@@ -1,21 +1,23 @@
 import * as pulumi from '@pulumi/pulumi';
+import * as aws from '@pulumi/aws';
 import { loadStackSettings, tagsFor } from './settings';
 import { plainEnvironment } from './container';
-import { ALARMS, DEPLOYMENT_ROLLBACK_ALARMS, alarmName } from './alarm-catalog';
+import { ALARMS } from './alarm-catalog';
 import { Network } from './components/network';
 import { LoadBalancer } from './components/load-balancer';
 import { Cache } from './components/cache';
 import { StripeCatalog } from './components/stripe-catalog';
+import { Encryption } from './components/encryption';
 import { Secrets } from './components/secrets';
 import { AlertTopic } from './components/alert-topic';
 import { PaymentsService } from './components/service';
 import { Alarms } from './components/alarms';
+import { Dns } from './components/dns';
 
-// Wiring only: each component checks its own arguments. See docs/infra.md.
+// Wiring only: each component checks its own arguments. Order matters where noted; see docs/infra.md.
 const s = loadStackSettings();
 const tags = (role: string) => tagsFor(s, role);
 const CONTAINER_PORT = 3000;
-const serviceUrl = `https://${s.domainName}`;
 
 const network = new Network(s.prefix, { ...s.network, flowLogRetentionDays: s.service.logRetentionDays, tags: tags('network') });
 const lb = new LoadBalancer(s.prefix, {
@@ -28,11 +30,12 @@ const cache = new Cache(s.prefix, {
   nodeType: s.cache.nodeType, multiAz: s.cache.multiAz, tags: tags('cache'),
 });
 const stripe = new StripeCatalog(s.prefix, {
-  serviceUrl, apiVersion: s.stripe.apiVersion, environment: s.environment,
+  serviceUrl: `https://${s.domainName}`, apiVersion: s.stripe.apiVersion, environment: s.environment,
   adoptEndpointId: s.stripe.adoptEndpointId, adoptedSecret: s.stripe.adoptedSecret,
 });
+const encryption = new Encryption(s.prefix, { aliasName: s.prefix, deletionWindowInDays: 30, tags: tags('security') });
 const secrets = new Secrets(s.prefix, {
-  namePrefix: `upiik-payments/${s.environment}`,
+  namePrefix: `upiik-payments/${s.environment}`, kmsKeyArn: encryption.keyArn,
   recoveryWindowInDays: s.environment === 'production' ? 30 : 7,
   values: {
     STRIPE_SECRET_KEY: s.secrets.stripeSecretKey, STRIPE_WEBHOOK_SECRET: stripe.webhookSecret, DATABASE_URL: s.secrets.databaseUrl,
@@ -40,9 +43,15 @@ const secrets = new Secrets(s.prefix, {
   },
   tags: tags('secrets'),
 });
-const alerts = new AlertTopic(s.prefix, { email: s.alerts.email, tags: tags('alerts') });
+const alerts = new AlertTopic(s.prefix, { email: s.alerts.email, kmsKeyArn: encryption.keyArn, tags: tags('alerts') });
+// Before the service: its deployments roll back on these alarms, which watch the ECS names from settings.
+const alarms = new Alarms(s.prefix, {
+  prefix: s.prefix, environment: s.environment, alertTopicArn: alerts.topicArn, runbookBaseUrl: s.alerts.runbookBaseUrl,
+  albArnSuffix: lb.albArnSuffix, targetGroupArnSuffixes: [lb.primaryTargetGroupArnSuffix, lb.alternateTargetGroupArnSuffix],
+  clusterName: s.ecs.clusterName, serviceName: s.ecs.serviceName, redisMemberClusterIds: cache.memberClusterIds, tags: tags('alarms'),
+});
 const service = new PaymentsService(s.prefix, {
-  image: s.image, containerPort: CONTAINER_PORT, ...s.service,
+  image: s.image, containerPort: CONTAINER_PORT, ...s.service, ...s.ecs,
   privateSubnetIds: network.privateSubnetIds, securityGroupId: lb.serviceSecurityGroupId,
   environment: pulumi.all([stripe.monthlyPriceId, stripe.yearlyPriceId, alerts.topicArn]).apply(([monthlyPriceId, yearlyPriceId, alertTopicArn]) =>
     plainEnvironment(
@@ -50,32 +59,44 @@ const service = new PaymentsService(s.prefix, {
         webhookUrl: stripe.webhookUrl, alertEmail: s.alerts.email },
       { monthlyPriceId, yearlyPriceId, alertTopicArn },
     )),
-  secretArns: secrets.arns,
+  secretArns: secrets.arns, secretVersionIds: secrets.versionIds, kmsKeyArn: encryption.keyArn,
   alertTopicArn: alerts.topicArn,
   loadBalancer: {
     primaryTargetGroupArn: lb.primaryTargetGroupArn, alternateTargetGroupArn: lb.alternateTargetGroupArn,
     productionListenerRuleArn: lb.productionListenerRuleArn, trafficShiftRoleArn: lb.trafficShiftRoleArn,
-    requestCountLabel: pulumi.interpolate`${lb.albArnSuffix}/${lb.primaryTargetGroupArnSuffix}`,
+    requestCountLabels: [lb.primaryTargetGroupArnSuffix, lb.alternateTargetGroupArnSuffix].map((tg) => pulumi.interpolate`${lb.albArnSuffix}/${tg}`),
   },
-  deployment: { ...s.service, strategy: s.service.deploymentStrategy, rollbackAlarmNames: DEPLOYMENT_ROLLBACK_ALARMS.map((k) => alarmName(s.prefix, k)) },
+  deployment: { ...s.service, strategy: s.service.deploymentStrategy, rollbackAlarmNames: alarms.rollbackAlarmNames },
+  // The whole LoadBalancer (listener rule, traffic-shift role policy) and Cache, every secret value.
+  startAfter: [lb, cache, ...secrets.versions, ...alarms.rollbackAlarms],
   tags: tags('service'),
-}, { dependsOn: [cache] });
-const alarms = new Alarms(s.prefix, {
-  prefix: s.prefix, environment: s.environment, alertTopicArn: alerts.topicArn, runbookBaseUrl: s.alerts.runbookBaseUrl,
-  albArnSuffix: lb.albArnSuffix, targetGroupArnSuffixes: [lb.primaryTargetGroupArnSuffix, lb.alternateTargetGroupArnSuffix],
-  clusterName: service.clusterName, serviceName: service.serviceName, redisMemberClusterIds: cache.memberClusterIds, tags: tags('alarms'),
 });
+const dns = s.hostedZoneId
+  ? new Dns(s.prefix, {
+      domainName: s.domainName, hostedZoneId: s.hostedZoneId, albDnsName: lb.dnsName,
+      albZoneId: aws.lb.getLoadBalancerOutput({ arn: lb.albArn }).zoneId,
+    })
+  : undefined;
 
 // Stack outputs for pipelines and scripts. Nothing secret: the policy tests check every value.
-export { serviceUrl };
+export const serviceUrl = dns ? pulumi.interpolate`https://${dns.fqdn}` : `https://${s.domainName}`;
 export const albDnsName = lb.dnsName;
 export const clusterName = service.clusterName;
+export const clusterArn = service.clusterArn;
 export const serviceName = service.serviceName;
+export const taskDefinitionFamily = service.taskDefinitionFamily;
+export const taskDefinitionArn = service.taskDefinitionArn;
+export const targetGroupArns = { primary: lb.primaryTargetGroupArn, alternate: lb.alternateTargetGroupArn };
+export const httpsListenerArn = lb.httpsListenerArn;
+export const productionListenerRuleArn = lb.productionListenerRuleArn;
+export const privateSubnetIds = network.privateSubnetIds;
+export const taskSecurityGroupId = lb.serviceSecurityGroupId;
+export const logGroupName = service.logGroupName;
 export const alarmNames = alarms.alarmNames;
-export const deploymentAlarmNames = DEPLOYMENT_ROLLBACK_ALARMS.map((k) => alarmName(s.prefix, k));
+export const deploymentAlarmNames = alarms.rollbackAlarmNames;
 export const alertTopicArn = alerts.topicArn;
+export const metricsTokenSecretArn = secrets.arns.METRICS_AUTH_TOKEN;
 export const priceIds = { monthly: stripe.monthlyPriceId, yearly: stripe.yearlyPriceId };
 export const webhookEndpointId = stripe.webhookEndpointId;
 export const webhookUrl = stripe.webhookUrl;
-export const logGroupName = service.logGroupName;
 export const runbooks = Object.values(ALARMS).map((a) => `${s.alerts.runbookBaseUrl}/${a.slug}.md`);

@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as aws from '@pulumi/aws';
+import * as random from '@pulumi/random';
 
 /** The container's secret environment variables, each backed by one Secrets Manager secret. */
 export const SECRET_ENV = {
@@ -8,22 +9,30 @@ export const SECRET_ENV = {
   DATABASE_URL: 'database-url',
   REDIS_URL: 'redis-url',
   AUTH_JWT_SECRET: 'jwt-secret',
+  METRICS_AUTH_TOKEN: 'metrics-token',
 } as const;
 export type SecretEnvName = keyof typeof SECRET_ENV;
 
 export interface SecretsArgs {
   /** `upiik-payments/<environment>`: the secrets' name prefix (env/*.env documents these names). */
   namePrefix: string;
-  /** Values; each must already be a Pulumi secret (config secrets, random outputs, provider secrets). */
-  values: Record<SecretEnvName, pulumi.Input<string>> & { REDIS_AUTH_TOKEN: pulumi.Input<string> };
+  /**
+   * Values; each must already be a Pulumi secret (config secrets, random outputs, provider secrets).
+   * METRICS_AUTH_TOKEN is generated here: nobody types it, the Prometheus scraper reads the secret.
+   */
+  values: Record<Exclude<SecretEnvName, 'METRICS_AUTH_TOKEN'>, pulumi.Input<string>> & { REDIS_AUTH_TOKEN: pulumi.Input<string> };
+  /** Customer-managed key encrypting every secret (Encryption). */
+  kmsKeyArn: pulumi.Input<string>;
   recoveryWindowInDays: number;
   tags: Record<string, string>;
 }
 
 /**
  * Secrets Manager secrets for everything the container must not see in plain environment, plus
- * the Redis auth token on its own (break-glass redis-cli). The webhook signing secret's version is
- * written from the Stripe endpoint the program declares: nobody copies it by hand.
+ * the Redis auth token on its own (break-glass redis-cli), all under the stack's KMS key. The
+ * webhook signing secret's version is written from the Stripe endpoint the program declares:
+ * nobody copies it by hand. `versionIds` change whenever a value changes, so the task definition
+ * that carries them rolls the tasks (ECS reads secrets only when a task starts).
  */
 export class Secrets extends pulumi.ComponentResource {
   /** ARN per container variable, for the task definition's `secrets[].valueFrom`. */
@@ -31,35 +40,51 @@ export class Secrets extends pulumi.ComponentResource {
   /** Exactly the secrets the execution role may read. */
   public readonly containerSecretArns: pulumi.Output<string[]>;
   public readonly redisAuthTokenArn: pulumi.Output<string>;
+  /** Version id per container variable: not secret, changes with the value. */
+  public readonly versionIds: Record<SecretEnvName, pulumi.Output<string>>;
+  /** Every secret version, for `dependsOn`: a task must not start before its secrets have values. */
+  public readonly versions: aws.secretsmanager.SecretVersion[];
 
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('upiik:secrets:Secrets', name, {}, opts);
     if (!/^[a-z0-9-]+\/[a-z]+$/.test(args.namePrefix)) throw new Error(`Secrets: namePrefix must look like upiik-payments/<env>, got ${args.namePrefix}`);
+    const versions: aws.secretsmanager.SecretVersion[] = [];
     const secret = (key: string, slug: string, value: pulumi.Input<string>, description: string) => {
       const s = new aws.secretsmanager.Secret(`${name}-${slug}`, {
         name: `${args.namePrefix}/${slug}`,
         description,
+        kmsKeyId: args.kmsKeyArn,
         recoveryWindowInDays: args.recoveryWindowInDays,
         tags: { ...args.tags, EnvVar: key },
       }, { parent: this });
       // pulumi.secret again: a value that arrives plain (a bug upstream) still never lands in state unencrypted.
-      new aws.secretsmanager.SecretVersion(`${name}-${slug}-version`, { secretId: s.id, secretString: pulumi.secret(value) }, { parent: this });
-      return s.arn;
+      const version = new aws.secretsmanager.SecretVersion(`${name}-${slug}-version`, { secretId: s.id, secretString: pulumi.secret(value) }, { parent: this });
+      versions.push(version);
+      return { arn: s.arn, versionId: version.versionId };
     };
+    // /metrics is reachable through the ALB: without a token it would publish business counters.
+    const metricsToken = new random.RandomPassword(`${name}-metrics-token`, { length: 48, special: false }, { parent: this });
+    const values: Record<SecretEnvName, pulumi.Input<string>> = { ...args.values, METRICS_AUTH_TOKEN: metricsToken.result };
     const descriptions: Record<SecretEnvName, string> = {
       STRIPE_SECRET_KEY: 'Stripe secret API key (sk_live_ in production, sk_test_ in staging)',
       STRIPE_WEBHOOK_SECRET: 'Signing secret of the Stripe webhook endpoint Pulumi manages',
       DATABASE_URL: 'PostgreSQL connection URL',
       REDIS_URL: 'rediss:// URL of the ElastiCache replication group, with its auth token',
       AUTH_JWT_SECRET: 'HS256 secret shared with the Upiik app that issues user JWTs',
+      METRICS_AUTH_TOKEN: 'Bearer token GET /metrics requires (generated; the Prometheus scraper reads it here)',
     };
     const arns = {} as Record<SecretEnvName, pulumi.Output<string>>;
+    const versionIds = {} as Record<SecretEnvName, pulumi.Output<string>>;
     for (const key of Object.keys(SECRET_ENV) as SecretEnvName[]) {
-      arns[key] = secret(key, SECRET_ENV[key], args.values[key], descriptions[key]);
+      const created = secret(key, SECRET_ENV[key], values[key], descriptions[key]);
+      arns[key] = created.arn;
+      versionIds[key] = created.versionId;
     }
     this.arns = arns;
+    this.versionIds = versionIds;
     this.containerSecretArns = pulumi.all(Object.values(arns));
-    this.redisAuthTokenArn = secret('REDIS_AUTH_TOKEN', 'redis-auth-token', args.values.REDIS_AUTH_TOKEN, 'ElastiCache auth token (also inside REDIS_URL)');
-    this.registerOutputs({ arns: this.arns, containerSecretArns: this.containerSecretArns, redisAuthTokenArn: this.redisAuthTokenArn });
+    this.redisAuthTokenArn = secret('REDIS_AUTH_TOKEN', 'redis-auth-token', args.values.REDIS_AUTH_TOKEN, 'ElastiCache auth token (also inside REDIS_URL)').arn;
+    this.versions = versions;
+    this.registerOutputs({ arns: this.arns, versionIds: this.versionIds, containerSecretArns: this.containerSecretArns, redisAuthTokenArn: this.redisAuthTokenArn });
   }
 }

@@ -52,5 +52,19 @@ describe.each<StackName>(['staging', 'production'])('the %s task definition', (s
     expect(problems).toEqual([]);
     expect(env.AUTH_TOKEN_MAX_LIFETIME_SECONDS).toBe('86400');
     expect(env.AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS).toBe('3600');
+    // Optional for the schema, required here: /metrics behind a token, the web app's origin allowed.
+    expect((app.secrets ?? []).map((s) => s.name)).toContain('METRICS_AUTH_TOKEN');
+    expect((app.environment ?? []).map((e) => e.name)).not.toContain('METRICS_AUTH_TOKEN');
+    expect(env.CORS_ALLOWED_ORIGINS).toBe(stack === 'production' ? 'https://upiik.app' : 'https://staging.upiik.app');
+  });
+
+  test('passes every secret the service reads in production by valueFrom from a secret of this stack', async () => {
+    const run = await runProgram(stack);
+    const [td] = ofType(run.resources, TYPES.taskDefinition);
+    const app = (JSON.parse(String(td?.props.containerDefinitions)) as Container[])[0]!;
+    const secretArns = new Set(ofType(run.resources, TYPES.secret).map((s) => s.props.arn));
+    const names = (app.secrets ?? []).map((s) => s.name).sort();
+    expect(names).toEqual(['AUTH_JWT_SECRET', 'DATABASE_URL', 'METRICS_AUTH_TOKEN', 'REDIS_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    for (const { valueFrom } of app.secrets ?? []) expect(secretArns.has(valueFrom)).toBe(true);
   });
 });
