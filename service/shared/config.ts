@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { DatabaseServerParts } from './db/credentialed-pool';
+import { SECRET_ARN_PATTERN } from './db/secret-arn';
 import { configuredSecrets, registerSecrets } from './redact';
 import { SDK_API_VERSION } from './stripe-client';
 
@@ -54,6 +56,18 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug'], { message: 'must be error, warn, info, http or debug' }).default('info'),
 
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
+  /**
+   * The database as parts (AWS with RDS), instead of DATABASE_URL: the login is read at run time
+   * from the RDS-managed secret DATABASE_CREDENTIALS_ARN names (RDS rotates it), over TLS verified
+   * against DATABASE_CA_FILE. Rules across these variables: crossFieldProblems.
+   */
+  DATABASE_HOST: optionalString.pipe(z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'must be a host name or IPv4 address (no scheme, port or path)').optional()),
+  DATABASE_PORT: z.coerce.number({ message: 'must be a number' }).int('must be an integer').min(1, 'must be a port (1-65535)').max(65535, 'must be a port (1-65535)').optional(),
+  DATABASE_NAME: optionalString.pipe(z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a PostgreSQL database name (letters, digits, _ and $, at most 63)').optional()),
+  DATABASE_CREDENTIALS_ARN: optionalString.pipe(
+    z.string().regex(SECRET_ARN_PATTERN, 'must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)').optional(),
+  ),
+  DATABASE_CA_FILE: optionalString,
   /** Directory of the embedded PGlite database when DATABASE_URL is unset; unset = in memory. */
   PGLITE_DIR: optionalString,
   REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()),
@@ -125,7 +139,11 @@ export interface Config {
   isDeployed: boolean;
   port: number;
   logLevel: Env['LOG_LEVEL'];
-  database: { url?: string; pgliteDir?: string };
+  /**
+   * Exactly one way to the server, or neither (embedded PGlite): `url` (DATABASE_URL) or `parts`
+   * (DATABASE_HOST mode: RDS with its managed, rotated master password).
+   */
+  database: { url?: string; parts?: DatabaseServerParts; pgliteDir?: string };
   redis: { url?: string };
   auth: { secret: string; issuer?: string; audience?: string; maxTokenLifetimeSeconds: { user: number; admin: number } };
   stripe: {
@@ -158,6 +176,38 @@ export interface Config {
   };
   urls: { checkoutSuccess: string; checkoutCancel: string; portalReturn: string };
   shutdownTimeoutMs: number;
+}
+
+export type { DatabaseServerParts };
+
+export const DEFAULT_DATABASE_PORT = 5432;
+/** Where the image puts the RDS CA bundle (Dockerfile). */
+export const DEFAULT_DATABASE_CA_FILE = '/app/certs/rds-global-bundle.pem';
+
+const DATABASE_PARTS_REQUIRED = ['DATABASE_HOST', 'DATABASE_NAME', 'DATABASE_CREDENTIALS_ARN'] as const;
+const DATABASE_PARTS_OPTIONAL = ['DATABASE_PORT', 'DATABASE_CA_FILE'] as const;
+
+/** The two ways to a real server exclude each other; the parts come together or not at all. */
+function databaseProblems(e: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  if (e.DATABASE_URL && e.DATABASE_HOST) {
+    problems.push('DATABASE_URL: DATABASE_URL and DATABASE_HOST are both set; set exactly one (DATABASE_URL, or DATABASE_HOST with DATABASE_NAME and DATABASE_CREDENTIALS_ARN)');
+    return problems;
+  }
+  const given = DATABASE_PARTS_REQUIRED.filter((name) => e[name]);
+  if (given.length > 0) {
+    for (const name of DATABASE_PARTS_REQUIRED) {
+      if (!e[name]) problems.push(`${name}: is required with ${given.join(' and ')} (the database as parts needs DATABASE_HOST, DATABASE_NAME and DATABASE_CREDENTIALS_ARN)`);
+    }
+    if (e.DATABASE_URL) {
+      problems.push(`DATABASE_URL: is set together with ${given.join(' and ')}; set DATABASE_URL or the DATABASE_HOST parts, not both`);
+    }
+  } else {
+    for (const name of DATABASE_PARTS_OPTIONAL) {
+      if (e[name]) problems.push(`${name}: only applies with DATABASE_HOST (the database as parts); unset it or set DATABASE_HOST, DATABASE_NAME and DATABASE_CREDENTIALS_ARN`);
+    }
+  }
+  return problems;
 }
 
 export class ConfigError extends Error {
@@ -197,8 +247,13 @@ function crossFieldProblems(e: Record<string, string | undefined>): string[] {
   }
   if (secretMode && publishableMode && secretMode !== publishableMode)
     problems.push(`STRIPE_PUBLISHABLE_KEY: must be the same mode as STRIPE_SECRET_KEY (${secretMode} vs ${publishableMode})`);
+  problems.push(...databaseProblems(e));
   if (nodeEnv === 'staging' || nodeEnv === 'production') {
-    if (!e.DATABASE_URL) problems.push(`DATABASE_URL: is required when NODE_ENV=${nodeEnv} (the embedded database is for local use only)`);
+    if (!e.DATABASE_URL && !e.DATABASE_HOST) {
+      problems.push(
+        `DATABASE_URL: is required when NODE_ENV=${nodeEnv}, or DATABASE_HOST with DATABASE_NAME and DATABASE_CREDENTIALS_ARN (the embedded database is for local use only)`,
+      );
+    }
     if (!e.REDIS_URL) problems.push(`REDIS_URL: is required when NODE_ENV=${nodeEnv} (the in-process store is for local use only)`);
     // Nothing travels in plaintext once deployed: the webhook URL Stripe posts to, the pages
     // customers return to (the success URL carries the session id), and the Redis connection.
@@ -231,7 +286,19 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
     isDeployed: e.NODE_ENV === 'staging' || e.NODE_ENV === 'production',
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
-    database: { url: e.DATABASE_URL, pgliteDir: e.PGLITE_DIR },
+    database: {
+      url: e.DATABASE_URL,
+      parts: e.DATABASE_HOST
+        ? {
+            host: e.DATABASE_HOST,
+            port: e.DATABASE_PORT ?? DEFAULT_DATABASE_PORT,
+            name: e.DATABASE_NAME!,
+            credentialsArn: e.DATABASE_CREDENTIALS_ARN!,
+            caFile: e.DATABASE_CA_FILE ?? DEFAULT_DATABASE_CA_FILE,
+          }
+        : undefined,
+      pgliteDir: e.PGLITE_DIR,
+    },
     redis: { url: e.REDIS_URL },
     auth: {
       secret: e.AUTH_JWT_SECRET,

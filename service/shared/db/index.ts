@@ -1,24 +1,37 @@
 import { mkdirSync } from 'node:fs';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type PostgresPool, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
-import { Pool, types as pgTypes } from 'pg';
+import { Pool, type PoolConfig, types as pgTypes } from 'pg';
+import { connectingWithFreshCredentials, createCredentialedPool, type DatabaseServerParts, verifiedTls } from './credentialed-pool';
+import { type CredentialsEvent, type DatabaseCredentialsSource, SecretsManagerCredentials } from './credentials';
 import { migrationProvider } from './migrations';
 import { type DatabaseSchema, parseInt8 } from './schema';
 
 export * from './schema';
+export { type DatabaseServerParts, isRefusedLogin } from './credentialed-pool';
+export { type CredentialsEvent, type DatabaseCredentials, DatabaseCredentialsError, type DatabaseCredentialsSource, SecretsManagerCredentials } from './credentials';
 
 export type Database = Kysely<DatabaseSchema>;
 
 export interface DatabaseHandle {
   db: Database;
-  /** Which engine answered: the real server (`DATABASE_URL`) or embedded PGlite. */
+  /** Which engine answered: the real server (`DATABASE_URL` or `DATABASE_HOST`) or embedded PGlite. */
   backend: 'postgres' | 'pglite';
   close(): Promise<void>;
 }
 
 export interface OpenDatabaseOptions {
-  /** postgres:// URL of a real server; unset = embedded PGlite. */
+  /** postgres:// URL of a real server; unset (and no `parts`) = embedded PGlite. */
   url?: string;
+  /**
+   * A real server given as parts (AWS with RDS): TLS verified against `parts.caFile`, the login
+   * read from the RDS-managed secret at run time and re-read when the server refuses it (rotation).
+   */
+  parts?: DatabaseServerParts;
+  /** With `parts`: where the login comes from (default: Secrets Manager, `parts.credentialsArn`). */
+  credentials?: DatabaseCredentialsSource;
+  /** With `parts` and the default source: told about secret reads, failures and held-back refreshes. */
+  onCredentialsEvent?: (event: CredentialsEvent) => void;
   /** Directory for a file-backed PGlite; unset = in memory (tests). */
   pgliteDir?: string;
   poolMax?: number;
@@ -37,21 +50,11 @@ export interface OpenDatabaseOptions {
  * real Postgres compiled to WASM, serialised behind one connection by the dialect.
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
-  if (options.url) {
-    const pool = new Pool({
-      connectionString: options.url,
-      max: options.poolMax ?? 10,
-      // int8 (money, counts, Stripe times) as exact numbers, the same on both engines.
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === pgTypes.builtins.INT8 && format !== 'binary' ? parseInt8 : pgTypes.getTypeParser(oid, format))) as typeof pgTypes.getTypeParser },
-      connectionTimeoutMillis: 5_000,
-      idleTimeoutMillis: 30_000,
-      // A failover that silently drops packets (no reset) leaves sockets that look alive: TCP
-      // keepalive lets the kernel find them dead instead of never.
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-    });
+  if (options.url && options.parts) throw new Error('openDatabase: give url or parts, not both');
+  if (options.url || options.parts) {
+    const { pool, connectThrough } = options.parts ? credentialedPool(options.parts, options) : { pool: new Pool({ ...poolTuning(options), connectionString: options.url }), connectThrough: undefined };
     watchConnectionErrors(pool, options.onConnectionError);
-    const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool: connectThrough ?? pool }) });
     return { db, backend: 'postgres', close: () => db.destroy() };
   }
   const { pglite, db } = await openPglite(options);
@@ -62,6 +65,29 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     if (!pglite.closed) await pglite.close();
   };
   return { db, backend: 'pglite', close };
+}
+
+/** The same pool behaviour whichever way the server is given. */
+function poolTuning(options: OpenDatabaseOptions): PoolConfig {
+  return {
+    max: options.poolMax ?? 10,
+    // int8 (money, counts, Stripe times) as exact numbers, the same on both engines.
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === pgTypes.builtins.INT8 && format !== 'binary' ? parseInt8 : pgTypes.getTypeParser(oid, format))) as typeof pgTypes.getTypeParser },
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // A failover that silently drops packets (no reset) leaves sockets that look alive: TCP
+    // keepalive lets the kernel find them dead instead of never.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+}
+
+/** The pool for `parts` and what Kysely connects through (re-reading the secret on a refused login). */
+function credentialedPool(parts: DatabaseServerParts, options: OpenDatabaseOptions): { pool: Pool; connectThrough: PostgresPool } {
+  const tls = verifiedTls(parts.caFile);
+  const credentials = options.credentials ?? new SecretsManagerCredentials({ secretArn: parts.credentialsArn, onEvent: options.onCredentialsEvent });
+  const pool = createCredentialedPool(poolTuning(options), parts, credentials, tls);
+  return { pool, connectThrough: connectingWithFreshCredentials(pool, credentials) };
 }
 
 /**
