@@ -17,6 +17,23 @@ COPY package.json package-lock.json ./
 # Production dependencies only.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
+# The RDS CA bundle (every region's root and intermediate CAs) that the service verifies the
+# database's TLS certificate against in DATABASE_HOST mode (DATABASE_CA_FILE, default
+# /app/certs/rds-global-bundle.pem). Downloaded when CI builds the image (the runners have internet;
+# the development machines cannot build images at all), from the address the RDS user guide gives
+# ("Using SSL/TLS to encrypt a connection to a DB instance": certificate bundles for all AWS Regions).
+# Not pinned by checksum on purpose: AWS adds new CAs to this file. A failed download, or a file
+# that is not a list of X.509 certificates, fails the build instead of shipping an image that
+# cannot reach its database.
+FROM node:20-bookworm-slim AS certs
+ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /certs/rds-global-bundle.pem
+RUN node -e "const { X509Certificate } = require('crypto'); \
+  const pem = require('fs').readFileSync('/certs/rds-global-bundle.pem', 'utf8'); \
+  const certs = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) || []; \
+  if (certs.length === 0) throw new Error('no certificate in the RDS CA bundle'); \
+  certs.forEach((c) => new X509Certificate(c)); \
+  console.log(certs.length + ' RDS CA certificates');"
+
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000
@@ -24,6 +41,8 @@ WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
+# Owned by root, readable by all: the service reads it, nothing in the container may change it.
+COPY --from=certs /certs/rds-global-bundle.pem /app/certs/rds-global-bundle.pem
 # The image's built-in unprivileged user.
 USER node
 EXPOSE 3000
