@@ -22,10 +22,17 @@ export interface ServiceDependencies {
 export async function connectDependencies(config: Config, logger: Logger, options: { poolMax?: number } = {}): Promise<ServiceDependencies> {
   const database = await openDatabase({
     url: config.database.url,
+    parts: config.database.parts,
     pgliteDir: config.database.pgliteDir,
     poolMax: options.poolMax,
     // A restart or failover drops connections; the pool replaces them and the affected requests answer 5xx.
     onConnectionError: (err) => logger.warn('database connection lost; the pool will open a new one', { error: errorMessage(err), code: (err as NodeJS.ErrnoException).code }),
+    // RDS rotates the password: the login is read from its secret at run time (parts mode only).
+    onCredentialsEvent: (event) => {
+      if (event.type === 'read-failed') logger.error('could not read the database credentials secret', { error: errorMessage(event.error) });
+      else if (event.type === 'refresh-skipped') logger.warn('database refused the login; credentials secret not re-read yet', { retryInMs: event.retryInMs });
+      else logger.info('database credentials read', { changed: event.changed, generation: event.generation });
+    },
   });
   let store: Store | undefined;
   try {
