@@ -85,11 +85,29 @@ export interface EnvironmentInputs {
   corsAllowedOrigins: string;
 }
 
+/** Where the RDS CA bundle sits in the image (Dockerfile); the service verifies the database's certificate against it. */
+export const RDS_CA_FILE = '/app/certs/rds-global-bundle.pem';
+
 /**
- * The plain half of the service's configuration contract (service/shared/config.ts). Price ids and
- * the topic ARN are resolved by the caller; nothing secret belongs here.
+ * The database "parts" (service/shared/config.ts): where the database is and the ARN of the secret
+ * holding its credentials, which the service reads itself; none of it is secret.
  */
-export function plainEnvironment(i: EnvironmentInputs, resolved: { monthlyPriceId: string; yearlyPriceId: string; alertTopicArn: string }): Record<string, string> {
+export interface DatabaseParts {
+  host: string;
+  port: number;
+  name: string;
+  credentialsArn: string;
+}
+
+/**
+ * The plain half of the service's configuration contract (service/shared/config.ts). Price ids,
+ * the topic ARN and the database parts (RDS only; an external database comes as the DATABASE_URL
+ * secret) are resolved by the caller; nothing secret belongs here.
+ */
+export function plainEnvironment(
+  i: EnvironmentInputs,
+  resolved: { monthlyPriceId: string; yearlyPriceId: string; alertTopicArn: string; database?: DatabaseParts },
+): Record<string, string> {
   const env: Record<string, string> = {
     NODE_ENV: i.environment,
     PORT: String(i.port),
@@ -110,6 +128,12 @@ export function plainEnvironment(i: EnvironmentInputs, resolved: { monthlyPriceI
     AUTH_TOKEN_MAX_LIFETIME_SECONDS: String(i.authTokenMaxLifetimeSeconds),
     AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS: String(i.authAdminTokenMaxLifetimeSeconds),
   };
+  if (resolved.database) {
+    const db = resolved.database;
+    Object.assign(env, {
+      DATABASE_HOST: db.host, DATABASE_PORT: String(db.port), DATABASE_NAME: db.name, DATABASE_CREDENTIALS_ARN: db.credentialsArn, DATABASE_CA_FILE: RDS_CA_FILE,
+    });
+  }
   if (i.corsAllowedOrigins) env.CORS_ALLOWED_ORIGINS = i.corsAllowedOrigins;
   if (i.authJwtIssuer) env.AUTH_JWT_ISSUER = i.authJwtIssuer;
   if (i.authJwtAudience) env.AUTH_JWT_AUDIENCE = i.authJwtAudience;

@@ -10,8 +10,9 @@ export interface EncryptionArgs {
 }
 
 /**
- * The stack's customer-managed KMS key, rotated yearly, for the Secrets Manager secrets and the
- * alert topic. AWS-managed keys cannot be shared with CloudWatch or EventBridge (their policies
+ * The stack's customer-managed KMS key, rotated yearly, for the Secrets Manager secrets, the
+ * alert topic, the database (storage, Performance Insights, the RDS-managed master secret) and the
+ * image repository (RDS and ECR use it through grants they create, allowed by the account statement). AWS-managed keys cannot be shared with CloudWatch or EventBridge (their policies
  * are fixed), which is why the topic needs this key and not `alias/aws/sns`.
  *
  * Key policy: the account administers it through IAM (so no statement here can lock everyone
@@ -34,7 +35,7 @@ export class Encryption extends pulumi.ComponentResource {
     const partition = aws.getPartitionOutput({}, parent).partition;
 
     const key = new aws.kms.Key(`${name}-key`, {
-      description: `Secrets and alert topic of ${args.aliasName}`,
+      description: `Secrets, alert topic, database and images of ${args.aliasName}`,
       enableKeyRotation: true,
       deletionWindowInDays: args.deletionWindowInDays,
       policy: pulumi.all([account, partition]).apply(([accountId, part]) => JSON.stringify(keyPolicy(accountId, part))),

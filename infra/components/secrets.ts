@@ -12,6 +12,8 @@ export const SECRET_ENV = {
   METRICS_AUTH_TOKEN: 'metrics-token',
 } as const;
 export type SecretEnvName = keyof typeof SECRET_ENV;
+/** One value per container secret; DATABASE_URL only with an external database. */
+export type ContainerSecrets<T> = Record<Exclude<SecretEnvName, 'DATABASE_URL'>, T> & { DATABASE_URL?: T };
 
 export interface SecretsArgs {
   /** `upiik-payments/<environment>`: the secrets' name prefix (env/*.env documents these names). */
@@ -20,7 +22,11 @@ export interface SecretsArgs {
    * Values; each must already be a Pulumi secret (config secrets, random outputs, provider secrets).
    * METRICS_AUTH_TOKEN is generated here: nobody types it, the Prometheus scraper reads the secret.
    */
-  values: Record<Exclude<SecretEnvName, 'METRICS_AUTH_TOKEN'>, pulumi.Input<string>> & { REDIS_AUTH_TOKEN: pulumi.Input<string> };
+  values: Record<Exclude<SecretEnvName, 'METRICS_AUTH_TOKEN' | 'DATABASE_URL'>, pulumi.Input<string>> & {
+    REDIS_AUTH_TOKEN: pulumi.Input<string>;
+    /** Only with an external database: with RDS the task reads the RDS-managed secret itself (no URL is stored). */
+    DATABASE_URL?: pulumi.Input<string>;
+  };
   /** Customer-managed key encrypting every secret (Encryption). */
   kmsKeyArn: pulumi.Input<string>;
   recoveryWindowInDays: number;
@@ -35,13 +41,13 @@ export interface SecretsArgs {
  * that carries them rolls the tasks (ECS reads secrets only when a task starts).
  */
 export class Secrets extends pulumi.ComponentResource {
-  /** ARN per container variable, for the task definition's `secrets[].valueFrom`. */
-  public readonly arns: Record<SecretEnvName, pulumi.Output<string>>;
+  /** ARN per container variable, for the task definition's `secrets[].valueFrom` (DATABASE_URL only when given). */
+  public readonly arns: ContainerSecrets<pulumi.Output<string>>;
   /** Exactly the secrets the execution role may read. */
   public readonly containerSecretArns: pulumi.Output<string[]>;
   public readonly redisAuthTokenArn: pulumi.Output<string>;
   /** Version id per container variable: not secret, changes with the value. */
-  public readonly versionIds: Record<SecretEnvName, pulumi.Output<string>>;
+  public readonly versionIds: ContainerSecrets<pulumi.Output<string>>;
   /** Every secret version, for `dependsOn`: a task must not start before its secrets have values. */
   public readonly versions: aws.secretsmanager.SecretVersion[];
 
@@ -64,7 +70,7 @@ export class Secrets extends pulumi.ComponentResource {
     };
     // /metrics is reachable through the ALB: without a token it would publish business counters.
     const metricsToken = new random.RandomPassword(`${name}-metrics-token`, { length: 48, special: false }, { parent: this });
-    const values: Record<SecretEnvName, pulumi.Input<string>> = { ...args.values, METRICS_AUTH_TOKEN: metricsToken.result };
+    const values: Partial<Record<SecretEnvName, pulumi.Input<string>>> = { ...args.values, METRICS_AUTH_TOKEN: metricsToken.result };
     const descriptions: Record<SecretEnvName, string> = {
       STRIPE_SECRET_KEY: 'Stripe secret API key (sk_live_ in production, sk_test_ in staging)',
       STRIPE_WEBHOOK_SECRET: 'Signing secret of the Stripe webhook endpoint Pulumi manages',
@@ -73,10 +79,12 @@ export class Secrets extends pulumi.ComponentResource {
       AUTH_JWT_SECRET: 'HS256 secret shared with the Upiik app that issues user JWTs',
       METRICS_AUTH_TOKEN: 'Bearer token GET /metrics requires (generated; the Prometheus scraper reads it here)',
     };
-    const arns = {} as Record<SecretEnvName, pulumi.Output<string>>;
-    const versionIds = {} as Record<SecretEnvName, pulumi.Output<string>>;
+    const arns = {} as ContainerSecrets<pulumi.Output<string>>;
+    const versionIds = {} as ContainerSecrets<pulumi.Output<string>>;
     for (const key of Object.keys(SECRET_ENV) as SecretEnvName[]) {
-      const created = secret(key, SECRET_ENV[key], values[key], descriptions[key]);
+      const value = values[key];
+      if (value === undefined) continue;
+      const created = secret(key, SECRET_ENV[key], value, descriptions[key]);
       arns[key] = created.arn;
       versionIds[key] = created.versionId;
     }

@@ -26,6 +26,12 @@ export interface PaymentsServiceArgs {
   /** The key the secrets are encrypted with; the execution role decrypts through Secrets Manager only. */
   kmsKeyArn: pulumi.Input<string>;
   alertTopicArn: pulumi.Input<string>;
+  /**
+   * The RDS-managed credentials secret the service reads itself (at start and after a refused login,
+   * since RDS rotates it): the TASK role may read exactly this secret, and decrypt it through Secrets
+   * Manager when a customer-managed key encrypts it. Unset with an external database (DATABASE_URL).
+   */
+  databaseCredentials?: { secretArn: pulumi.Input<string>; kmsKeyArn?: pulumi.Input<string> };
   loadBalancer: {
     primaryTargetGroupArn: pulumi.Input<string>;
     alternateTargetGroupArn: pulumi.Input<string>;
@@ -77,6 +83,11 @@ export class PaymentsService extends pulumi.ComponentResource {
   public readonly logGroupName: pulumi.Output<string>;
   public readonly taskDefinitionArn: pulumi.Output<string>;
   public readonly taskDefinitionFamily: pulumi.Output<string>;
+  /** Long-format ARN (`...:service/<cluster>/<service>`), as ECS events name the service. */
+  public readonly serviceArn: pulumi.Output<string>;
+  public readonly executionRoleArn: pulumi.Output<string>;
+  public readonly taskRoleArn: pulumi.Output<string>;
+  public readonly logGroupArn: pulumi.Output<string>;
 
   constructor(name: string, args: PaymentsServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('upiik:service:PaymentsService', name, {}, opts);
@@ -121,6 +132,8 @@ export class PaymentsService extends pulumi.ComponentResource {
         ],
       })),
     }, parent);
+
+    const taskPolicies = [taskPolicy, ...(args.databaseCredentials ? [databaseCredentialsPolicy(name, taskRole, args.databaseCredentials, region, this)] : [])];
 
     const containerName = 'payments';
     const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
@@ -187,7 +200,7 @@ export class PaymentsService extends pulumi.ComponentResource {
       // Autoscaling owns the running count after the first deploy.
       ignoreChanges: ['desiredCount'],
       customTimeouts: { create: timeout, update: timeout, delete: '20m' },
-      dependsOn: [executionManaged, executionSecrets, taskPolicy, ...args.startAfter],
+      dependsOn: [executionManaged, executionSecrets, ...taskPolicies, ...args.startAfter],
     });
 
     const target = new aws.appautoscaling.Target(`${name}-scaling`, {
@@ -222,6 +235,10 @@ export class PaymentsService extends pulumi.ComponentResource {
     this.logGroupName = logGroup.name;
     this.taskDefinitionArn = taskDefinition.arn;
     this.taskDefinitionFamily = taskDefinition.family;
+    this.serviceArn = service.arn;
+    this.executionRoleArn = executionRole.arn;
+    this.taskRoleArn = taskRole.arn;
+    this.logGroupArn = logGroup.arn;
     this.registerOutputs({
       clusterName: this.clusterName,
       clusterArn: this.clusterArn,
@@ -229,6 +246,30 @@ export class PaymentsService extends pulumi.ComponentResource {
       logGroupName: this.logGroupName,
       taskDefinitionArn: this.taskDefinitionArn,
       taskDefinitionFamily: this.taskDefinitionFamily,
+      serviceArn: this.serviceArn,
+      executionRoleArn: this.executionRoleArn,
+      taskRoleArn: this.taskRoleArn,
+      logGroupArn: this.logGroupArn,
     });
   }
+}
+
+/**
+ * The task role reads the one RDS-managed secret (GetSecretValue on exactly its ARN) and, when a
+ * customer-managed key encrypts it, decrypts through Secrets Manager only.
+ */
+function databaseCredentialsPolicy(
+  name: string, taskRole: aws.iam.Role, credentials: NonNullable<PaymentsServiceArgs['databaseCredentials']>,
+  region: pulumi.Output<string>, parent: pulumi.Resource,
+): aws.iam.RolePolicy {
+  return new aws.iam.RolePolicy(`${name}-task-read-db-credentials`, {
+    role: taskRole.name,
+    policy: pulumi.all([credentials.secretArn, credentials.kmsKeyArn, region]).apply(([secretArn, keyArn, regionName]) => JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [secretArn] },
+        ...(keyArn ? [{ Effect: 'Allow', Action: ['kms:Decrypt'], Resource: [keyArn], Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${regionName}.amazonaws.com` } } }] : []),
+      ],
+    })),
+  }, { parent });
 }
