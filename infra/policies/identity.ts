@@ -1,4 +1,4 @@
-import { PolicyResource, TYPES, Verdict, ofType } from './types';
+import { PolicyResource, TYPES, Verdict, isUnknown, ofType } from './types';
 
 const GITHUB = 'token.actions.githubusercontent.com';
 /** A sub claim pinned to one repository and one environment, or to the main branch; no wildcard anywhere. */
@@ -19,6 +19,18 @@ const isGitHubFederation = (st: Statement, providerArns: Set<unknown>): boolean 
   (typeof st.Principal === 'object' && list(st.Principal?.Federated).some((p) => providerArns.has(p) || (typeof p === 'string' && p.endsWith(`oidc-provider/${GITHUB}`)))) ||
   Object.values(st.Condition ?? {}).some((block) => Object.keys(block).some((key) => key.startsWith(`${GITHUB}:`)));
 
+/**
+ * Whether GitHub Actions may assume `role` (an Allow statement federated with GitHub's OIDC
+ * provider); undefined while its trust policy is unknown (preview).
+ */
+export function trustsGitHubActions(role: PolicyResource, resources: PolicyResource[]): boolean | undefined {
+  const doc = role.props.assumeRolePolicy;
+  if (isUnknown(doc)) return undefined;
+  if (typeof doc !== 'string') return false;
+  const providerArns = new Set(ofType(resources, TYPES.oidcProvider).filter((p) => String(p.props.url).includes(GITHUB)).map((p) => p.props.arn));
+  return (list((JSON.parse(doc) as { Statement?: unknown }).Statement) as Statement[]).some((st) => st.Effect === 'Allow' && isGitHubFederation(st, providerArns));
+}
+
 /** Values a condition gives `key`, per operator (StringEquals, StringLike, ...). */
 function conditionValues(st: Statement, key: string): { operator: string; values: unknown[] }[] {
   return Object.entries(st.Condition ?? {}).flatMap(([operator, block]) => (key in block ? [{ operator, values: list(block[key]) }] : []));
@@ -29,7 +41,8 @@ function conditionValues(st: Statement, key: string): { operator: string; values
  * `sts.amazonaws.com` (StringEquals), and every `sub` is `repo:<owner>/<repo>:environment:<env>`
  * or `repo:<owner>/<repo>:ref:refs/heads/main`, with no wildcard (a `repo:owner/*` or
  * `repo:*` lets any repository deploy), one repository, and at least one environment (the
- * GitHub environment's protection rules gate the deploy).
+ * GitHub environment's protection rules gate the deploy), except a role that may only push
+ * images (`ecr:` actions, the build on main).
  */
 export function deployRolesPinnedToRepository(resources: PolicyResource[]): Verdict {
   const verdict = new Verdict();
@@ -55,8 +68,42 @@ export function deployRolesPinnedToRepository(resources: PolicyResource[]): Verd
         else repos.add(m[1] as string);
       }
       if (repos.size > 1) verdict.fail(`${role.name}: trusted by several repositories (${[...repos].join(', ')})`);
-      if (!subs.some((s) => typeof s === 'string' && s.includes(':environment:'))) verdict.fail(`${role.name}: no sub pins a GitHub environment`);
+      if (!subs.some((s) => typeof s === 'string' && s.includes(':environment:'))) {
+        const beyond = beyondImagePush(role, resources, verdict);
+        if (beyond !== undefined && beyond.length > 0) verdict.fail(`${role.name}: no sub pins a GitHub environment, yet it may do more than push images (${beyond.join(', ')})`);
+      }
     }
   }
   return verdict;
+}
+
+/**
+ * What `role` may do besides ECR (undefined while unknown): a role without a GitHub environment
+ * (the build on main, no approval gate) may push images and nothing else; deploying, reading
+ * secrets or passing roles needs the environment's protection rules.
+ */
+function beyondImagePush(role: PolicyResource, resources: PolicyResource[], verdict: Verdict): string[] | undefined {
+  const documents: unknown[] = [];
+  let known = true;
+  const mine = (holder: PolicyResource): boolean => {
+    const ref = holder.props.role;
+    if (!verdict.known(holder, 'role', ref)) known = false;
+    return ref !== undefined && !isUnknown(ref) && (ref === role.props.name || ref === role.props.arn);
+  };
+  for (const rp of ofType(resources, TYPES.rolePolicy).filter(mine)) documents.push(rp.props.policy);
+  for (const inline of (role.props.inlinePolicies as { policy?: unknown }[] | undefined) ?? []) documents.push(inline.policy);
+  const attached = ofType(resources, TYPES.rolePolicyAttachment).filter(mine).map((a) => `attached ${String(a.props.policyArn)}`);
+  const actions: string[] = [...attached];
+  for (const doc of documents) {
+    if (!verdict.known(role, 'its permission policies', doc)) {
+      known = false;
+      continue;
+    }
+    for (const st of list(typeof doc === 'string' ? (JSON.parse(doc) as { Statement?: unknown }).Statement : undefined) as { Effect?: unknown; Action?: unknown; NotAction?: unknown }[]) {
+      if (st.Effect !== 'Allow') continue;
+      if (st.NotAction !== undefined) actions.push('NotAction');
+      for (const action of list(st.Action)) if (typeof action !== 'string' || !/^ecr:[A-Za-z]+$/.test(action)) actions.push(String(action));
+    }
+  }
+  return known ? actions : undefined;
 }

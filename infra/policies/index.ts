@@ -26,7 +26,7 @@ export interface StackPolicy {
 export const STACK_POLICIES: StackPolicy[] = [
   { name: 'no-world-open-ingress', description: 'Only the ALB is open to the world, and only on 80/443', check: noWorldOpenIngress },
   { name: 'secrets-only-by-value-from', description: 'No secret in task environment; every secret via valueFrom', check: secretsOnlyByValueFrom },
-  { name: 'execution-role-reads-only-our-secrets', description: 'The execution role reads exactly the task secrets', check: executionRoleReadsOnlyOurSecrets },
+  { name: 'execution-role-reads-only-our-secrets', description: 'The execution role reads exactly the task secrets; the task role only the stack RDS credentials secret, GitHub roles only the JWT secret, no other role any', check: executionRoleReadsOnlyOurSecrets },
   { name: 'redis-encrypted-and-resilient', description: 'Redis TLS + at-rest encryption; multi-AZ failover in production', check: (r) => redisEncryptedAndResilient(r) },
   { name: 'deployments-roll-back', description: 'Alarm rollback on every ECS service (watching alarms of this stack); circuit breaker with rollback on rolling deployments', check: deploymentsRollBack },
   { name: 'production-redundant-tasks', description: 'Production desired count >= 2', check: (r) => productionHasRedundantTasks(r) },
@@ -39,7 +39,7 @@ export const STACK_POLICIES: StackPolicy[] = [
   { name: 'containers-have-health-checks', description: 'Every container has an ECS health check within ECS ranges', check: containersHaveHealthChecks },
   { name: 'databases-encrypted-private-backed-up', description: 'RDS encrypted, private, backups >= 7 days, managed password; deletion protection and Multi-AZ in production', check: (r) => databasesEncryptedPrivateBackedUp(r) },
   { name: 'registries-immutable-and-scanned', description: 'ECR repositories: immutable tags, scan on push', check: registriesImmutableAndScanned },
-  { name: 'deploy-roles-pinned-to-repository', description: 'GitHub OIDC roles pin aud to sts.amazonaws.com and sub to this repository and an environment', check: deployRolesPinnedToRepository },
+  { name: 'deploy-roles-pinned-to-repository', description: 'GitHub OIDC roles pin aud to sts.amazonaws.com and sub to this repository and an environment (a role without one may only push images)', check: deployRolesPinnedToRepository },
   { name: 'customer-keys-for-topics-and-secrets', description: 'SNS topics and secrets encrypted with a customer-managed KMS key', check: customerKeysForTopicsAndSecrets },
   { name: 'production-load-balancers-protected-and-logged', description: 'Production ALBs: deletion protection and access logs', check: (r) => productionLoadBalancersProtectedAndLogged(r) },
 ];

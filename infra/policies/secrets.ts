@@ -1,3 +1,4 @@
+import { trustsGitHubActions } from './identity';
 import { PolicyResource, TYPES, Verdict, isUnknown, ofType } from './types';
 
 /** Variables that must reach the container only through `secrets[].valueFrom`. */
@@ -28,7 +29,17 @@ export function containersOf(td: PolicyResource, verdict: Verdict): Container[] 
   return JSON.parse(raw) as Container[];
 }
 
-/** No secret in any container's plain environment; every required secret by an ARN `valueFrom`. */
+const SECRETS_MANAGER_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
+
+/** The secret ARN a container's plain DATABASE_CREDENTIALS_ARN names (database "parts"), if any. */
+export const databaseCredentialsArnOf = (c: Container): string | undefined => c.environment?.find((e) => e.name === 'DATABASE_CREDENTIALS_ARN')?.value;
+
+/**
+ * No secret in any container's plain environment; every required secret by an ARN `valueFrom`.
+ * With the database given as parts (DATABASE_HOST: the stack's RDS instance) there is no
+ * DATABASE_URL: the service reads the credentials from the secret DATABASE_CREDENTIALS_ARN names,
+ * which must be a Secrets Manager ARN (never a password in the environment or the URL).
+ */
 export function secretsOnlyByValueFrom(resources: PolicyResource[]): Verdict {
   const verdict = new Verdict();
   for (const td of ofType(resources, TYPES.taskDefinition)) {
@@ -38,7 +49,15 @@ export function secretsOnlyByValueFrom(resources: PolicyResource[]): Verdict {
           verdict.fail(`${td.name}/${c.name}: ${name} is a secret in plain environment`);
       }
       const bySecret = new Map((c.secrets ?? []).map((s) => [s.name, s.valueFrom]));
+      const databaseParts = (c.environment ?? []).some((e) => e.name === 'DATABASE_HOST');
+      if (databaseParts) {
+        const credentials = databaseCredentialsArnOf(c);
+        if (!credentials || !SECRETS_MANAGER_ARN.test(credentials))
+          verdict.fail(`${td.name}/${c.name}: DATABASE_HOST without a DATABASE_CREDENTIALS_ARN naming a Secrets Manager secret`);
+        if (bySecret.has('DATABASE_URL')) verdict.fail(`${td.name}/${c.name}: both DATABASE_URL and DATABASE_HOST (the service refuses both)`);
+      }
       for (const name of REQUIRED_SECRET_ENV) {
+        if (name === 'DATABASE_URL' && databaseParts) continue;
         const from = bySecret.get(name);
         if (!from) verdict.fail(`${td.name}/${c.name}: ${name} is not provided through secrets[].valueFrom`);
         else if (!from.startsWith('arn:')) verdict.fail(`${td.name}/${c.name}: ${name} valueFrom is not a secret ARN`);
@@ -117,12 +136,62 @@ function secretGrants(role: PolicyResource, resources: PolicyResource[], verdict
   return { grants, complete };
 }
 
+/** A role other than the execution role that may read secrets, and exactly which: its job needs them. */
+interface Allowance {
+  job: string;
+  arns: Set<string>;
+}
+
 /**
- * The task execution role reads exactly the secrets the task definition references (no wildcard,
- * nothing else), and no other role reads secrets at all, whichever way it is granted (inline role
- * policy, the role's inline policies, an attached AWS or customer managed policy). At preview the
- * execution role's ARN and the task's secret ARNs are unknown: what is known (a wildcard, an AWS
- * managed reader) is judged, the rest waits for the update.
+ * Which roles may read which secrets besides the execution role: the task role exactly the RDS
+ * credentials secret its container names in DATABASE_CREDENTIALS_ARN (the service reads it itself,
+ * RDS rotates it), which must be the master user secret of an RDS instance of this stack; a role
+ * GitHub Actions assumes exactly the task's AUTH_JWT_SECRET (the pipeline signs its short-lived ops
+ * token with it). `known` is false while a task role ARN or a trust policy is unknown (preview).
+ */
+function allowances(resources: PolicyResource[], verdict: Verdict): { byRole: Map<PolicyResource, Allowance>; known: boolean } {
+  const roles = ofType(resources, TYPES.role);
+  const byRole = new Map<PolicyResource, Allowance>();
+  let known = true;
+  const rdsSecrets = new Set<unknown>();
+  let rdsKnown = true;
+  for (const db of ofType(resources, TYPES.dbInstance)) {
+    const secrets = db.props.masterUserSecrets;
+    if (!verdict.known(db, 'masterUserSecrets', secrets)) rdsKnown = false;
+    else for (const s of (secrets as { secretArn?: unknown }[] | undefined) ?? []) rdsSecrets.add(s.secretArn);
+  }
+  const jwtSecrets = new Set<string>();
+  for (const td of ofType(resources, TYPES.taskDefinition)) {
+    const containers = containersOf(td, new Verdict());
+    if (!containers) {
+      known = false;
+      continue;
+    }
+    for (const c of containers) for (const s of c.secrets ?? []) if (s.name === 'AUTH_JWT_SECRET') jwtSecrets.add(s.valueFrom);
+    const credentials = containers.flatMap((c) => databaseCredentialsArnOf(c) ?? []);
+    if (rdsKnown) for (const arn of credentials) if (!rdsSecrets.has(arn)) verdict.fail(`${td.name}: DATABASE_CREDENTIALS_ARN ${arn} is not the master user secret of an RDS instance in this stack`);
+    const roleArn = td.props.taskRoleArn;
+    if (roleArn === undefined) continue;
+    const role = roles.find((r) => !isUnknown(r.props.arn) && r.props.arn === roleArn);
+    if (role) byRole.set(role, { job: 'task role', arns: new Set(credentials.filter((arn) => rdsSecrets.has(arn))) });
+    else if (isUnknown(roleArn) || roles.some((r) => isUnknown(r.props.arn))) known = false;
+  }
+  for (const role of roles) {
+    const github = trustsGitHubActions(role, resources);
+    if (github === undefined) known = false;
+    else if (github) byRole.set(role, { job: 'GitHub Actions role', arns: jwtSecrets });
+  }
+  return { byRole, known };
+}
+
+/**
+ * Every role reads exactly the secrets its job needs, whichever way it is granted (inline role
+ * policy, the role's inline policies, an attached AWS or customer managed policy): the task
+ * execution role exactly the secrets the task definition references (no wildcard, nothing else);
+ * the task role at most the stack's RDS credentials secret its container names; a GitHub Actions
+ * role at most the JWT secret; no other role any. At preview the role ARNs and the task's secret
+ * ARNs are unknown: what is known (a wildcard, an AWS managed reader) is judged, the rest waits for
+ * the update.
  */
 export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): Verdict {
   const verdict = new Verdict();
@@ -159,13 +228,23 @@ export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): V
     for (const arn of granted) if (!referenced.has(arn)) verdict.fail(`${role.name}: may read ${arn}, which the task does not use`);
     for (const arn of referenced) if (!granted.has(arn)) verdict.fail(`${role.name}: cannot read ${arn}, which the task needs`);
   }
+  const allowed = allowances(resources, verdict);
   for (const role of roles) {
     if (executionRoles.has(role)) continue;
     const { grants } = secretGrants(role, resources, verdict);
     if (grants.length === 0) continue;
-    // Until every execution role is known, a role that reads secrets may be one of them.
-    if (!executionRolesKnown) verdict.pending(role, 'whether it is a task execution role');
-    else for (const grant of grants) verdict.fail(`${grant.source}: a non-execution role (${role.name}) reads secrets`);
+    const allowance = allowed.byRole.get(role);
+    if (!allowance) {
+      // Until every execution, task and GitHub role is known, a role that reads secrets may be one of them.
+      if (!executionRolesKnown) verdict.pending(role, 'whether it is a task execution role');
+      else if (!allowed.known) verdict.pending(role, 'whether it is a task or GitHub Actions role');
+      else for (const grant of grants) verdict.fail(`${grant.source}: a non-execution role (${role.name}) reads secrets`);
+      continue;
+    }
+    for (const grant of grants) {
+      if (grant.resources === 'every secret') verdict.fail(`${grant.source}: the ${allowance.job} (${role.name}) reads every secret`);
+      else for (const res of grant.resources) if (!allowance.arns.has(res)) verdict.fail(`${grant.source}: the ${allowance.job} (${role.name}) may read ${res}, which its job does not need`);
+    }
   }
   return verdict;
 }
