@@ -30,7 +30,7 @@ const SCOPES = {
   security: { mutate: ['service/security/**/*.ts'], tests: ['test/service/security/**/*.test.ts', 'test/service/http/**/*.test.ts'] },
   health: {
     mutate: ['service/monitoring/health.ts'],
-    tests: ['test/service/monitoring/health-thresholds.test.ts', 'test/service/monitoring/payment-health-window.test.ts', 'test/service/monitoring/payment-health-flows.test.ts', 'test/service/health.test.ts'],
+    tests: ['test/service/monitoring/health-thresholds.test.ts', 'test/service/monitoring/payment-health-details.test.ts', 'test/service/monitoring/payment-health-window.test.ts', 'test/service/monitoring/payment-health-flows.test.ts', 'test/service/health.test.ts'],
   },
   checkout: { mutate: ['service/checkout/**/*.ts'], tests: ['test/service/checkout/**/*.test.ts', 'test/service/maintenance/**/*.test.ts'] },
   maintenance: { mutate: ['service/maintenance/**/*.ts'], tests: ['test/service/maintenance/**/*.test.ts', 'test/service/checkout/**/*.test.ts'] },
