@@ -33,5 +33,9 @@ export function alarmName(prefix: string, key: AlarmKey): string {
   return `${prefix}-${ALARMS[key].slug}`;
 }
 
-/** Alarms that fail an ECS deployment and roll it back: what a bad image shows within minutes. */
-export const DEPLOYMENT_ROLLBACK_ALARMS: readonly AlarmKey[] = ['alb5xxRate', 'targetP99Latency', 'paymentFailureRate'];
+/**
+ * Alarms that fail an ECS deployment and roll it back: what a bad image shows within minutes. A
+ * canary has no circuit breaker (rolling only), so a new task that never passes /health/ready is
+ * rolled back by unhealthy-hosts; otherwise it would hold the deployment until the `up` times out.
+ */
+export const DEPLOYMENT_ROLLBACK_ALARMS: readonly AlarmKey[] = ['alb5xxRate', 'targetP99Latency', 'unhealthyHosts', 'paymentFailureRate'];

@@ -35,6 +35,13 @@ export interface StackSettings {
   /** Explicit, stable ECS names, known before the service exists (the rollback alarms use them). */
   ecs: { clusterName: string; serviceName: string };
   cache: { nodeType: string; multiAz: boolean };
+  /** `rds`: the stack's own RDS instance (Database); `external`: `databaseUrl` names a database run elsewhere. */
+  database:
+    | { mode: 'rds'; instanceClass: string; allocatedStorageGb: number; maxAllocatedStorageGb: number; backupRetentionDays: number }
+    | { mode: 'external'; url: pulumi.Output<string> };
+  registry: { keepTaggedImages: number; untaggedExpiryDays: number };
+  /** GitHub Actions' OIDC identity for this stack's deploy jobs (DeployIdentity). */
+  github: { repository: string; environment: string; oidcProviderArn?: string; imagePushFromMain: boolean };
   alerts: { email: string; runbookBaseUrl: string };
   app: {
     logLevel: string;
@@ -55,7 +62,6 @@ export interface StackSettings {
   stripe: { apiVersion: string; publishableKey: string; adoptEndpointId?: string; adoptedSecret?: pulumi.Output<string> };
   secrets: {
     stripeSecretKey: pulumi.Output<string>;
-    databaseUrl: pulumi.Output<string>;
     authJwtSecret: pulumi.Output<string>;
   };
 }
@@ -116,6 +122,45 @@ function intIn(config: pulumi.Config, key: string, fallback: number, min: number
   const value = config.getNumber(key) ?? fallback;
   if (!Number.isInteger(value) || value < min || value > max) fail(key, `must be an integer between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+/**
+ * `databaseMode` and its settings: the RDS sizing keys in `rds` mode (the Database component checks
+ * the AWS ranges again), the `databaseUrl` secret only in `external` mode, where it is required.
+ */
+function database(config: pulumi.Config, read: ReturnType<typeof reader>, production: boolean): StackSettings['database'] {
+  const mode = read.get('databaseMode') ?? 'rds';
+  if (mode === 'external') {
+    // The project file declares it with an empty default (rds stacks have none): empty is unset.
+    if (!config.get('databaseUrl')) fail('databaseUrl', 'is required when databaseMode is external: `pulumi config set --secret databaseUrl postgres://...`');
+    const url = checkedSecret(config, 'databaseUrl');
+    if (!/^postgres(ql)?:\/\//.test(config.require('databaseUrl'))) fail('databaseUrl', 'must be a postgres:// URL');
+    return { mode, url };
+  }
+  if (mode !== 'rds') fail('databaseMode', `must be rds (the stack's own RDS instance) or external (databaseUrl), got ${mode}`);
+  if (config.get('databaseUrl')) pulumi.log.warn('Pulumi config "databaseUrl" is set but unused: databaseMode is rds (the tasks read the RDS-managed secret); `pulumi config rm databaseUrl`');
+  const instanceClass = read.get('dbInstanceClass') ?? (production ? 'db.m7g.large' : 'db.t4g.medium');
+  if (!/^db\.[a-z0-9-]+\.[a-z0-9]+$/.test(instanceClass)) fail('dbInstanceClass', `must be an RDS instance class (db.<family>.<size>), got ${instanceClass}`);
+  if (production && /^db\.t\d/.test(instanceClass)) fail('dbInstanceClass', `must not be a burstable db.t* class in production, got ${instanceClass}`);
+  const allocatedStorageGb = intIn(config, 'dbAllocatedStorageGb', production ? 50 : 20, 20, 65_536);
+  return {
+    mode,
+    instanceClass,
+    allocatedStorageGb,
+    maxAllocatedStorageGb: intIn(config, 'dbMaxAllocatedStorageGb', production ? 500 : 100, allocatedStorageGb, 65_536),
+    backupRetentionDays: intIn(config, 'dbBackupRetentionDays', production ? 14 : 7, production ? 14 : 7, 35),
+  };
+}
+
+function github(config: pulumi.Config, read: ReturnType<typeof reader>, environment: string): StackSettings['github'] {
+  const repository = read.require('githubRepository');
+  if (!/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(repository)) fail('githubRepository', `must be <owner>/<repo>, got ${repository}`);
+  const githubEnvironment = read.get('githubEnvironment') ?? environment;
+  if (!/^[A-Za-z0-9._-]{1,255}$/.test(githubEnvironment)) fail('githubEnvironment', 'must be a GitHub environment name of letters, digits, . _ - (no : or *)');
+  const oidcProviderArn = read.get('githubOidcProviderArn');
+  if (oidcProviderArn && !/^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/.test(oidcProviderArn))
+    fail('githubOidcProviderArn', "must be the account's GitHub provider, arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com (empty creates it)");
+  return { repository, environment: githubEnvironment, oidcProviderArn, imagePushFromMain: config.getBoolean('githubImagePushFromMain') ?? true };
 }
 
 function url(read: ReturnType<typeof reader>, key: string): string {
@@ -229,6 +274,12 @@ export function loadStackSettings(config: pulumi.Config = new pulumi.Config(), d
     },
     ecs: { clusterName: prefix, serviceName: 'payments' },
     cache: { nodeType: read.get('redisNodeType') ?? 'cache.t4g.small', multiAz: config.getBoolean('redisMultiAz') ?? production },
+    database: database(config, read, production),
+    registry: {
+      keepTaggedImages: intIn(config, 'ecrKeepTaggedImages', 50, 10, 1000),
+      untaggedExpiryDays: intIn(config, 'ecrUntaggedExpiryDays', 7, 1, 90),
+    },
+    github: github(config, read, environment),
     alerts: { email: alertEmail, runbookBaseUrl: runbookBaseUrl(read) },
     app: {
       logLevel: read.get('logLevel') ?? 'info',
@@ -253,7 +304,6 @@ export function loadStackSettings(config: pulumi.Config = new pulumi.Config(), d
     },
     secrets: {
       stripeSecretKey: checkedSecret(config, 'stripeSecretKey'),
-      databaseUrl: checkedSecret(config, 'databaseUrl'),
       authJwtSecret: checkedSecret(config, 'authJwtSecret'),
     },
   };

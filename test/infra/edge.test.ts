@@ -1,4 +1,4 @@
-import { type ProgramRun, type RecordedResource, runProgram, type StackName } from './harness';
+import { MOCK_EXISTING_VPC_CIDR, type ProgramRun, type RecordedResource, runProgram, type StackName } from './harness';
 import { accessLogBucketPolicy } from '../../infra/components/load-balancer';
 
 /**
@@ -118,6 +118,10 @@ describe('a stack in a VPC it is given', () => {
     expect(all(run, T.vpc)).toEqual([]);
     expect(all(run, T.flowLog)).toEqual([]);
     expect(one(run, T.alb).props.subnets).toEqual(['subnet-pub-a', 'subnet-pub-b']);
+    // The given VPC's CIDR (aws.ec2.getVpc) scopes the ALB's egress; its private subnets hold the database.
+    const albSg = one(run, T.securityGroup, 'upiik-payments-staging-alb-sg');
+    expect(albSg?.props.egress).toEqual([{ protocol: 'tcp', fromPort: 3000, toPort: 3000, cidrBlocks: [MOCK_EXISTING_VPC_CIDR] }]);
+    expect(one(run, 'aws:rds/subnetGroup:SubnetGroup').props.subnetIds).toEqual(['subnet-priv-a', 'subnet-priv-b']);
   });
 });
 

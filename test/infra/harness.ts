@@ -27,6 +27,8 @@ export const SECRET_CONFIG = {
     authJwtSecret: 'production-jwt-secret-0123456789abcdef012345',
   },
 } as const;
+/** The CIDR the mocked `aws.ec2.getVpc` reports for an existing VPC. */
+export const MOCK_EXISTING_VPC_CIDR = '10.60.0.0/16';
 export const MOCK_REDIS_TOKEN = 'mockRedisAuthToken0123456789abcdefghijklmnopqrs';
 export const MOCK_WEBHOOK_SECRET = 'whsec_mockSigningSecretFromStripe';
 /** The account the operator-set values name (not AWS's documentation account, which settings refuse). */
@@ -61,6 +63,8 @@ export function stackConfig(stack: StackName, overrides: Record<string, string> 
   for (const [k, v] of Object.entries(OPERATOR_CONFIG[stack])) config[ns(k)] = v;
   for (const [k, v] of Object.entries(SECRET_CONFIG[stack])) config[`upiik-payments:${k}`] = v;
   for (const [k, v] of Object.entries(overrides)) config[ns(k)] = v;
+  // The operator sets databaseUrl only for an external database (an rds stack has none).
+  if (config['upiik-payments:databaseMode'] !== 'external' && overrides.databaseUrl === undefined) delete config['upiik-payments:databaseUrl'];
   // An override of undefined-as-empty removes a key (e.g. no image on a first preview).
   for (const [k, v] of Object.entries(config)) if (v === UNSET) delete config[k];
   return config;
@@ -166,7 +170,8 @@ function mockOutputs(type: string, name: string, inputs: Record<string, unknown>
   if (preview) return { id: undefined, state };
   const physical = String((auto?.value ?? inputs.name ?? inputs.replicationGroupId ?? inputs.identifier ?? inputs.family ?? name) as string);
   const service = type.split(':')[1]?.split('/')[0] ?? 'x';
-  Object.assign(state, { arn: `arn:aws:${service}:eu-central-1:123456789012:${physical}` });
+  // Some types take `arn` as an input (an EventBridge target's ARN is its destination): keep it.
+  if (inputs.arn === undefined) state.arn = `arn:aws:${service}:eu-central-1:123456789012:${physical}`;
   if (type === 'random:index/randomPassword:RandomPassword') state.result = MOCK_REDIS_TOKEN;
   if (type === 'aws:lb/loadBalancer:LoadBalancer') Object.assign(state, { dnsName: `${name}.eu-central-1.elb.amazonaws.com`, arnSuffix: `app/${physical}/abc`, zoneId: 'Z215JYRZR1TBD5' });
   if (type === 'aws:lb/targetGroup:TargetGroup') state.arnSuffix = `targetgroup/${physical}/def`;
@@ -177,6 +182,26 @@ function mockOutputs(type: string, name: string, inputs: Record<string, unknown>
   if (type === 'aws:sns/topic:Topic') state.arn = `arn:aws:sns:eu-central-1:123456789012:${physical}`;
   if (type === 'aws:route53/record:Record') state.fqdn = inputs.name;
   if (type === 'aws:ecs/taskDefinition:TaskDefinition') Object.assign(state, { revision: 1, arn: `arn:aws:ecs:eu-central-1:123456789012:task-definition/${physical}:1` });
+  // AWS's own ARN shapes where a consumer parses them (DeployIdentity's policy, DeploymentEvents' pattern, the policies).
+  if (type === 'aws:ecs/cluster:Cluster') state.arn = `arn:aws:ecs:eu-central-1:123456789012:cluster/${physical}`;
+  // Long format (the default since 2021): service/<cluster>/<service>.
+  if (type === 'aws:ecs/service:Service') state.arn = `arn:aws:ecs:eu-central-1:123456789012:service/${String(inputs.cluster).split('/').pop()}/${physical}`;
+  if (type === 'aws:iam/role:Role') state.arn = `arn:aws:iam::123456789012:role/${physical}`;
+  if (type === 'aws:iam/openIdConnectProvider:OpenIdConnectProvider') state.arn = `arn:aws:iam::123456789012:oidc-provider/${String(inputs.url).replace(/^https:\/\//, '')}`;
+  if (type === 'aws:cloudwatch/logGroup:LogGroup') state.arn = `arn:aws:logs:eu-central-1:123456789012:log-group:${physical}`;
+  // Secrets Manager appends a dash and 6 random characters to the name.
+  if (type === 'aws:secretsmanager/secret:Secret') state.arn = `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${physical}-${hex6(physical)}`;
+  if (type === 'aws:ecr/repository:Repository') Object.assign(state, { arn: `arn:aws:ecr:eu-central-1:123456789012:repository/${physical}`, repositoryUrl: `123456789012.dkr.ecr.eu-central-1.amazonaws.com/${physical}` });
+  if (type === 'aws:rds/instance:Instance') {
+    const address = `${physical}.c9akciq32xyz.eu-central-1.rds.amazonaws.com`;
+    Object.assign(state, {
+      arn: `arn:aws:rds:eu-central-1:123456789012:db:${physical}`, address, endpoint: `${address}:${String(inputs.port ?? 5432)}`, port: inputs.port ?? 5432,
+      // The secret RDS creates for manageMasterUserPassword: named rds!db-<uuid>, under the given key.
+      masterUserSecrets: inputs.manageMasterUserPassword
+        ? [{ secretArn: `arn:aws:secretsmanager:eu-central-1:123456789012:secret:rds!db-${MOCK_DB_RESOURCE_UUID}-${hex6(physical)}`, kmsKeyId: inputs.masterUserSecretKmsKeyId, secretStatus: 'active' }]
+        : [],
+    });
+  }
   if (type.startsWith('pulumi-nodejs:dynamic')) {
     // Stripe ids are a prefix and letters/digits only (the service's config schema checks price ids).
     const tail = `mock${name.replace(/[^A-Za-z0-9]/g, '')}`;
@@ -186,6 +211,9 @@ function mockOutputs(type: string, name: string, inputs: Record<string, unknown>
   }
   return { id: `${physical}-id`, state };
 }
+
+const MOCK_DB_RESOURCE_UUID = '3f2b9c1e-7a4d-4e8b-9c6f-1d2e3f4a5b6c';
+const hex6 = (seed: string) => createHash('sha256').update(seed).digest('hex').slice(0, 6);
 
 /** Paths of every unknown value inside a serialized input object. */
 function unknownPaths(value: unknown, at = ''): string[] {
@@ -274,6 +302,8 @@ export async function runProgram(stack: StackName, overrides: Record<string, str
             if (args.token === 'aws:index/getCallerIdentity:getCallerIdentity') return { accountId: '123456789012', arn: 'arn:aws:iam::123456789012:user/ci', userId: 'AIDA', id: '123456789012' };
             if (args.token === 'aws:index/getPartition:getPartition') return { partition: 'aws', dnsSuffix: 'amazonaws.com', id: 'aws' };
             if (args.token === 'aws:lb/getLoadBalancer:getLoadBalancer') return { ...args.inputs, zoneId: 'Z215JYRZR1TBD5' };
+            // An existing VPC (vpcId set): its CIDR scopes the ALB's egress.
+            if (args.token === 'aws:ec2/getVpc:getVpc') return { ...args.inputs, cidrBlock: MOCK_EXISTING_VPC_CIDR };
             return args.inputs;
           },
         },

@@ -90,17 +90,41 @@ describe.each<StackName>(['staging', 'production'])('the %s ECS service starts a
     const td = only(run, T.taskDefinition);
     const versions = run.resources.filter((r) => r.type === T.secretVersion);
     const label = String((containers(td)[0]?.dockerLabels as Record<string, string>)['app.upiik.secret-versions']);
-    for (const name of ['STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY', 'DATABASE_URL', 'REDIS_URL', 'AUTH_JWT_SECRET', 'METRICS_AUTH_TOKEN']) expect(label).toMatch(new RegExp(`${name}=version-[0-9a-f]{12}`));
+    for (const name of ['STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY', 'REDIS_URL', 'AUTH_JWT_SECRET', 'METRICS_AUTH_TOKEN']) expect(label).toMatch(new RegExp(`${name}=version-[0-9a-f]{12}`));
+    // With RDS there is no DATABASE_URL secret: the service reads the rotating RDS secret itself.
+    expect(label).not.toContain('DATABASE_URL');
     for (const v of versions.filter((x) => !x.name.includes('redis-auth-token'))) expect(td.propertyDependencies.containerDefinitions).toContain(v.urn);
   });
 
-  test('a changed secret value (a rotated webhook secret, a new database URL) changes the task definition, without showing the value', async () => {
-    const changed = await runProgram(stack, { databaseUrl: 'postgres://payments:rotated-password-0123@db.internal:5432/payments' });
+  test('a changed secret value (a rotated JWT secret) changes the task definition, without showing the value', async () => {
+    const changed = await runProgram(stack, { authJwtSecret: 'rotated-jwt-secret-0123456789abcdef0123456789' });
     const before = String(only(run, T.taskDefinition).props.containerDefinitions);
     const after = String(only(changed, T.taskDefinition).props.containerDefinitions);
     expect(after).not.toBe(before);
-    expect(after).not.toContain('rotated-password');
-    expect(before).not.toContain(SECRET_CONFIG[stack].databaseUrl);
+    expect(after).not.toContain('rotated-jwt-secret');
+    expect(before).not.toContain(SECRET_CONFIG[stack].authJwtSecret);
+  });
+
+  test('the RDS instance, its security group and the task role\'s credentials policy come first', () => {
+    const db = only(run, 'aws:rds/instance:Instance');
+    expect(upstream.has(db.urn)).toBe(true);
+    const sg = run.resources.find((r) => r.type === 'aws:ec2/securityGroup:SecurityGroup' && r.name.endsWith('-db-sg'));
+    expect(upstream.has(String(sg?.urn))).toBe(true);
+    const credentials = run.resources.find((r) => r.type === T.rolePolicy && r.name.endsWith('-task-read-db-credentials'));
+    expect(service.dependencies).toContain(credentials?.urn);
+    // ...and nothing of the database waits for the service.
+    expect(upstreamOf(run, db).map((r) => r.urn)).not.toContain(service.urn);
+  });
+
+  test('with an external database, a new database URL changes the task definition, without showing it', async () => {
+    const external = (url: string) => runProgram(stack, { databaseMode: 'external', databaseUrl: url });
+    const before = await external(SECRET_CONFIG[stack].databaseUrl);
+    const after = await external('postgres://payments:rotated-password-0123@db.internal:5432/payments');
+    const [b, a] = [before, after].map((r) => String(only(r, T.taskDefinition).props.containerDefinitions));
+    expect(a).not.toBe(b);
+    expect(b).toMatch(/DATABASE_URL=version-[0-9a-f]{12}/);
+    expect(a).not.toContain('rotated-password');
+    expect(b).not.toContain(SECRET_CONFIG[stack].databaseUrl);
   });
 
   test('waits for steady state through both bakes plus margin, create and update, and rolls back on SIGINT', () => {

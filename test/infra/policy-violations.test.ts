@@ -105,6 +105,14 @@ const CASES: Case[] = [
       defs[0]!.environment.push({ name: 'DATABASE_URL', value: 'postgres://u:p@h/db' });
       defs[0]!.secrets = defs[0]!.secrets.filter((s) => s.name !== 'DATABASE_URL');
     }) },
+  { policy: 'secrets-only-by-value-from', what: 'the RDS database parts without DATABASE_CREDENTIALS_ARN', flags: /DATABASE_HOST without a DATABASE_CREDENTIALS_ARN naming a Secrets Manager secret/,
+    change: containerDefs((defs) => void (defs[0]!.environment = defs[0]!.environment.filter((e) => e.name !== 'DATABASE_CREDENTIALS_ARN'))) },
+  { policy: 'secrets-only-by-value-from', what: 'DATABASE_CREDENTIALS_ARN holding something other than a secret ARN', flags: /DATABASE_HOST without a DATABASE_CREDENTIALS_ARN naming a Secrets Manager secret/,
+    change: containerDefs((defs) => defs[0]!.environment.filter((e) => e.name === 'DATABASE_CREDENTIALS_ARN').forEach((e) => (e.value = 'payments:rotating-password'))) },
+  { policy: 'secrets-only-by-value-from', what: 'both a DATABASE_URL secret and the database parts', flags: /both DATABASE_URL and DATABASE_HOST/,
+    change: containerDefs((defs) => void defs[0]!.secrets.push({ name: 'DATABASE_URL', valueFrom: SECRET_ARN })) },
+  { policy: 'secrets-only-by-value-from', what: 'neither the database parts nor DATABASE_URL', flags: /DATABASE_URL is not provided through secrets\[\]\.valueFrom/,
+    change: containerDefs((defs) => void (defs[0]!.environment = defs[0]!.environment.filter((e) => e.name !== 'DATABASE_HOST'))) },
   { policy: 'secrets-only-by-value-from', what: 'a live key under an innocent name', flags: /PAYMENTS_OPTIONS is a secret in plain environment/,
     change: containerDefs((defs) => void defs[0]!.environment.push({ name: 'PAYMENTS_OPTIONS', value: 'key=sk_live_0123456789abcdef' })) },
   { policy: 'secrets-only-by-value-from', what: 'a required secret missing', flags: /AUTH_JWT_SECRET is not provided through secrets\[\]\.valueFrom/,
@@ -122,20 +130,34 @@ const CASES: Case[] = [
       doc.Statement[0].Resource = doc.Statement[0].Resource.slice(1);
       p.policy = JSON.stringify(doc);
     }, (r) => String(r.props.policy).includes('GetSecretValue')) },
-  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role reading a secret', flags: /a non-execution role \(.*task-role.*\) reads secrets/,
+  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role reading a secret other than the database credentials', flags: /the task role \(.*task-role\) may read .*other-AbCdEf, which its job does not need/,
     change: policyFor('taskRoleArn', { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: SECRET_ARN }) },
-  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role reading secrets through an action wildcard', flags: /a non-execution role \(.*task-role.*\) reads secrets/,
+  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role reading secrets through an action wildcard', flags: /the task role \(.*task-role\) may read .*other-AbCdEf/,
     change: policyFor('taskRoleArn', { Effect: 'Allow', Action: 'secretsmanager:Get*', Resource: SECRET_ARN }) },
-  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role allowed everything but publishing (NotAction)', flags: /a non-execution role \(.*task-role.*\) reads secrets/,
+  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role allowed everything but publishing (NotAction)', flags: /the task role \(.*task-role\) may read \*, which its job does not need/,
     change: policyFor('taskRoleArn', { Effect: 'Allow', NotAction: 'sns:Publish', Resource: '*' }) },
-  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role with SecretsManagerReadWrite attached', flags: /SecretsManagerReadWrite: a non-execution role \(.*task-role.*\) reads secrets/,
+  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role with SecretsManagerReadWrite attached', flags: /SecretsManagerReadWrite: the task role \(.*task-role\) reads every secret/,
     change: (run) => add({ type: TYPES.rolePolicyAttachment, name: 'task-secrets', props: { role: roleOf(run, 'taskRoleArn').props.name, policyArn: 'arn:aws:iam::aws:policy/SecretsManagerReadWrite' } })(run) },
-  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role with a customer managed policy that reads secrets', flags: /reader-policy: a non-execution role \(.*task-role.*\) reads secrets/,
+  { policy: 'execution-role-reads-only-our-secrets', what: 'the task role with a customer managed policy that reads secrets', flags: /reader-policy: the task role \(.*task-role\) may read .*other-AbCdEf/,
     change: (run) => {
       const arn = 'arn:aws:iam::123456789012:policy/reader';
       add({ type: TYPES.managedPolicy, name: 'reader-policy', props: { arn, policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: SECRET_ARN }] }) } })(run);
       add({ type: TYPES.rolePolicyAttachment, name: 'task-reader', props: { role: roleOf(run, 'taskRoleArn').props.name, policyArn: arn } })(run);
     } },
+  { policy: 'execution-role-reads-only-our-secrets', what: 'a role nobody assigned a job reading a secret', flags: /stray-policy: a non-execution role \(stray-role\) reads secrets/,
+    change: (run) => {
+      add({ type: TYPES.role, name: 'stray-role', props: { name: 'stray-role', arn: 'arn:aws:iam::123456789012:role/stray-role', assumeRolePolicy: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] }) } })(run);
+      add({ type: TYPES.rolePolicy, name: 'stray-policy', props: { role: 'stray-role', policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: SECRET_ARN }] }) } })(run);
+    } },
+  { policy: 'execution-role-reads-only-our-secrets', what: 'the task pointed at a credentials secret that is not the stack\'s RDS secret', flags: /-task: DATABASE_CREDENTIALS_ARN .*other-AbCdEf is not the master user secret of an RDS instance in this stack/,
+    change: containerDefs((defs) => defs[0]!.environment.filter((e) => e.name === 'DATABASE_CREDENTIALS_ARN').forEach((e) => (e.value = SECRET_ARN))) },
+  { policy: 'execution-role-reads-only-our-secrets', what: 'the GitHub deploy role reading a secret besides the JWT secret', flags: /deploy-policy: the GitHub Actions role \(.*deploy-role\) may read .*stripe-secret-key.*, which its job does not need/,
+    change: each(TYPES.rolePolicy, (p) => {
+      const doc = JSON.parse(p.policy as string) as { Statement: { Sid?: string; Resource: unknown }[] };
+      const jwt = doc.Statement.find((st) => st.Sid === 'ReadTheJwtSecret')!;
+      jwt.Resource = [jwt.Resource, String(jwt.Resource).replace('jwt-secret', 'stripe-secret-key')];
+      p.policy = JSON.stringify(doc);
+    }, (r) => r.name.endsWith('-deploy-policy')) },
   { policy: 'execution-role-reads-only-our-secrets', what: 'the execution role with AdministratorAccess attached', flags: /execution-role: reads every secret through .*AdministratorAccess/,
     change: (run) => add({ type: TYPES.rolePolicyAttachment, name: 'exec-admin', props: { role: roleOf(run, 'executionRoleArn').props.name, policyArn: 'arn:aws:iam::aws:policy/AdministratorAccess' } })(run) },
   // redis-encrypted-and-resilient
@@ -278,8 +300,20 @@ const CASES: Case[] = [
     ['an aud other than STS', { aud: 'https://github.com/upiik' }, /does not pin token.actions.githubusercontent.com:aud/],
     ['aud matched by StringLike', { audOperator: 'StringLike' }, /does not pin token.actions.githubusercontent.com:aud to sts.amazonaws.com with StringEquals/],
     ['two repositories', { sub: ['repo:upiik/payments:environment:production', 'repo:other/repo:environment:production'] }, /trusted by several repositories \(upiik\/payments, other\/repo\)/],
-    ['only the main branch, no environment', { sub: 'repo:upiik/payments:ref:refs/heads/main' }, /no sub pins a GitHub environment/],
   ] as const).map(([what, trust, flags]): Case => ({ policy: 'deploy-roles-pinned-to-repository', what, flags, change: add(deployRole(trust)) })),
+  { policy: 'deploy-roles-pinned-to-repository', what: 'a main-branch role without an environment that may deploy', flags: /fixture-deploy-role: no sub pins a GitHub environment, yet it may do more than push images \(ecs:UpdateService\)/,
+    change: (run) => {
+      add(deployRole({ sub: 'repo:upiik/payments:ref:refs/heads/main' }))(run);
+      add({ type: TYPES.rolePolicy, name: 'main-deploys', props: { role: 'upiik-payments-production-deploy', policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Action: ['ecr:PutImage', 'ecs:UpdateService'], Resource: '*' }] }) } })(run);
+    } },
+  { policy: 'deploy-roles-pinned-to-repository', what: 'the push role (main, no environment) also allowed to pass roles', flags: /push-role: no sub pins a GitHub environment, yet it may do more than push images \(iam:PassRole\)/,
+    change: each(TYPES.rolePolicy, (p) => {
+      const doc = JSON.parse(p.policy as string) as { Statement: { Action: string[] }[] };
+      doc.Statement[1]!.Action.push('iam:PassRole');
+      p.policy = JSON.stringify(doc);
+    }, (r) => r.name.endsWith('-push-policy')) },
+  { policy: 'deploy-roles-pinned-to-repository', what: 'the push role with a managed policy attached', flags: /push-role: no sub pins a GitHub environment, yet it may do more than push images \(attached arn:aws:iam::aws:policy\/PowerUserAccess\)/,
+    change: (run) => add({ type: TYPES.rolePolicyAttachment, name: 'push-power', props: { role: ofType(run.resources, TYPES.role).find((r) => r.name.endsWith('-push-role'))!.props.name, policyArn: 'arn:aws:iam::aws:policy/PowerUserAccess' } })(run) },
   { policy: 'deploy-roles-pinned-to-repository', what: 'a wildcard sub trusting the stack\'s own provider resource by its ARN', flags: /sub repo:upiik\/\* is not pinned/,
     change: (run) => {
       add({ type: TYPES.oidcProvider, name: 'github', props: { url: 'https://token.actions.githubusercontent.com', arn: 'arn:aws:iam:eu-central-1:123456789012:github-provider' } })(run);

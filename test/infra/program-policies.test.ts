@@ -14,10 +14,12 @@ const policy = (name: string) => {
   return (run: ProgramRun) => p.check(policyView(run), { runbookExists }).violations;
 };
 
-describe.each<StackName>(['staging', 'production'])('the %s stack', (stack) => {
+// Both stacks with their own RDS database (the default) and with an external one (databaseUrl).
+const EXTERNAL = { databaseMode: 'external', databaseUrl: 'postgres://payments:ext-db-password@db.example.net:5432/payments' };
+describe.each<[StackName, 'rds' | 'external']>([['staging', 'rds'], ['production', 'rds'], ['staging', 'external'], ['production', 'external']])('the %s stack (%s database)', (stack, mode) => {
   let run: ProgramRun;
   beforeAll(async () => {
-    run = await runProgram(stack);
+    run = await runProgram(stack, mode === 'external' ? EXTERNAL : {});
   });
 
   test('passes every policy, with nothing left undecided once every value is known', () => {
@@ -35,11 +37,13 @@ describe.each<StackName>(['staging', 'production'])('the %s stack', (stack) => {
     expect(policy('secrets-only-by-value-from')(run)).toEqual([]);
     const [td] = ofType(run.resources, TYPES.taskDefinition);
     const text = String(td?.props.containerDefinitions);
-    for (const value of [...Object.values(SECRET_CONFIG[stack]), MOCK_REDIS_TOKEN, MOCK_WEBHOOK_SECRET]) expect(text).not.toContain(value);
+    for (const value of [...Object.values(SECRET_CONFIG[stack]), EXTERNAL.databaseUrl, MOCK_REDIS_TOKEN, MOCK_WEBHOOK_SECRET]) expect(text).not.toContain(value);
   });
 
-  test('lets the execution role read exactly our secrets', () => {
+  test('lets the execution role read exactly our secrets, the task role at most the RDS credentials, the deploy role the JWT secret', () => {
     expect(policy('execution-role-reads-only-our-secrets')(run)).toEqual([]);
+    expect(policy('databases-encrypted-private-backed-up')(run)).toEqual([]);
+    expect(ofType(run.resources, TYPES.dbInstance)).toHaveLength(mode === 'rds' ? 1 : 0);
   });
 
   test('encrypts Redis in transit and at rest, multi-AZ with failover in production', () => {
@@ -77,7 +81,7 @@ describe.each<StackName>(['staging', 'production'])('the %s stack', (stack) => {
   });
 
   test('exports no secret value', () => {
-    const known = [...Object.values(SECRET_CONFIG[stack]), MOCK_REDIS_TOKEN, MOCK_WEBHOOK_SECRET];
+    const known = [...Object.values(SECRET_CONFIG[stack]), EXTERNAL.databaseUrl, MOCK_REDIS_TOKEN, MOCK_WEBHOOK_SECRET];
     expect(outputsHoldNoSecrets(run.outputs, known)).toEqual([]);
     expect(run.secretOutputs).toEqual([]);
     expect(run.outputs).toMatchObject({ serviceUrl: expect.stringMatching(/^https:\/\//), webhookEndpointId: expect.stringMatching(/^we_/) });

@@ -59,7 +59,8 @@ describe.each<StackName>(['staging', 'production'])('%s settings', (stack) => {
   });
 
   test.each(['authJwtSecret', 'stripeSecretKey', 'databaseUrl'])('refuses a placeholder secret %s, naming the key and not the value', (key) => {
-    const message = errorOf(() => load(stack, { [key]: 'sk_test_REPLACE_ME-with-the-real-value-0123456789' }));
+    // databaseUrl is read only with an external database.
+    const message = errorOf(() => load(stack, { databaseMode: 'external', [key]: 'sk_test_REPLACE_ME-with-the-real-value-0123456789' }));
     expect(message).toMatch(new RegExp(`^Pulumi config "${key}": looks like a template placeholder`));
     expect(message).not.toContain('with-the-real-value');
   });
@@ -105,10 +106,69 @@ describe.each<StackName>(['staging', 'production'])('%s settings', (stack) => {
     expect(errorOf(() => load(stack, { hostedZoneId: 'payments.upiik.app' }))).toMatch(/^Pulumi config "hostedZoneId"/);
   });
 
+  test('the database is the stack\'s own RDS instance by default, sized by the stack file', () => {
+    const { database } = load(stack, {}).settings;
+    expect(database).toEqual(stack === 'production'
+      ? { mode: 'rds', instanceClass: 'db.m7g.large', allocatedStorageGb: 50, maxAllocatedStorageGb: 500, backupRetentionDays: 14 }
+      : { mode: 'rds', instanceClass: 'db.t4g.medium', allocatedStorageGb: 20, maxAllocatedStorageGb: 100, backupRetentionDays: 7 });
+    expect(load(stack, { databaseMode: UNSET, dbInstanceClass: UNSET }).settings.database).toMatchObject({ mode: 'rds', instanceClass: stack === 'production' ? 'db.m7g.large' : 'db.t4g.medium' });
+  });
+
+  test('an external database needs a postgres:// databaseUrl, named by key, never echoed', () => {
+    const { database } = load(stack, { databaseMode: 'external' }).settings;
+    expect(database.mode).toBe('external');
+    expect(errorOf(() => load(stack, { databaseMode: 'external', databaseUrl: UNSET }))).toMatch(/^Pulumi config "databaseUrl": is required when databaseMode is external/);
+    expect(errorOf(() => load(stack, { databaseMode: 'external', databaseUrl: '' }))).toMatch(/^Pulumi config "databaseUrl": is required/);
+    const message = errorOf(() => load(stack, { databaseMode: 'external', databaseUrl: 'mysql://payments:s3cret-value@db:3306/payments' }));
+    expect(message).toBe('Pulumi config "databaseUrl": must be a postgres:// URL');
+    // rds needs no URL at all.
+    expect(load(stack, { databaseUrl: UNSET }).settings.database.mode).toBe('rds');
+  });
+
+  test('a databaseUrl left over in an rds stack is named as unused, never shown', () => {
+    const { settings, warnings } = load(stack, { databaseUrl: SECRET_CONFIG[stack].databaseUrl });
+    expect(settings.database.mode).toBe('rds');
+    expect(warnings.join('\n')).toMatch(/"databaseUrl" is set but unused: databaseMode is rds/);
+    expect(warnings.join('\n')).not.toContain(SECRET_CONFIG[stack].databaseUrl);
+    expect(load(stack, {}).warnings.join('\n')).not.toMatch(/databaseUrl/);
+  });
+
+  test.each([
+    ['databaseMode', 'aurora', /must be rds .* or external/],
+    ['dbInstanceClass', 'm7g.large', /must be an RDS instance class/],
+    ['dbAllocatedStorageGb', '10', /between 20 and 65536/],
+    ['dbMaxAllocatedStorageGb', '19', /between \d+ and 65536/],
+    ['dbBackupRetentionDays', '36', /between \d+ and 35/],
+    ['ecrKeepTaggedImages', '5', /between 10 and 1000/],
+    ['ecrUntaggedExpiryDays', '0', /between 1 and 90/],
+    ['githubRepository', 'payments', /must be <owner>\/<repo>/],
+    ['githubEnvironment', 'production:*', /must be a GitHub environment name/],
+    ['githubOidcProviderArn', 'arn:aws:iam::402918374650:oidc-provider/gitlab.com', /must be the account's GitHub provider/],
+  ])('refuses %s %s, naming the key', (key, value, message) => {
+    const error = errorOf(() => load(stack, { [key]: value }));
+    expect(error).toMatch(new RegExp(`^Pulumi config "${key}": `));
+    expect(error).toMatch(message);
+  });
+
+  test('the deploy identity: this repository, the stack\'s GitHub environment, a created provider unless one is adopted', () => {
+    expect(load(stack, {}).settings.github).toEqual({ repository: 'upiik/payments', environment: stack, oidcProviderArn: undefined, imagePushFromMain: true });
+    expect(load(stack, { githubEnvironment: UNSET }).settings.github.environment).toBe(stack);
+    const adopted = 'arn:aws:iam::402918374650:oidc-provider/token.actions.githubusercontent.com';
+    expect(load(stack, { githubOidcProviderArn: adopted }).settings.github.oidcProviderArn).toBe(adopted);
+    expect(errorOf(() => load(stack, { githubRepository: UNSET }))).toMatch(/githubRepository/);
+  });
+
   test('adopting a webhook endpoint needs its signing secret', () => {
     expect(errorOf(() => load(stack, { stripeAdoptEndpointId: 'we_1Adopted' }))).toMatch(/stripeAdoptedWebhookSecret/);
     expect(load(stack, {}).settings.stripe.adoptedSecret).toBeUndefined();
   });
+});
+
+test('production refuses a burstable database class and less than 14 days of backups; staging accepts both', () => {
+  expect(errorOf(() => load('production', { dbInstanceClass: 'db.t4g.large' }))).toMatch(/^Pulumi config "dbInstanceClass": must not be a burstable db\.t\* class in production/);
+  expect(errorOf(() => load('production', { dbBackupRetentionDays: '13' }))).toMatch(/^Pulumi config "dbBackupRetentionDays": must be an integer between 14 and 35/);
+  expect(load('staging', { dbInstanceClass: 'db.t4g.small', dbBackupRetentionDays: '7' }).settings.database).toMatchObject({ instanceClass: 'db.t4g.small', backupRetentionDays: 7 });
+  expect(errorOf(() => load('staging', { dbBackupRetentionDays: '6' }))).toMatch(/between 7 and 35/);
 });
 
 test('each stack has its own alert email, so staging never pages production on-call', () => {

@@ -1,6 +1,6 @@
-import { ConfigError, loadConfig } from '../../service/shared/config';
+import { ConfigError, DEFAULT_DATABASE_CA_FILE, loadConfig } from '../../service/shared/config';
 import { TYPES, ofType } from '../../infra/policies/types';
-import { runProgram, type StackName } from './harness';
+import { type ProgramRun, runProgram, type StackName } from './harness';
 
 /**
  * The task definition and the service's configuration contract are one contract: the plain
@@ -28,13 +28,24 @@ const COMMON_STAND_INS: Record<string, string> = {
   METRICS_AUTH_TOKEN: 'standin-metrics-token-0123456789',
 };
 
-describe.each<StackName>(['staging', 'production'])('the %s task definition', (stack) => {
-  test("declares an environment the service's config schema accepts, including the token lifetime bounds", async () => {
-    const run = await runProgram(stack);
-    const [td] = ofType(run.resources, TYPES.taskDefinition);
-    const raw = td?.props.containerDefinitions;
-    const containers = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Container[];
-    const app = containers[0]!;
+type DatabaseMode = 'rds' | 'external';
+const MODES: [StackName, DatabaseMode][] = [['staging', 'rds'], ['production', 'rds'], ['staging', 'external'], ['production', 'external']];
+const overridesFor = (mode: DatabaseMode): Record<string, string> => (mode === 'external' ? { databaseMode: 'external', databaseUrl: 'postgres://payments:ext-db-password@db.example.net:5432/payments' } : {});
+
+function containerOf(run: ProgramRun): Container {
+  const [td] = ofType(run.resources, TYPES.taskDefinition);
+  const raw = td?.props.containerDefinitions;
+  return ((typeof raw === 'string' ? JSON.parse(raw) : raw) as Container[])[0]!;
+}
+
+describe.each(MODES)('the %s task definition with the %s database', (stack, mode) => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram(stack, overridesFor(mode));
+  });
+
+  test("declares an environment the service's config schema accepts, including the token lifetime bounds", () => {
+    const app = containerOf(run);
     const env: Record<string, string> = {};
     for (const { name, value } of app.environment ?? []) env[name] = value;
     for (const { name } of app.secrets ?? []) {
@@ -43,8 +54,9 @@ describe.each<StackName>(['staging', 'production'])('the %s task definition', (s
       env[name] = standIn;
     }
     let problems: string[] = [];
+    let config: ReturnType<typeof loadConfig> | undefined;
     try {
-      loadConfig(env);
+      config = loadConfig(env);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       problems = err.problems;
@@ -56,15 +68,37 @@ describe.each<StackName>(['staging', 'production'])('the %s task definition', (s
     expect((app.secrets ?? []).map((s) => s.name)).toContain('METRICS_AUTH_TOKEN');
     expect((app.environment ?? []).map((e) => e.name)).not.toContain('METRICS_AUTH_TOKEN');
     expect(env.CORS_ALLOWED_ORIGINS).toBe(stack === 'production' ? 'https://upiik.app' : 'https://staging.upiik.app');
+    // The service connects the way the stack means: parts with RDS, the URL otherwise.
+    expect(config?.database.parts !== undefined).toBe(mode === 'rds');
+    expect(config?.database.url !== undefined).toBe(mode === 'external');
   });
 
-  test('passes every secret the service reads in production by valueFrom from a secret of this stack', async () => {
-    const run = await runProgram(stack);
-    const [td] = ofType(run.resources, TYPES.taskDefinition);
-    const app = (JSON.parse(String(td?.props.containerDefinitions)) as Container[])[0]!;
+  test('passes every secret the service reads in production by valueFrom from a secret of this stack', () => {
+    const app = containerOf(run);
     const secretArns = new Set(ofType(run.resources, TYPES.secret).map((s) => s.props.arn));
     const names = (app.secrets ?? []).map((s) => s.name).sort();
-    expect(names).toEqual(['AUTH_JWT_SECRET', 'DATABASE_URL', 'METRICS_AUTH_TOKEN', 'REDIS_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+    const database = mode === 'external' ? ['DATABASE_URL'] : [];
+    expect(names).toEqual(['AUTH_JWT_SECRET', ...database, 'METRICS_AUTH_TOKEN', 'REDIS_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'].sort());
     for (const { valueFrom } of app.secrets ?? []) expect(secretArns.has(valueFrom)).toBe(true);
+  });
+
+  test(mode === 'rds'
+    ? "finds the stack's RDS instance by plain host, port and name, and its RDS-managed credentials secret by ARN"
+    : 'declares no database parts and no RDS instance', () => {
+    const env = Object.fromEntries((containerOf(run).environment ?? []).map(({ name, value }) => [name, value]));
+    const [db, ...more] = ofType(run.resources, TYPES.dbInstance);
+    if (mode === 'external') {
+      expect(db).toBeUndefined();
+      expect(Object.keys(env).filter((k) => k.startsWith('DATABASE_'))).toEqual([]);
+      return;
+    }
+    expect(more).toEqual([]);
+    const secretArn = (db?.props.masterUserSecrets as { secretArn: string }[])[0]?.secretArn;
+    expect(secretArn).toMatch(/^arn:aws:secretsmanager:eu-central-1:\d{12}:secret:rds!db-/);
+    expect(env).toMatchObject({
+      DATABASE_HOST: db?.props.address, DATABASE_PORT: '5432', DATABASE_NAME: 'payments', DATABASE_CREDENTIALS_ARN: secretArn, DATABASE_CA_FILE: DEFAULT_DATABASE_CA_FILE,
+    });
+    // Created with the instance, RDS's own: never one of the stack's Secrets Manager resources.
+    expect(ofType(run.resources, TYPES.secret).map((s) => s.props.arn)).not.toContain(secretArn);
   });
 });
