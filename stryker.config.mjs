@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 
 // Mutation testing of the critical paths: `npm run test:mutation` (all scopes) or one scope,
 // e.g. `MUTATION_SCOPE=config npm run test:mutation`. Not part of `npm test`: a full run takes hours
@@ -9,8 +9,8 @@ import { writeFileSync } from 'node:fs';
 // starts a service; those incidental kills would hide a weak config.test.ts).
 //
 // The incremental file lives in reports/ (git-ignored), one per scope: it records file hashes and
-// test ids of one working tree, changes on every run and would conflict in every pull request
-// touching these folders if committed. CI keeps reports/ in its cache between runs instead.
+// test ids of one working tree and changes on every run. CI keeps reports/ in its cache between
+// runs; a full run's results can be recorded in mutation-baseline/ (below).
 
 /** @typedef {{ mutate: string[]; tests: string[]; part?: true }} Scope */
 
@@ -68,6 +68,17 @@ writeFileSync(
   `${JSON.stringify({ extends: './tsconfig.json', compilerOptions: { types: ['node'] }, include: mutate.map((glob) => glob.replace(/\/\*\*\/\*\.ts$/, '')) }, null, 2)}\n`,
 );
 
+// A scope's recorded results (`mutation-baseline/<scope>.incremental.json`, committed by
+// `npm run test:mutation:record` after a full run) seed a checkout that has no results of its own
+// (a fresh clone, CI without its cache), so it re-tests only what changed since they were recorded
+// instead of hours of mutants. In a merge conflict on one, take either side: the next run corrects it.
+const incrementalFile = `reports/mutation/${name ?? 'all'}.incremental.json`;
+const baselineFile = `mutation-baseline/${name ?? 'all'}.incremental.json`;
+if (!existsSync(incrementalFile) && existsSync(baselineFile)) {
+  mkdirSync('reports/mutation', { recursive: true });
+  copyFileSync(baselineFile, incrementalFile);
+}
+
 // The embedded-PGlite template (test/support/global-setup.ts) is built once per Stryker worker and
 // reused by every mutant run instead of being rebuilt for each one.
 process.env.UPIIK_KEEP_PGLITE_TEMPLATE = '1';
@@ -103,7 +114,7 @@ export default {
   timeoutMS: 60_000,
   timeoutFactor: 2,
   incremental: true,
-  incrementalFile: `reports/mutation/${name ?? 'all'}.incremental.json`,
+  incrementalFile,
   thresholds: { high: 90, low: 85, break: 85 },
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${name ?? 'all'}.html` },
