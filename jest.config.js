@@ -10,9 +10,13 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // Fails a suite whose code under test prints JSON lines (EMF, logs) to stdout.
-  setupFilesAfterEnv: ['<rootDir>/test/support/clean-output.ts'],
+  // Drops the process 'exit' listeners a suite added (they pin module graphs in a reused worker).
+  setupFilesAfterEnv: ['<rootDir>/test/support/clean-output.ts', '<rootDir>/test/support/release-exit-listeners.ts'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   maxWorkers: 2,
+  // A worker above this after a suite is replaced by a fresh one: the infra suites load @pulumi/aws
+  // once per program run, and two workers near 12 GB each exhausted the 24 GB machine.
+  workerIdleMemoryLimit: '2GB',
   // An outer bound only: waits inside tests are event-driven (test/support/wait.ts) with their own
   // generous bounds, so a loaded machine makes the suite slower, not red.
   testTimeout: 300_000,

@@ -248,6 +248,10 @@ export async function runProgram(stack: StackName, overrides: Record<string, str
   const warn = jest.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
     warnings.push(args.map(String).join(' ').replace(/^warning: \[runtime\] /, ''));
   });
+  // Each isolated @pulumi/pulumi adds a process 'exit' listener (its promise-leak detector) whose
+  // closure keeps that whole module graph, @pulumi/aws included, alive: a jest worker running the
+  // infra suites grew past 11 GB and was killed by the OOM killer. Removed once the run is over.
+  const exitListeners = new Set(process.listeners('exit'));
   try {
     jest.isolateModules(() => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -330,6 +334,7 @@ export async function runProgram(stack: StackName, overrides: Record<string, str
     return { resources, outputs, secretOutputs, warnings, preview };
   } finally {
     warn.mockRestore();
+    for (const listener of process.listeners('exit')) if (!exitListeners.has(listener)) process.removeListener('exit', listener);
   }
 }
 
