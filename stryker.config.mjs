@@ -18,7 +18,10 @@ const WEBHOOK_TESTS = ['test/service/webhooks/!(burst).test.ts', 'test/service/r
 
 /** @type {Record<string, Scope>} */
 const SCOPES = {
-  config: { mutate: ['service/shared/config.ts'], tests: ['test/service/shared/config.test.ts', 'test/service/shared/config-contract.test.ts'] },
+  config: {
+    mutate: ['service/shared/config.ts'],
+    tests: ['test/service/shared/config.test.ts', 'test/service/shared/config-contract.test.ts', 'test/service/shared/config-database.test.ts'],
+  },
   redact: {
     mutate: ['service/shared/redact.ts'],
     tests: ['test/service/shared/redact-property.test.ts', 'test/service/shared/secret-sinks.test.ts'],
