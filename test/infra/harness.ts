@@ -251,7 +251,7 @@ export async function runProgram(stack: StackName, overrides: Record<string, str
   // Each isolated @pulumi/pulumi adds a process 'exit' listener (its promise-leak detector) whose
   // closure keeps that whole module graph, @pulumi/aws included, alive: a jest worker running the
   // infra suites grew past 11 GB and was killed by the OOM killer. Removed once the run is over.
-  const exitListeners = new Set(process.listeners('exit'));
+  const exitListeners = new Set([...process.listeners('exit'), ...process.listeners('beforeExit')]);
   try {
     jest.isolateModules(() => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -334,7 +334,9 @@ export async function runProgram(stack: StackName, overrides: Record<string, str
     return { resources, outputs, secretOutputs, warnings, preview };
   } finally {
     warn.mockRestore();
-    for (const listener of process.listeners('exit')) if (!exitListeners.has(listener)) process.removeListener('exit', listener);
+    for (const event of ['exit', 'beforeExit'] as const) {
+      for (const listener of process.listeners(event)) if (!exitListeners.has(listener)) process.removeListener(event, listener);
+    }
   }
 }
 

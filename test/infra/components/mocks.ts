@@ -60,6 +60,9 @@ export async function buildComponent<T>(build: () => T): Promise<ComponentRun<T>
   const resources: Recorded[] = [];
   let pulumi!: typeof pulumiType;
   let component!: T;
+  // Each isolated @pulumi/pulumi adds process exit listeners that pin its module graph (see
+  // test/support/release-exit-listeners.ts): dropped once this build has settled.
+  const listening = new Set([...process.listeners('exit'), ...process.listeners('beforeExit')]);
   jest.isolateModules(() => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     pulumi = require('@pulumi/pulumi');
@@ -83,6 +86,9 @@ export async function buildComponent<T>(build: () => T): Promise<ComponentRun<T>
   while (count !== resources.length) {
     count = resources.length;
     await new Promise((r) => setTimeout(r, 20));
+  }
+  for (const event of ['exit', 'beforeExit'] as const) {
+    for (const listener of process.listeners(event)) if (!listening.has(listener)) process.removeListener(event, listener);
   }
   const ofType = (type: string) => resources.filter((r) => r.type === type);
   return {
