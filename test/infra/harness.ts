@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type * as pulumiType from '@pulumi/pulumi';
 import type { PolicyResource } from '../../infra/policies';
+import { dropExitListenersSince, snapshotExitListeners } from '../support/process-listeners';
 
 /**
  * Runs the whole Pulumi program (infra/index.ts) under runtime mocks for one stack, in a fresh
@@ -251,7 +252,7 @@ export async function runProgram(stack: StackName, overrides: Record<string, str
   // Each isolated @pulumi/pulumi adds a process 'exit' listener (its promise-leak detector) whose
   // closure keeps that whole module graph, @pulumi/aws included, alive: a jest worker running the
   // infra suites grew past 11 GB and was killed by the OOM killer. Removed once the run is over.
-  const exitListeners = new Set([...process.listeners('exit'), ...process.listeners('beforeExit')]);
+  const exitListeners = snapshotExitListeners();
   try {
     jest.isolateModules(() => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -334,9 +335,7 @@ export async function runProgram(stack: StackName, overrides: Record<string, str
     return { resources, outputs, secretOutputs, warnings, preview };
   } finally {
     warn.mockRestore();
-    for (const event of ['exit', 'beforeExit'] as const) {
-      for (const listener of process.listeners(event)) if (!exitListeners.has(listener)) process.removeListener(event, listener);
-    }
+    dropExitListenersSince(exitListeners);
   }
 }
 

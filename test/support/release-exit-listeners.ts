@@ -1,21 +1,16 @@
+import { dropExitListenersSince, type ListenerSnapshot, snapshotExitListeners } from './process-listeners';
+
 /**
- * A suite's process 'exit' and 'beforeExit' listeners are removed when the suite ends. Jest reuses
- * a worker process for many suites; a listener added by code under test (each isolated load of
- * @pulumi/pulumi adds one for its promise-leak detector) keeps its whole module graph alive for the
- * life of the worker: a worker running the infra suites grew past 11 GB and was killed by the OOM
- * killer.
+ * A suite's process 'exit' and 'beforeExit' listeners are removed when the suite ends: jest reuses
+ * a worker for many suites, and such a listener keeps its module graph alive for the life of the
+ * worker (see process-listeners.ts).
  */
-const EVENTS = ['exit', 'beforeExit'] as const;
-type Listener = (...args: unknown[]) => void;
-const before = new Map<string, Set<Listener>>();
+let before: ListenerSnapshot;
 
 beforeAll(() => {
-  for (const event of EVENTS) before.set(event, new Set(process.listeners(event) as Listener[]));
+  before = snapshotExitListeners();
 });
 
 afterAll(() => {
-  for (const event of EVENTS) {
-    const kept = before.get(event) ?? new Set<Listener>();
-    for (const listener of process.listeners(event) as Listener[]) if (!kept.has(listener)) process.removeListener(event, listener);
-  }
+  dropExitListenersSince(before);
 });

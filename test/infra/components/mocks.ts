@@ -1,4 +1,5 @@
 import type * as pulumiType from '@pulumi/pulumi';
+import { dropExitListenersSince, snapshotExitListeners } from '../../support/process-listeners';
 
 /**
  * Builds one component under Pulumi runtime mocks in a fresh module registry (like harness.ts does
@@ -62,7 +63,7 @@ export async function buildComponent<T>(build: () => T): Promise<ComponentRun<T>
   let component!: T;
   // Each isolated @pulumi/pulumi adds process exit listeners that pin its module graph (see
   // test/support/release-exit-listeners.ts): dropped once this build has settled.
-  const listening = new Set([...process.listeners('exit'), ...process.listeners('beforeExit')]);
+  const listening = snapshotExitListeners();
   jest.isolateModules(() => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     pulumi = require('@pulumi/pulumi');
@@ -87,9 +88,7 @@ export async function buildComponent<T>(build: () => T): Promise<ComponentRun<T>
     count = resources.length;
     await new Promise((r) => setTimeout(r, 20));
   }
-  for (const event of ['exit', 'beforeExit'] as const) {
-    for (const listener of process.listeners(event)) if (!listening.has(listener)) process.removeListener(event, listener);
-  }
+  dropExitListenersSince(listening);
   const ofType = (type: string) => resources.filter((r) => r.type === type);
   return {
     component,
