@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
-import { startSandbox, RunningSandbox } from '../../sandbox';
-import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
+import type { RunningSandbox } from '../../sandbox';
+import { useProviderSandbox } from './stripe-provider-sandbox';
 import { PriceInputs, PriceOutputs, PriceProvider, ProductInputs, ProductOutputs, ProductProvider } from '../../infra/stripe/catalog-providers';
 
 /**
@@ -8,22 +8,13 @@ import { PriceInputs, PriceOutputs, PriceProvider, ProductInputs, ProductOutputs
  * read reports what Stripe has, diff proposes the repair, update applies it.
  */
 const KEY = 'sk_test_infraCatalogDriftSuite';
+const env = useProviderSandbox(KEY);
 let sandbox: RunningSandbox;
 let stripe: Stripe;
-const saved = { key: process.env.STRIPE_SECRET_KEY, base: process.env.STRIPE_API_BASE };
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ port: 0 });
-  process.env.STRIPE_SECRET_KEY = KEY;
-  process.env.STRIPE_API_BASE = sandbox.url;
-  stripe = createStripeClient({ secretKey: KEY, apiVersion: SDK_API_VERSION, apiBase: sandbox.url });
+beforeAll(() => {
+  ({ sandbox, stripe } = env);
 });
 beforeEach(() => sandbox.control.reset());
-afterAll(async () => {
-  process.env.STRIPE_SECRET_KEY = saved.key;
-  process.env.STRIPE_API_BASE = saved.base;
-  await sandbox.close();
-});
 
 const products = new ProductProvider();
 const prices = new PriceProvider();

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
-import { startSandbox, RunningSandbox } from '../../sandbox';
-import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
+import { useProviderSandbox } from './stripe-provider-sandbox';
+import { SDK_API_VERSION } from '../../service/shared/stripe-client';
 import { PriceProvider, ProductProvider, PriceInputs } from '../../infra/stripe/catalog-providers';
 import { WebhookEndpointProvider, WebhookEndpointInputs, WEBHOOK_ENDPOINT_SECRET_OUTPUTS } from '../../infra/stripe/webhook-endpoint-provider';
 import { webhookEndpointOptions } from '../../infra/stripe/resources';
@@ -8,21 +8,10 @@ import { registeredUrl } from '../../infra/stripe/webhook-endpoint-rules';
 import { WEBHOOK_EVENTS } from '../../service/shared/catalog';
 
 const KEY = 'sk_test_infraProviderSuite';
-let sandbox: RunningSandbox;
+const env = useProviderSandbox(KEY);
 let stripe: Stripe;
-const saved = { key: process.env.STRIPE_SECRET_KEY, base: process.env.STRIPE_API_BASE };
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ port: 0 });
-  // What `pulumi up` provides to the provider process: the key (here via env) and, for the sandbox only, the API base.
-  process.env.STRIPE_SECRET_KEY = KEY;
-  process.env.STRIPE_API_BASE = sandbox.url;
-  stripe = createStripeClient({ secretKey: KEY, apiVersion: SDK_API_VERSION, apiBase: sandbox.url });
-});
-afterAll(async () => {
-  process.env.STRIPE_SECRET_KEY = saved.key;
-  process.env.STRIPE_API_BASE = saved.base;
-  await sandbox.close();
+beforeAll(() => {
+  ({ stripe } = env);
 });
 
 let seq = 0;

@@ -1,8 +1,9 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
-import { startSandbox, RunningSandbox } from '../../sandbox';
-import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
+import type { RunningSandbox } from '../../sandbox';
+import { useProviderSandbox } from './stripe-provider-sandbox';
+import { SDK_API_VERSION } from '../../service/shared/stripe-client';
 import { WebhookEndpointProvider, WebhookEndpointInputs, WebhookEndpointOutputs } from '../../infra/stripe/webhook-endpoint-provider';
 import { registeredUrl, serviceUrlOf } from '../../infra/stripe/webhook-endpoint-rules';
 import { WEBHOOK_EVENTS } from '../../service/shared/catalog';
@@ -13,22 +14,13 @@ import { WEBHOOK_EVENTS } from '../../service/shared/catalog';
  */
 const KEY = 'sk_test_infraWebhookDriftSuite';
 const OLD_VERSION = '2025-01-27.acacia';
+const env = useProviderSandbox(KEY, { retrySchedule: [50, 100] });
 let sandbox: RunningSandbox;
 let stripe: Stripe;
-const saved = { key: process.env.STRIPE_SECRET_KEY, base: process.env.STRIPE_API_BASE };
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ port: 0, retrySchedule: [50, 100] });
-  process.env.STRIPE_SECRET_KEY = KEY;
-  process.env.STRIPE_API_BASE = sandbox.url;
-  stripe = createStripeClient({ secretKey: KEY, apiVersion: SDK_API_VERSION, apiBase: sandbox.url });
+beforeAll(() => {
+  ({ sandbox, stripe } = env);
 });
 beforeEach(() => sandbox.control.reset());
-afterAll(async () => {
-  process.env.STRIPE_SECRET_KEY = saved.key;
-  process.env.STRIPE_API_BASE = saved.base;
-  await sandbox.close();
-});
 
 const provider = new WebhookEndpointProvider();
 const inputsFor = (url: string, overrides: Partial<WebhookEndpointInputs> = {}): WebhookEndpointInputs => ({
