@@ -30,6 +30,11 @@ export interface SandboxControl {
   closeDispute(disputeId: string, outcome: 'won' | 'lost'): Promise<Stripe.Dispute>;
   /** Makes a refund fail after the fact (`refund.updated`, `refund.failed`, `charge.refund.updated`). */
   failRefund(refundId: string, failureReason?: string): Promise<Stripe.Refund>;
+  /**
+   * Keeps new objects out of search results for this many sandbox seconds, as Stripe's search
+   * index lags writes; 0 turns the lag off (the default, restored by `reset`).
+   */
+  setSearchIndexLag(seconds: number): void;
   setFaults(faults: DeliveryFaults): void;
   clearFaults(): void;
   /** The attempt log, oldest first. */
@@ -62,6 +67,10 @@ export function createControl(engine: Engine, idempotency: IdempotencyStore): Sa
     openDispute: async (chargeId, options) => emitting(engine, () => openDispute(engine, chargeId, options)),
     closeDispute: async (disputeId, outcome) => emitting(engine, () => closeDisputeAs(engine, disputeId, outcome)),
     failRefund: async (refundId, failureReason) => emitting(engine, () => failRefund(engine, refundId, failureReason)),
+    setSearchIndexLag(seconds) {
+      if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`search index lag must be a non-negative number of seconds (got ${seconds})`);
+      engine.searchIndexLagSeconds = seconds;
+    },
     setFaults: (faults) => engine.delivery.setFaults(faults),
     clearFaults: () => engine.delivery.clearFaults(),
     deliveries: (filter) => engine.delivery.deliveries(filter),

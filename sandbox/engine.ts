@@ -13,6 +13,11 @@ export class Engine {
   readonly delivery: DeliveryQueue;
   /** Public base URL, for hosted page links; set once the server listens. */
   baseUrl = '';
+  /**
+   * How long (sandbox seconds) a new object stays out of search results, as Stripe's search index
+   * lags writes (under a minute normally, longer during incidents). 0 (the default): searchable at once.
+   */
+  searchIndexLagSeconds = 0;
 
   constructor(
     public state: SandboxState,
@@ -29,6 +34,7 @@ export class Engine {
     this.delivery.reset();
     this.state = new SandboxState();
     this.clock.offset = 0;
+    this.searchIndexLagSeconds = 0;
   }
 
   now(): number {

@@ -58,6 +58,11 @@ export function createOtherHandler(engine: Engine, control: SandboxControl) {
         const seconds = Number(json.seconds);
         if (!Number.isFinite(seconds) || seconds < 0) throw new StripeApiError('seconds must be a non-negative number', { status: 400, type: 'invalid_request_error', param: 'seconds' });
         sendJson(res, 200, await control.advanceClock(seconds));
+      } else if (method === 'POST' && path === '/_sandbox/search-index-lag') {
+        const seconds = Number(json.seconds);
+        if (!Number.isFinite(seconds) || seconds < 0) throw new StripeApiError('seconds must be a non-negative number', { status: 400, type: 'invalid_request_error', param: 'seconds' });
+        control.setSearchIndexLag(seconds);
+        sendJson(res, 200, { seconds });
       } else if (method === 'POST' && path === '/_sandbox/faults') {
         control.setFaults(json as DeliveryFaults);
         sendJson(res, 200, { ok: true });

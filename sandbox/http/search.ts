@@ -1,6 +1,7 @@
 import { invalidRequest } from './errors';
 import { parseParams } from './params';
 import type { FormObject } from './form';
+import type { Engine } from '../engine';
 
 /**
  * Stripe's search query language, the subset the sandbox's searchable resources use:
@@ -111,6 +112,18 @@ export interface SearchResult<T> {
   has_more: boolean;
   next_page: string | null;
   url: string;
+}
+
+/**
+ * What the search index holds: objects created at least `engine.searchIndexLagSeconds` ago on the
+ * sandbox clock (changes to an indexed object are searchable at once; see docs/sandbox.md).
+ */
+export function indexed<T extends { created: number }>(engine: Engine, items: Iterable<T>): T[] {
+  const lag = engine.searchIndexLagSeconds;
+  const all = [...items];
+  if (lag <= 0) return all;
+  const cutoff = engine.now() - lag;
+  return all.filter((item) => item.created <= cutoff);
 }
 
 /**

@@ -4,7 +4,7 @@ import { newId } from '../ids';
 import { mergeMetadata, parseParams, Shape } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
-import { search, SearchField } from '../http/search';
+import { indexed, search, SearchField } from '../http/search';
 import { changedAttributes } from '../events/emit';
 import { clone, listShape, mustGet } from './common';
 import { attachOutcome, attachPaymentMethod, cardError, resolvePaymentMethod } from './payment-methods';
@@ -76,7 +76,7 @@ const CUSTOMER_SEARCH: Record<string, SearchField> = {
 
 export function registerCustomers(router: Router): void {
   // Before `/v1/customers/:id`, which would otherwise take `search` for an id.
-  router.get('/v1/customers/search', ({ engine, params, url }) => search(engine.state.customers.values(), params, CUSTOMER_SEARCH, 'customers', url));
+  router.get('/v1/customers/search', ({ engine, params, url }) => search(indexed(engine, engine.state.customers.values()), params, CUSTOMER_SEARCH, 'customers', url));
 
   router.post('/v1/customers', ({ engine, params }) => {
     const p = parseParams<Stripe.CustomerCreateParams>(params, WRITABLE);

@@ -4,7 +4,7 @@ import { invalidRequest, missingParameter } from '../http/errors';
 import { Field, mergeMetadata, parseParams, Shape } from '../http/params';
 import type { Router } from '../http/router';
 import { paginate } from '../http/list';
-import { search, SearchField } from '../http/search';
+import { indexed, search, SearchField } from '../http/search';
 import { changedAttributes } from '../events/emit';
 import { clone, listShape, mustGet } from './common';
 import { liveCustomer } from './customers';
@@ -28,7 +28,7 @@ const SUBSCRIPTION_SEARCH: Record<string, SearchField> = {
 
 export function registerSubscriptions(router: Router): void {
   // Before `/v1/subscriptions/:id`, which would otherwise take `search` for an id.
-  router.get('/v1/subscriptions/search', ({ engine, params, url }) => search(engine.state.subscriptions.values(), params, SUBSCRIPTION_SEARCH, 'subscriptions', url));
+  router.get('/v1/subscriptions/search', ({ engine, params, url }) => search(indexed(engine, engine.state.subscriptions.values()), params, SUBSCRIPTION_SEARCH, 'subscriptions', url));
 
   router.post('/v1/subscriptions', ({ engine, params }) => {
     const p = parseParams<Stripe.SubscriptionCreateParams>(

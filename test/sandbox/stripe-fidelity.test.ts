@@ -276,6 +276,28 @@ describe('search', () => {
     expect((await h.stripe.subscriptions.search({ query: `status:'canceled'` })).data).toEqual([]);
   });
 
+  sandboxOnly('with a search index lag, new objects are missing from search (not from list or retrieve) until the lag has passed', async () => {
+    const tag = unique('lag');
+    const older = await h.stripe.customers.create({ email: `${tag}-old@example.com`, metadata: { userId: `${tag}_old` } });
+    await h.control.advanceClock(61);
+    h.control.setSearchIndexLag(60);
+    try {
+      const fresh = await h.stripe.customers.create({ email: `${tag}@example.com`, metadata: { userId: tag } });
+      const query = `metadata['userId']:'${tag}' OR metadata['userId']:'${tag}_old'`;
+      expect((await h.stripe.customers.search({ query })).data.map((c) => c.id)).toEqual([older.id]);
+      expect((await h.stripe.customers.list({ email: `${tag}@example.com` })).data.map((c) => c.id)).toEqual([fresh.id]);
+      await expect(h.stripe.customers.retrieve(fresh.id)).resolves.toMatchObject({ id: fresh.id });
+
+      await h.control.advanceClock(61);
+      expect((await h.stripe.customers.search({ query })).data.map((c) => c.id)).toEqual([fresh.id, older.id]);
+    } finally {
+      h.control.setSearchIndexLag(0);
+    }
+    expect(() => h.control.setSearchIndexLag(-1)).toThrow(/non-negative/);
+    const res = await fetch(`${h.apiBase}/_sandbox/search-index-lag`, { method: 'POST', body: JSON.stringify({ seconds: 'soon' }) });
+    expect(res.status).toBe(400);
+  });
+
   test('refuses queries Stripe would refuse instead of matching everything', async () => {
     for (const query of ['', 'nickname:"x"', "email:'a' AND name:'b' OR phone:'c'", 'email:unquoted', "email~'ab'", "created:'x'"]) {
       const err = (await h.stripe.customers.search({ query }).then(() => undefined, (e: unknown) => e)) as Stripe.errors.StripeError | undefined;
