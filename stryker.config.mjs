@@ -35,7 +35,11 @@ const SCOPES = {
     mutate: ['service/monitoring/health.ts'],
     tests: ['test/service/monitoring/health-thresholds.test.ts', 'test/service/monitoring/payment-health-details.test.ts', 'test/service/monitoring/payment-health-window.test.ts', 'test/service/monitoring/payment-health-flows.test.ts', 'test/service/health.test.ts'],
   },
-  checkout: { mutate: ['service/checkout/**/*.ts'], tests: ['test/service/checkout/**/*.test.ts', 'test/service/maintenance/**/*.test.ts'] },
+  // redis-down.test.ts owns what checkout and the portal answer when the maintenance flag cannot be read.
+  checkout: {
+    mutate: ['service/checkout/**/*.ts'],
+    tests: ['test/service/checkout/**/*.test.ts', 'test/service/maintenance/**/*.test.ts', 'test/service/faults/redis-down.test.ts'],
+  },
   maintenance: { mutate: ['service/maintenance/**/*.ts'], tests: ['test/service/maintenance/**/*.test.ts', 'test/service/checkout/**/*.test.ts'] },
   // Webhooks: not burst.test.ts (1,000 deliveries: a minute per surviving mutant, and every line it covers is
   // covered by a focused suite) nor faults/ (they own the dependency behaviour, not the handlers').

@@ -1,9 +1,8 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type RunningSandbox, startSandbox } from '../../../sandbox';
 import { startTestService, type TestService } from '../../support/service';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { createTestStore } from '../../support/store';
+import { startStripeHop } from '../../support/stripe-hop';
 import type { Store } from '../../../service/shared/store';
 
 /**
@@ -23,47 +22,40 @@ interface CustomerGate {
   close(): Promise<void>;
 }
 
+/** Holds customer creations until a second one arrives (or `holdMs` pass), then lets them all through. */
 async function startCustomerGate(target: string, holdMs = 3_000): Promise<CustomerGate> {
-  let waiting: Array<() => void> = [];
+  const hop = await startStripeHop(target);
+  let release: (() => void) | undefined;
+  let held: Promise<void> | undefined;
+  let waiting = 0;
   let timer: NodeJS.Timeout | undefined;
   const releaseAll = (): void => {
     clearTimeout(timer);
     timer = undefined;
-    const go = waiting;
-    waiting = [];
-    for (const release of go) release();
+    waiting = 0;
+    held = undefined;
+    release?.();
   };
-  const gate: CustomerGate = { url: '', creations: 0, close: async () => undefined };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const forward = (): void => {
-        const upstream = http.request(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers, agent: false }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        });
-        upstream.on('error', (err) => res.writeHead(502).end(err.message));
-        upstream.end(Buffer.concat(chunks));
-      };
-      if (req.method === 'POST' && req.url?.split('?')[0] === '/v1/customers') {
-        gate.creations++;
-        waiting.push(forward);
-        if (waiting.length >= 2) releaseAll();
-        else timer ??= setTimeout(releaseAll, holdMs);
-        return;
-      }
-      forward();
+  hop.decide = (req) => {
+    if (req.method !== 'POST' || req.path !== '/v1/customers') return { action: 'forward' };
+    gate.creations++;
+    held ??= new Promise<void>((resolve) => {
+      release = resolve;
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  gate.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  gate.close = () =>
-    new Promise<void>((resolve) => {
+    const decision = { action: 'hold' as const, release: held };
+    waiting++;
+    if (waiting >= 2) releaseAll();
+    else timer ??= setTimeout(releaseAll, holdMs);
+    return decision;
+  };
+  const gate: CustomerGate = {
+    url: hop.url,
+    creations: 0,
+    close: async () => {
       releaseAll();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+      await hop.close();
+    },
+  };
   return gate;
 }
 

@@ -179,10 +179,12 @@ suite('with Redis unreachable', () => {
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${path.length}` },
           body: JSON.stringify(path.includes('checkout') ? { plan: 'monthly' } : {}),
         });
-        expect({ path, status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code, retryAfter: res.headers.get('retry-after') }).toEqual({
+        const { error } = (await res.json()) as { error: { code: string; message: string } };
+        expect({ path, status: res.status, code: error.code, message: error.message, retryAfter: res.headers.get('retry-after') }).toEqual({
           path,
           status: 503,
           code: 'maintenance_unknown',
+          message: 'Payments are temporarily unavailable; please try again shortly',
           retryAfter: '30',
         });
       }
