@@ -111,6 +111,8 @@ describe('the orphan customer, with Stripe search lagging writes', () => {
     // Another user's customer with the same email comes first in the list: it must be skipped.
     const orphan = await admin.customers.create({ email, name: 'Created before a failed database write', metadata: { userId } });
     const sibling = await admin.customers.create({ email, metadata: { userId: 'u_contract_sibling' } });
+    // More customers created since than one unfiltered list page holds: only the email filter finds it.
+    for (let i = 0; i < 12; i++) await admin.customers.create({ metadata: { userId: `u_contract_crowd_${i}` } });
     const search = await admin.customers.search({ query: `metadata['userId']:'${userId}'` });
     expect(search.data).toEqual([]); // the lag is in force: only the email list can find it
 
