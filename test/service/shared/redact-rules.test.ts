@@ -25,6 +25,29 @@ describe('configured secrets, by exact value', () => {
     expect(redactString('short seven77 stays; eight888 goes')).toBe(`short seven77 stays; ${REDACTED} goes`);
   });
 
+  test('base64 of a secret goes even glued to other base64 text, at every byte alignment, and in its URL-safe alphabet', () => {
+    registerSecrets(['glued-base64-secret-value', 'url>>>safe???secret']);
+    // Decoding the whole run cannot reveal these (the glued letters shift the alignment): only the
+    // registered base64 forms of the secret, at each of the three alignments, find them.
+    const b64 = (prefix: string, secret: string) => Buffer.from(prefix + secret).toString('base64');
+    expect(['a', 'ab', 'abc'].map((glue) => redactString(`${glue}${b64('', 'glued-base64-secret-value')}`))).toEqual(['a', 'ab', 'abc'].map((glue) => `${glue}${REDACTED}`));
+    expect(redactString(`a${b64('x', 'glued-base64-secret-value')}`)).toBe(`aeGds${REDACTED}dWU=`);
+    expect(redactString(`ab${b64('xx', 'glued-base64-secret-value')}`)).toBe(`abeHhn${REDACTED}`);
+    const standard = b64('', 'url>>>safe???secret');
+    expect(standard).toMatch(/[+/]/);
+    const urlSafe = standard.replace(/\+/g, '-').replace(/\//g, '_');
+    expect(redactString(`q${standard.replace(/=+$/, '')}`)).toBe(`q${REDACTED}`);
+    expect(redactString(`q${urlSafe.replace(/=+$/, '')}`)).toBe(`q${REDACTED}`);
+    expect(redactString(`q${b64('x', 'url>>>safe???secret').replace(/\+/g, '-').replace(/\//g, '_')}`)).not.toContain('safe');
+  });
+
+  test('quotes and spaces: the JSON-escaped and the form-encoded (+ for spaces) forms go too', () => {
+    const secret = 'it\'s a "quoted" secret!';
+    registerSecrets([secret]);
+    expect(redactString(`json ${JSON.stringify(secret)}`)).toBe(`json "${REDACTED}"`);
+    expect(redactString(`form ${encodeURIComponent(secret).replace(/%20/g, '+')}`)).toBe(`form ${REDACTED}`);
+  });
+
   test('the longest registered secret wins when one secret starts another', () => {
     registerSecrets(['prefix-secret-0001', 'prefix-secret-0001-and-more']);
     expect(redactString('a prefix-secret-0001-and-more b')).toBe(`a ${REDACTED} b`);
@@ -52,6 +75,8 @@ describe('configured secrets, by exact value', () => {
     ]);
     expect(configuredSecrets(config('postgres://app@db/x', 'not a url'))).toEqual(['jwt-secret-value', 'sk_test_value', 'whsec_value', 'metrics-token']);
     expect(configuredSecrets(config(undefined, undefined))).toHaveLength(4);
+    const noMetricsToken = { ...config(undefined, undefined), monitoring: { metricsToken: undefined } } as unknown as Config;
+    expect(configuredSecrets(noMetricsToken)).toEqual(['jwt-secret-value', 'sk_test_value', 'whsec_value']);
   });
 });
 
@@ -70,6 +95,8 @@ describe('card numbers', () => {
     // Fails Luhn: an order number, not a card.
     ['order 4242424242424241', 'order 4242424242424241'],
     ['phone 0612 3456 78', 'phone 0612 3456 78'],
+    // "18" passes Luhn on its own; short digit groups are never card numbers, whatever follows.
+    ['ids 18 123456789012', 'ids 18 123456789012'],
     ['amounts 400 and 3000 cents', 'amounts 400 and 3000 cents'],
   ])('%s', (input, expected) => {
     expect(redactString(input)).toBe(expected);
@@ -156,8 +183,9 @@ describe('structures', () => {
       requestHeaders: { authorization: 'Bearer x' },
       command: { name: 'auth', args: ['hunter2-password'] },
       apiKey: 'anything',
-      cause,
+      where: { table: 'payments', column: 'amount' },
     });
+    Object.defineProperty(err, 'cause', { value: cause, enumerable: false });
     const out = redact(err) as Record<string, unknown>;
     expect(typeof out.stack).toBe('string');
     expect(out.stack as string).not.toContain('4242424242424242');
@@ -172,6 +200,7 @@ describe('structures', () => {
       header: '[omitted]',
       command: { name: 'auth' },
       apiKey: REDACTED,
+      where: { table: 'payments', column: 'amount' },
       cause: expect.objectContaining({ name: 'Error', message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' }),
     });
     // A string `command` (not ioredis's object) is ordinary text; an object without a name keeps an empty one.
@@ -180,6 +209,14 @@ describe('structures', () => {
     expect(redact(Object.assign(new Error('e'), { command: null }))).toMatchObject({ command: null });
     // No cause: no cause field.
     expect(Object.keys(redact(new Error('plain')) as object)).not.toContain('cause');
+    // Causes and error fields count towards the depth bound like any nesting.
+    let chain = new Error('root');
+    for (let i = 0; i < 14; i++) chain = new Error(`level ${i}`, { cause: chain });
+    expect(JSON.stringify(redact(chain)).match(/\[Truncated\]/g)).toHaveLength(1);
+    expect(JSON.stringify(redact(chain))).not.toContain('"root"');
+    let fields: unknown = 'bottom';
+    for (let i = 0; i < 12; i++) fields = { f: fields };
+    expect(JSON.stringify(redact(Object.assign(new Error('e'), { nested: fields })))).toContain('[Truncated]');
     // Errors nested deeper in a structure are redacted the same way, with the depth they sit at.
     expect(redact({ failure: err })).toMatchObject({ failure: { params: '[3 values omitted]', message: `query failed for ${REDACTED}` } });
   });
