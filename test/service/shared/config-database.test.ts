@@ -81,6 +81,20 @@ describe('the database as parts (DATABASE_HOST)', () => {
     ]);
   });
 
+  it('names every given part when DATABASE_URL is set beside several', () => {
+    expect(problemsOf({ ...BASE_TEST_ENV, DATABASE_URL: 'postgres://db/payments', DATABASE_NAME: 'payments', DATABASE_CREDENTIALS_ARN: ARN })).toEqual([
+      'DATABASE_HOST: is required with DATABASE_NAME and DATABASE_CREDENTIALS_ARN (the database as parts needs DATABASE_HOST, DATABASE_NAME and DATABASE_CREDENTIALS_ARN)',
+      'DATABASE_URL: is set together with DATABASE_NAME and DATABASE_CREDENTIALS_ARN; set DATABASE_URL or the DATABASE_HOST parts, not both',
+    ]);
+  });
+
+  it('trims optional values, and whitespace alone means unset', () => {
+    const config = loadConfig({ ...BASE_TEST_ENV, DATABASE_HOST: '  db.internal ', DATABASE_NAME: 'payments', DATABASE_CREDENTIALS_ARN: ARN, AUTH_JWT_ISSUER: ' https://id.upiik.app ', AUTH_JWT_AUDIENCE: '   ' });
+    expect(config.database.parts?.host).toBe('db.internal');
+    expect(config.auth.issuer).toBe('https://id.upiik.app');
+    expect(config.auth.audience).toBeUndefined();
+  });
+
   it.each(['DATABASE_PORT', 'DATABASE_CA_FILE'])('refuses %s without DATABASE_HOST (it would be silently ignored)', (name) => {
     const value = name === 'DATABASE_PORT' ? '5432' : '/app/certs/rds-global-bundle.pem';
     expect(problemsOf({ ...BASE_TEST_ENV, DATABASE_URL: 'postgres://db/payments', [name]: value })).toEqual([
