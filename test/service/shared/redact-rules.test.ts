@@ -76,7 +76,7 @@ describe('configured secrets, by exact value', () => {
     expect(configuredSecrets(config('postgres://app@db/x', 'not a url'))).toEqual(['jwt-secret-value', 'sk_test_value', 'whsec_value', 'metrics-token']);
     expect(configuredSecrets(config(undefined, undefined))).toHaveLength(4);
     const noMetricsToken = { ...config(undefined, undefined), monitoring: { metricsToken: undefined } } as unknown as Config;
-    expect(configuredSecrets(noMetricsToken)).toEqual(['jwt-secret-value', 'sk_test_value', 'whsec_value']);
+    expect(configuredSecrets(noMetricsToken)).toStrictEqual(['jwt-secret-value', 'sk_test_value', 'whsec_value']);
   });
 });
 
