@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import request from 'supertest';
 import { corsAllowList, createRateLimiter, currentUser, issueToken, requireRole, requireUser, securityHeaders, verifyToken, type AuthConfig } from '../../../service/security';
 import { AppError } from '../../../service/shared/errors';
-import { createStore, type Store } from '../../../service/shared/store';
+import { createStore, isRedisStore, type Store } from '../../../service/shared/store';
 import { captureLogger } from '../../support/logger';
 import { createTestStore } from '../../support/store';
 import { startProxy } from '../../support/tcp-proxy';
@@ -228,6 +228,9 @@ describe('the rate limiter', () => {
     expect(res.status).toBe(429);
     expect(res.body).toEqual({ error: { code: 'rate_limited', message: `Too many requests; at most 2 per 60 s. Retry after ${res.headers['retry-after']} s.` } });
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    // The IETF draft-7 headers only, not the legacy X-RateLimit-* set.
+    expect(res.headers['ratelimit-policy']).toBe('2;w=60');
+    expect(Object.keys(res.headers).filter((h) => h.startsWith('x-ratelimit'))).toEqual([]);
     expect(logs.lines().find((l) => l.message === 'rate limit exceeded')).toMatchObject({ level: 'warn', limiter: 'contract', method: 'GET', path: '/x' });
   });
 
@@ -250,13 +253,18 @@ describe('the rate limiter', () => {
   withRedis('with Redis it logs each change of backend once: to per-instance counting when Redis stops answering, back when it answers', async () => {
     const url = new URL(process.env.REDIS_URL!);
     const proxy = await startProxy({ host: url.hostname, port: Number(url.port || 6379) });
-    const redis = await createStore({ redisUrl: `redis://${proxy.host}:${proxy.port}`, keyPrefix: `upiik-test:limit-contract:${process.pid}:`, onError: () => undefined });
+    const keyPrefix = `upiik-test:limit-contract:${process.pid}:`;
+    const redis = await createStore({ redisUrl: `redis://${proxy.host}:${proxy.port}`, keyPrefix, onError: () => undefined });
     try {
       const { app, logs, limiter } = limitedApp({ store: redis, max: 100 });
       expect(limiter.backend).toBe('redis');
       const changes = () => logs.lines().filter((l) => String(l.message).startsWith('rate limiter: Redis'));
       await request(app).get('/x').set('X-Forwarded-For', '203.0.113.9').expect(200);
       expect(changes()).toEqual([]); // healthy from the start: nothing to report
+      // Counted in Redis under the limiter's own name, beside the store's other keys.
+      if (!isRedisStore(redis)) throw new Error('expected the Redis store');
+      // (ioredis does not prefix KEYS patterns.)
+      expect((await redis.redis.keys(`${keyPrefix}ratelimit:contract:*`)).length).toBeGreaterThan(0);
 
       proxy.cut();
       await waitUntil(async () => (await request(app).get('/x').set('X-Forwarded-For', '203.0.113.9')).status === 200 && changes().length === 1, { what: 'the failover log line' });
