@@ -118,12 +118,11 @@ export interface SearchResult<T> {
  * What the search index holds: objects created at least `engine.searchIndexLagSeconds` ago on the
  * sandbox clock (changes to an indexed object are searchable at once; see docs/sandbox.md).
  */
-export function indexed<T extends { created: number }>(engine: Engine, items: Iterable<T>): T[] {
+export function indexed<T extends { created: number }>(engine: Engine, items: Iterable<T>): Iterable<T> {
   const lag = engine.searchIndexLagSeconds;
-  const all = [...items];
-  if (lag <= 0) return all;
+  if (lag <= 0) return items;
   const cutoff = engine.now() - lag;
-  return all.filter((item) => item.created <= cutoff);
+  return [...items].filter((item) => item.created <= cutoff);
 }
 
 /**

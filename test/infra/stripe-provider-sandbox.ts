@@ -2,6 +2,12 @@ import type Stripe from 'stripe';
 import { startSandbox, type RunningSandbox, type SandboxOptions } from '../../sandbox';
 import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
 
+/** Assigning undefined to process.env would store the string "undefined": unset instead. */
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
 export interface ProviderSandbox {
   sandbox: RunningSandbox;
   /** A client of the same account, for arranging and checking what the provider did. */
@@ -23,8 +29,8 @@ export function useProviderSandbox(key: string, options: Omit<SandboxOptions, 'p
     ctx.stripe = createStripeClient({ secretKey: key, apiVersion: SDK_API_VERSION, apiBase: ctx.sandbox.url });
   });
   afterAll(async () => {
-    process.env.STRIPE_SECRET_KEY = saved.key;
-    process.env.STRIPE_API_BASE = saved.base;
+    restoreEnv('STRIPE_SECRET_KEY', saved.key);
+    restoreEnv('STRIPE_API_BASE', saved.base);
     await ctx.sandbox.close();
   });
   return ctx;
