@@ -50,17 +50,22 @@ const SCOPES = {
   // covered by a focused suite) nor faults/ (they own the dependency behaviour, not the handlers').
   webhooks: { mutate: ['service/webhooks/**/*.ts'], tests: WEBHOOK_TESTS },
   // The same folder in three parts, each short enough to finish (and be recorded) in one sitting;
-  // the folder's score is the sum of the three.
-  'webhooks-effects': { mutate: ['service/webhooks/effects/**/*.ts'], tests: WEBHOOK_TESTS, part: true },
+  // the folder's score is the sum of the three. A mutant that stalls the inbox makes its tests wait
+  // for deliveries that never settle: in the first ingest run, 27 such timeouts at a minute each
+  // were half its time. Stryker adds the limit to twice the covering tests' own time plus the
+  // suite's measured start-up, so 20 s is still far above a slow machine's jitter.
+  'webhooks-effects': { mutate: ['service/webhooks/effects/**/*.ts'], tests: WEBHOOK_TESTS, part: true, timeoutMS: 20_000 },
   'webhooks-events': {
     mutate: ['service/webhooks/handlers.ts', 'service/webhooks/event-schema.ts', 'service/webhooks/refund-dispute-events.ts'],
     tests: WEBHOOK_TESTS,
     part: true,
+    timeoutMS: 20_000,
   },
   'webhooks-ingest': {
     mutate: ['service/webhooks/*.ts', '!service/webhooks/handlers.ts', '!service/webhooks/event-schema.ts', '!service/webhooks/refund-dispute-events.ts'],
     tests: WEBHOOK_TESTS,
     part: true,
+    timeoutMS: 20_000,
   },
 };
 
