@@ -1,0 +1,449 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type Stripe from 'stripe';
+import { type RunningSandbox, startSandbox } from '../../../sandbox';
+import { errorHandler } from '../../../service/http/error-handler';
+import { AppError } from '../../../service/shared/errors';
+import type { PaymentObserver } from '../../../service/shared/observer';
+import type { Store } from '../../../service/shared/store';
+import { createStripeClient } from '../../../service/shared/stripe-client';
+import { processEvent, resolveUser, verifyStripeSignature, type WebhookDeps, webhookRouter } from '../../../service/webhooks';
+import { recordFailure, storePending } from '../../../service/webhooks/inbox';
+import { drainPendingEvents, pauseWebhookProcessing, webhookDeliveryMode, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
+import { testConfig } from '../../support/config';
+import { createTestDatabase, type TestDatabase } from '../../support/database';
+import { captureLogger } from '../../support/logger';
+import { createTestStore } from '../../support/store';
+import { waitUntil } from '../../support/wait';
+import { sign } from './support';
+
+/**
+ * The ingest path's contract, unit by unit, each built inside its test: the signature check's
+ * exact refusals and boundaries, the route's answers while deliveries are deferred, what the
+ * processor logs and tells the observer on each outcome, what happens to deliveries while the pause
+ * flag cannot be read, and how a Stripe-side user is resolved. Found by mutation testing: the
+ * end-to-end suites build the service once per file (per-test coverage sees none of that as theirs)
+ * and assert outcomes, not these codes, messages and log lines, which on-call reads.
+ *
+ * Real parts: the Stripe sandbox, the suite's own database and store. The only fakes are a store
+ * that can be switched "down" (wrapping the real one) and a closed database (a database that fails).
+ */
+
+const SECRET = 'whsec_ingest_contract_0123456789';
+const NOW_MS = 1_800_000_000_000;
+const NOW = NOW_MS / 1000;
+
+let sandbox: RunningSandbox;
+let database: TestDatabase;
+let closedDatabase: TestDatabase;
+let store: Store;
+/** A Stripe customer no Upiik user owns, with a paid intent (its event is unmatched or a guest payment). */
+const real = { customer: '', paymentIntent: '' };
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ port: 0 });
+  database = await createTestDatabase();
+  closedDatabase = await createTestDatabase();
+  await closedDatabase.close();
+  store = await createTestStore();
+  const customer = await stripeClient().customers.create({ email: 'ingest@example.com' });
+  real.customer = customer.id;
+});
+afterAll(async () => {
+  await store?.close();
+  await database?.close();
+  await sandbox?.close();
+});
+
+function stripeClient(apiBase = sandbox.url): Stripe {
+  return createStripeClient({ secretKey: 'sk_test_ingest_contract', apiVersion: testConfig().stripe.apiVersion, apiBase, maxNetworkRetries: 0 });
+}
+
+interface Observed {
+  deps: WebhookDeps;
+  handled: Array<Parameters<PaymentObserver['webhookHandled']>[0]>;
+  logs: ReturnType<typeof captureLogger>;
+}
+
+function depsWith(overrides: Partial<WebhookDeps> = {}): Observed {
+  const handled: Observed['handled'] = [];
+  const logs = captureLogger('debug');
+  const observer: PaymentObserver = { webhookHandled: (e) => handled.push(e), paymentRecorded: () => undefined, checkoutCreated: () => undefined };
+  const config = testConfig({ STRIPE_API_BASE: sandbox.url, STRIPE_WEBHOOK_SECRET: SECRET });
+  return { deps: { db: database.db, stripe: stripeClient(), store, config, logger: logs.logger, observer, ...overrides }, handled, logs };
+}
+
+let sequence = 0;
+/** An event the way Stripe sends it: a customer.updated of a customer no Upiik user owns. */
+function customerEvent(extra: Record<string, unknown> = {}): Stripe.Event {
+  sequence += 1;
+  return {
+    id: `evt_ingest_${process.pid}_${sequence}`,
+    object: 'event',
+    type: 'customer.updated',
+    api_version: '2025-09-30.clover',
+    created: Math.floor(Date.now() / 1000) - 60 + sequence,
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    data: { object: { id: real.customer, object: 'customer', email: 'ingest@example.com', metadata: {} } },
+    ...extra,
+  } as unknown as Stripe.Event;
+}
+
+/** A customer.subscription.deleted of a customer: nothing to re-fetch, only who owns it to resolve. */
+function subscriptionDeletedEvent(customer: string): Stripe.Event {
+  return customerEvent({
+    type: 'customer.subscription.deleted',
+    data: {
+      object: { id: `sub_ingest_${sequence + 1}`, object: 'subscription', customer, status: 'canceled', currency: 'eur', cancel_at_period_end: false, canceled_at: NOW, ended_at: NOW, metadata: {}, items: { object: 'list', data: [] } },
+    },
+  });
+}
+
+function refusal(run: () => unknown): { code: string; status: number; message: string } | 'accepted' {
+  try {
+    run();
+    return 'accepted';
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { code: err.code, status: err.status, message: err.message };
+  }
+}
+
+describe('signature check', () => {
+  const body = JSON.stringify({ id: 'evt_1', object: 'event' });
+  const check = (header: string | string[] | undefined, raw: Buffer | undefined = Buffer.from(body)) => refusal(() => verifyStripeSignature(raw, header, SECRET, NOW_MS));
+
+  test('a missing or blank header, or several headers, is missing_signature', () => {
+    const missing = { code: 'missing_signature', status: 400, message: 'Missing Stripe-Signature header' };
+    expect(check(undefined)).toEqual(missing);
+    expect(check('')).toEqual(missing);
+    expect(check('   ')).toEqual(missing);
+    expect(check([sign(SECRET, body, NOW), sign(SECRET, body, NOW)])).toEqual(missing);
+  });
+
+  test('an absent or empty body is empty_body, checked after the header', () => {
+    const empty = { code: 'empty_body', status: 400, message: 'Empty webhook body' };
+    expect(check(sign(SECRET, '', NOW), Buffer.alloc(0))).toEqual(empty);
+    expect(refusal(() => verifyStripeSignature(undefined, sign(SECRET, body, NOW), SECRET, NOW_MS))).toEqual(empty);
+    expect(check(undefined, Buffer.alloc(0))).toMatchObject({ code: 'missing_signature' });
+  });
+
+  test('exactly one timestamp of 1-12 digits, nothing after it', () => {
+    const v1 = sign(SECRET, body, NOW).split(',')[1]!;
+    const one = { code: 'invalid_signature', status: 400, message: 'Stripe-Signature must carry exactly one timestamp (t=<unix seconds>)' };
+    expect(check(v1)).toEqual(one);
+    expect(check(`t=${NOW},t=${NOW},${v1}`)).toEqual(one);
+    expect(check(`t=${NOW}abc,${v1}`)).toEqual(one);
+    expect(check(`t=${NOW} 1,${v1}`)).toEqual(one);
+    expect(check(`t=1234567890123,${v1}`)).toEqual(one);
+    expect(check(`t=,${v1}`)).toEqual(one);
+    expect(check(`t=${NOW},${v1}`)).toBe('accepted');
+  });
+
+  test('a signature made with another secret is invalid_signature', () => {
+    expect(check(sign('whsec_someone_else', body, NOW))).toEqual({ code: 'invalid_signature', status: 400, message: 'Invalid webhook signature' });
+  });
+
+  test('older than 300 s is stale_signature; 300 s old is accepted', () => {
+    expect(check(sign(SECRET, body, NOW - 300))).toBe('accepted');
+    expect(check(sign(SECRET, body, NOW - 301))).toEqual({ code: 'stale_signature', status: 400, message: 'Webhook timestamp is older than the tolerance' });
+  });
+
+  test('more than 300 s in the future is future_signature; 300 s ahead is accepted', () => {
+    expect(check(sign(SECRET, body, NOW + 300))).toBe('accepted');
+    expect(check(sign(SECRET, body, NOW + 301))).toEqual({ code: 'future_signature', status: 400, message: 'Webhook timestamp is further in the future than the tolerance' });
+  });
+
+  test('a body that is not UTF-8 is invalid_event even when JSON would parse its replacement', () => {
+    // {"a":"<0xff>"}: decoded leniently it is valid JSON; the bytes are not UTF-8, so it is refused.
+    const raw = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+    expect(check(sign(SECRET, raw.toString('utf8'), NOW), raw)).toEqual({ code: 'invalid_event', status: 400, message: 'Webhook body is not UTF-8' });
+  });
+
+  test('a body that is not JSON is invalid_event; JSON comes back parsed', () => {
+    expect(check(sign(SECRET, 'not json', NOW), Buffer.from('not json'))).toEqual({ code: 'invalid_event', status: 400, message: 'Webhook body is not JSON' });
+    expect(verifyStripeSignature(Buffer.from(body), sign(SECRET, body, NOW), SECRET, NOW_MS)).toEqual({ id: 'evt_1', object: 'event' });
+  });
+});
+
+/** The webhook router alone behind the service's error handler, on a real port. */
+async function serveRouter(deps: WebhookDeps): Promise<{ url: string; close(): Promise<void> }> {
+  const app = express();
+  app.use('/hook', webhookRouter(deps));
+  app.use(errorHandler({ logger: deps.logger, exposeStack: false }));
+  const server: Server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function deliver(url: string, event: Stripe.Event): Promise<{ status: number; body: unknown }> {
+  const payload = JSON.stringify(event);
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': sign(SECRET, payload) }, body: payload });
+  return { status: res.status, body: await res.json() };
+}
+
+describe('webhook route', () => {
+  test('any method but POST is 405 with Allow: POST and the house error body', async () => {
+    const { deps } = depsWith();
+    const server = await serveRouter(deps);
+    try {
+      for (const method of ['GET', 'PUT', 'DELETE']) {
+        const res = await fetch(server.url, { method });
+        expect(res.status).toBe(405);
+        expect(res.headers.get('allow')).toBe('POST');
+        expect(await res.json()).toEqual({ error: { code: 'method_not_allowed', message: 'Use POST for Stripe webhooks' } });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('while paused a delivery is stored and answered pending (again if redelivered); one already applied answers its status as a duplicate', async () => {
+    const { deps, handled } = depsWith({ store: await createTestStore() });
+    const applied = customerEvent();
+    expect((await processEvent(deps, applied)).outcome).toBe('ignored');
+    handled.length = 0;
+    await pauseWebhookProcessing(deps.store, { reason: 'ingest contract' });
+    const server = await serveRouter(deps);
+    try {
+      const event = customerEvent();
+      expect(await deliver(server.url, event)).toEqual({ status: 200, body: { received: true, status: 'pending' } });
+      expect(await deliver(server.url, event)).toEqual({ status: 200, body: { received: true, status: 'pending' } });
+      expect(await deliver(server.url, applied)).toEqual({ status: 200, body: { received: true, status: 'ignored' } });
+      const row = await database.db.selectFrom('webhook_events').select(['status', 'api_version', 'livemode']).where('event_id', '=', event.id).executeTakeFirstOrThrow();
+      expect(row).toEqual({ status: 'pending', api_version: '2025-09-30.clover', livemode: false });
+      expect(handled.map(({ eventId, type, outcome }) => ({ eventId, type, outcome }))).toEqual([
+        { eventId: event.id, type: 'customer.updated', outcome: 'pending' },
+        { eventId: event.id, type: 'customer.updated', outcome: 'pending' },
+        { eventId: applied.id, type: 'customer.updated', outcome: 'duplicate' },
+      ]);
+      for (const h of handled) {
+        expect(h.durationMs).toBeGreaterThanOrEqual(0);
+        expect(h.durationMs).toBeLessThan(60_000);
+        expect(h).not.toHaveProperty('unrecorded');
+      }
+    } finally {
+      await server.close();
+      await deps.store.close();
+    }
+  });
+
+  test('an event without api_version is stored with none', async () => {
+    const event = customerEvent({ api_version: null });
+    await storePending(database.db, event);
+    const row = await database.db.selectFrom('webhook_events').select('api_version').where('event_id', '=', event.id).executeTakeFirstOrThrow();
+    expect(row.api_version).toBeNull();
+  });
+
+  test('a deferred delivery the database cannot store is a 5xx counted in memory as unrecorded', async () => {
+    const { deps, handled } = depsWith({ db: closedDatabase.db, store: await createTestStore() });
+    await pauseWebhookProcessing(deps.store);
+    const server = await serveRouter(deps);
+    try {
+      const event = customerEvent();
+      const res = await deliver(server.url, event);
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(handled).toHaveLength(1);
+      expect(handled[0]).toMatchObject({ eventId: event.id, type: 'customer.updated', outcome: 'failed', unrecorded: true });
+      expect(handled[0]!.durationMs).toBeGreaterThanOrEqual(0);
+      expect(handled[0]!.durationMs).toBeLessThan(60_000);
+      expect(typeof handled[0]!.error).toBe('string');
+    } finally {
+      await server.close();
+      await deps.store.close();
+    }
+  });
+});
+
+describe('processor outcomes as on-call sees them', () => {
+  const logLines = (logs: ReturnType<typeof captureLogger>, message: string) => logs.lines().filter((l) => l.message === message);
+
+  test('an event for a customer nobody owns is unmatched: one warning naming it, no debug line', async () => {
+    const { deps, handled, logs } = depsWith();
+    // A deleted subscription of a customer nobody owns: nobody to credit.
+    const event = subscriptionDeletedEvent(real.customer);
+    const result = await processEvent(deps, event);
+    expect(result.outcome).toBe('unmatched');
+    expect(logLines(logs, 'webhook for an unknown customer')).toEqual([expect.objectContaining({ level: 'warn', eventId: event.id, type: event.type })]);
+    expect(logLines(logs, 'webhook handled')).toEqual([]);
+    expect(handled).toEqual([expect.objectContaining({ eventId: event.id, type: event.type, outcome: 'unmatched' })]);
+  });
+
+  test('a handled event logs one debug line with its outcome, and no warning', async () => {
+    const { deps, logs } = depsWith();
+    const event = customerEvent();
+    const result = await processEvent(deps, event);
+    expect(result.outcome).not.toBe('unmatched');
+    expect(logLines(logs, 'webhook handled')).toEqual([expect.objectContaining({ level: 'debug', eventId: event.id, type: event.type, outcome: result.outcome })]);
+    expect(logLines(logs, 'webhook for an unknown customer')).toEqual([]);
+  });
+
+  test('a failure is recorded, logged with the event and rethrown; the observer is not told it went unrecorded', async () => {
+    const { deps, handled, logs } = depsWith({ stripe: stripeClient('http://127.0.0.1:1') });
+    const event = subscriptionDeletedEvent('cus_ingest_unknown_to_us');
+    await expect(processEvent(deps, event)).rejects.toThrow(/Stripe is temporarily unavailable/);
+    const row = await database.db.selectFrom('webhook_events').select(['status', 'last_error']).where('event_id', '=', event.id).executeTakeFirstOrThrow();
+    expect(row.status).toBe('failed');
+    expect(logLines(logs, 'webhook processing failed')).toEqual([expect.objectContaining({ level: 'error', eventId: event.id, type: event.type })]);
+    expect(logLines(logs, 'webhook failure could not be recorded')).toEqual([]);
+    expect(handled).toEqual([expect.objectContaining({ eventId: event.id, outcome: 'failed', error: expect.stringMatching(/customer lookup/) })]);
+    expect(handled[0]).not.toHaveProperty('unrecorded');
+  });
+
+  test('when the database itself fails, the failure cannot be recorded: logged as such and counted unrecorded', async () => {
+    const { deps, handled, logs } = depsWith({ db: closedDatabase.db });
+    const event = customerEvent();
+    await expect(processEvent(deps, event)).rejects.toThrow();
+    expect(logLines(logs, 'webhook failure could not be recorded')).toEqual([expect.objectContaining({ level: 'error', eventId: event.id, error: expect.any(String) })]);
+    expect(handled).toEqual([expect.objectContaining({ eventId: event.id, outcome: 'failed', unrecorded: true })]);
+  });
+
+  test('a stored error keeps its text with NUL characters replaced, not dropped', async () => {
+    const event = customerEvent();
+    await storePending(database.db, event);
+    await recordFailure(database.db, event, 'bad\0byte', 1);
+    const row = await database.db.selectFrom('webhook_events').select('last_error').where('event_id', '=', event.id).executeTakeFirstOrThrow();
+    expect(row.last_error).toBe('bad\uFFFDbyte');
+  });
+});
+
+/** The suite's store with get() switchable to failing, as Redis down would make it. */
+function switchableStore(inner: Store): Store & { down: boolean } {
+  const wrapped = Object.create(inner) as Store & { down: boolean };
+  wrapped.down = false;
+  wrapped.get = (key: string) => (wrapped.down ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6379')) : inner.get(key));
+  return wrapped;
+}
+
+describe('deliveries while the pause flag cannot be read', () => {
+  const readable = 'webhook pause flag readable again: draining deliveries stored meanwhile';
+  const unreadable = 'webhook pause flag unreadable: deliveries are stored and acknowledged, and drained once the store answers';
+
+  test('deferred, warned once, and drained by the next delivery once readable: one line with the count', async () => {
+    const inner = await createTestStore();
+    const flaky = switchableStore(inner);
+    const { deps, logs } = depsWith({ store: flaky });
+    try {
+      flaky.down = true;
+      expect(await webhookDeliveryMode(deps)).toBe('defer');
+      expect(await webhookDeliveryMode(deps)).toBe('defer');
+      expect(logs.lines().filter((l) => l.message === unreadable)).toEqual([expect.objectContaining({ level: 'warn', error: expect.stringMatching(/ECONNREFUSED/) })]);
+      const event = customerEvent();
+      await storePending(database.db, event);
+      flaky.down = false;
+      expect(await webhookDeliveryMode(deps)).toBe('process');
+      expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ level: 'info', deferred: 2 })]);
+      await waitUntil(async () => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow()).status !== 'pending');
+      // Drained once: a further delivery finds nothing deferred.
+      expect(await webhookDeliveryMode(deps)).toBe('process');
+      expect(logs.lines().filter((l) => l.message === readable)).toHaveLength(1);
+    } finally {
+      await inner.close();
+    }
+  });
+
+  test('readable again but paused: still deferred, nothing drained until the resume', async () => {
+    const inner = await createTestStore();
+    const flaky = switchableStore(inner);
+    const { deps, logs } = depsWith({ store: flaky });
+    try {
+      flaky.down = true;
+      expect(await webhookDeliveryMode(deps)).toBe('defer');
+      await inner.set(WEBHOOKS_PAUSED_KEY, '1');
+      flaky.down = false;
+      expect(await webhookDeliveryMode(deps)).toBe('defer');
+      expect(logs.lines().filter((l) => l.message === readable)).toEqual([]);
+    } finally {
+      await inner.del(WEBHOOKS_PAUSED_KEY);
+      await inner.close();
+    }
+  });
+
+  test('with no delivery after the store recovers, the watcher drains what was deferred, backing off while it stays down', async () => {
+    const inner = await createTestStore();
+    const flaky = switchableStore(inner);
+    const { deps, logs } = depsWith({ store: flaky });
+    try {
+      flaky.down = true;
+      const event = customerEvent();
+      await storePending(database.db, event);
+      expect(await webhookDeliveryMode(deps)).toBe('defer');
+      // Down through the first polls (250 ms, then 500 ms): the watcher keeps polling, doubling.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      flaky.down = false;
+      // Polls at most 30 s apart; a watcher that backed off to the cap (or stopped) would not drain in time.
+      await waitUntil(() => logs.lines().some((l) => l.message === readable), { timeoutMs: 20_000 });
+      expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ deferred: 1 })]);
+      await waitUntil(async () => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow()).status !== 'pending');
+    } finally {
+      await inner.close();
+    }
+  });
+});
+
+describe('drain', () => {
+  test('a summary line with what it saw, applied and failed; a failure is logged per event and the drain goes on', async () => {
+    const db = await createTestDatabase();
+    const { deps, logs } = depsWith({ db: db.db, store: await createTestStore(), stripe: stripeClient('http://127.0.0.1:1') });
+    try {
+      const ok = customerEvent();
+      const failing = subscriptionDeletedEvent('cus_ingest_drain_unknown');
+      await storePending(db.db, ok);
+      await storePending(db.db, failing);
+      const summary = await drainPendingEvents(deps);
+      expect(summary).toEqual({ seen: 2, applied: 1, alreadyApplied: 0, failed: 1, stoppedByPause: false });
+      expect(logs.lines().filter((l) => l.message === 'pending webhook failed during drain')).toEqual([expect.objectContaining({ level: 'warn', eventId: failing.id, error: expect.stringMatching(/customer lookup/) })]);
+      expect(logs.lines().filter((l) => l.message === 'pending webhooks drained')).toEqual([expect.objectContaining({ level: 'info', seen: 2, applied: 1, alreadyApplied: 0, failed: 1, stoppedByPause: false })]);
+      // Nothing pending: no summary line.
+      expect(await drainPendingEvents(deps)).toEqual({ seen: 0, applied: 0, alreadyApplied: 0, failed: 0, stoppedByPause: false });
+      expect(logs.lines().filter((l) => l.message === 'pending webhooks drained')).toHaveLength(1);
+    } finally {
+      await deps.store.close();
+      await db.close();
+    }
+  });
+});
+
+describe('resolving the Upiik user of a Stripe customer', () => {
+  test('a well-formed hint is taken as a new, test-mode link with its email', async () => {
+    const customer = await stripeClient().customers.create({ email: 'hinted@example.com' });
+    expect(await resolveUser(database.db, stripeClient(), customer.id, { userId: 'user_hinted_1', email: 'hinted@example.com' })).toEqual({
+      userId: 'user_hinted_1',
+      customerId: customer.id,
+      link: { email: 'hinted@example.com', livemode: false },
+    });
+  });
+
+  test("otherwise the customer's metadata names the user, with its email, city and mode", async () => {
+    const customer = await stripeClient().customers.create({ email: 'meta@example.com', metadata: { userId: 'user_meta_1', city: 'Lyon' } });
+    expect(await resolveUser(database.db, stripeClient(), customer.id, { userId: 'not a user id!' })).toEqual({
+      userId: 'user_meta_1',
+      customerId: customer.id,
+      link: { email: 'meta@example.com', city: 'Lyon', livemode: false },
+    });
+  });
+
+  test('a customer without a user id, a deleted one and one Stripe does not have resolve to nobody', async () => {
+    const stripe = stripeClient();
+    expect(await resolveUser(database.db, stripe, real.customer)).toBeUndefined();
+    const gone = await stripe.customers.create({ email: 'gone@example.com', metadata: { userId: 'user_gone_1' } });
+    await stripe.customers.del(gone.id);
+    expect(await resolveUser(database.db, stripe, gone.id)).toBeUndefined();
+    expect(await resolveUser(database.db, stripe, 'cus_never_existed')).toBeUndefined();
+  });
+
+  test('Stripe unreachable during the lookup is a 503 naming it, so the delivery is retried', async () => {
+    const err = await resolveUser(database.db, stripeClient('http://127.0.0.1:1'), 'cus_whoever').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'stripe_unavailable', status: 503, message: expect.stringMatching(/customer lookup/) });
+  });
+});
