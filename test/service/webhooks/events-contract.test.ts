@@ -4,7 +4,8 @@ import { AppError } from '../../../service/shared/errors';
 import { createStripeClient } from '../../../service/shared/stripe-client';
 import { parseStripeEvent } from '../../../service/webhooks';
 import { MAX_EVENT_DEPTH } from '../../../service/webhooks/event-schema';
-import { prepareEvent, type PreparedEvent } from '../../../service/webhooks/handlers';
+import { invoiceObservation, prepareEvent, type PreparedEvent } from '../../../service/webhooks/handlers';
+import { disputeObservation, refundObservation } from '../../../service/webhooks/refund-dispute-events';
 import { testConfig } from '../../support/config';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { captureLogger } from '../../support/logger';
@@ -202,5 +203,88 @@ describe('the event shape check names what is wrong', () => {
     const object = (parsed.data as { object: Record<string, unknown> }).object;
     expect(Object.getOwnPropertyDescriptor(object, '__proto__')).toMatchObject({ value: { polluted: true }, writable: true, configurable: true });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('observations: what a money event records', () => {
+  const T = 1_790_000_000;
+
+  test("a dispute's funds: each balance transaction by its sign and own time; zero, id-less or amount-less ones skipped; the event's time when it has none", () => {
+    const dispute = {
+      id: 'dp_obs',
+      charge: 'ch_obs',
+      payment_intent: { id: 'pi_obs' },
+      amount: 400,
+      currency: 'eur',
+      status: 'lost',
+      reason: 'fraudulent',
+      created: T - 100,
+      evidence_details: { due_by: T + 86_400 },
+      balance_transactions: [
+        { id: 'txn_out', amount: -400, created: T - 50 },
+        { id: 'txn_back', amount: 400, created: T - 10 },
+        { id: 'txn_zero', amount: 0, created: T },
+        { amount: -400, created: T },
+        { id: 'txn_noamount', created: T },
+        null,
+        { id: 'txn_untimed', amount: -1 },
+        { id: 'txn_badtime', amount: 1, created: 1.5 },
+      ],
+    } as unknown as Stripe.Dispute;
+    const observation = disputeObservation(dispute, 'in_obs', T);
+    expect(observation.funds).toEqual([
+      { balanceTransactionId: 'txn_out', direction: 'withdrawn', occurredAt: new Date((T - 50) * 1000) },
+      { balanceTransactionId: 'txn_back', direction: 'reinstated', occurredAt: new Date((T - 10) * 1000) },
+      { balanceTransactionId: 'txn_untimed', direction: 'withdrawn', occurredAt: new Date(T * 1000) },
+      { balanceTransactionId: 'txn_badtime', direction: 'reinstated', occurredAt: new Date(T * 1000) },
+    ]);
+    expect(observation).toMatchObject({ disputeId: 'dp_obs', paymentKey: 'in_obs', chargeId: 'ch_obs', paymentIntentId: 'pi_obs', evidenceDueBy: new Date((T + 86_400) * 1000), openedAt: new Date((T - 100) * 1000) });
+    expect(disputeObservation({ ...dispute, balance_transactions: undefined, evidence_details: undefined } as unknown as Stripe.Dispute, 'in_obs', T)).toMatchObject({ funds: [], evidenceDueBy: null });
+  });
+
+  test("a refund's reason and failure reason: text when Stripe gives text, else null", () => {
+    const refund = (reason: unknown, failure: unknown) => ({ id: 're_obs', charge: 'ch_obs', payment_intent: 'pi_obs', amount: 100, currency: 'eur', status: 'failed', reason, failure_reason: failure, created: T }) as unknown as Stripe.Refund;
+    expect(refundObservation(refund('requested_by_customer', 'expired_or_canceled_card'), 'pi_obs', T)).toMatchObject({ reason: 'requested_by_customer', failureReason: 'expired_or_canceled_card', refundedAt: new Date(T * 1000) });
+    expect(refundObservation(refund('', null), 'pi_obs', T)).toMatchObject({ reason: null, failureReason: null });
+    expect(refundObservation(refund(7, undefined), 'pi_obs', T)).toMatchObject({ reason: null, failureReason: null });
+  });
+
+  test('an invoice payment: a success on its paid_at day with no attempt key; a failure at the event time, keyed by attempt', () => {
+    const invoice = { id: 'in_obs', customer: 'cus_obs', amount_due: 400, amount_paid: 300, currency: 'eur', attempt_count: 2, status_transitions: { paid_at: T - 3_600 }, parent: null } as unknown as Stripe.Invoice;
+    expect(invoiceObservation(invoice, 'succeeded', T, undefined)).toMatchObject({ amount: 300, occurredAt: new Date((T - 3_600) * 1000), attemptKey: null, userId: null });
+    expect(invoiceObservation(invoice, 'failed', T, { userId: 'user_obs', customerId: 'cus_obs' })).toMatchObject({ amount: 400, occurredAt: new Date(T * 1000), attemptKey: 'in_obs#2', userId: 'user_obs' });
+    const unpaid = { ...invoice, status_transitions: undefined } as unknown as Stripe.Invoice;
+    expect(invoiceObservation(unpaid, 'succeeded', T, undefined).occurredAt).toEqual(new Date(T * 1000));
+  });
+});
+
+describe('what a transaction tells the observer', () => {
+  const applyIn = async (prepared: PreparedEvent) => {
+    if (prepared.kind !== 'apply') throw new Error(`expected apply, got ${prepared.kind}`);
+    return database.db.transaction().execute((trx) => prepared.apply(trx));
+  };
+
+  test("a payment names its user and amount once; a refund of it names the user from the payment's row", async () => {
+    const stripe = stripeClient();
+    const pi = await stripe.paymentIntents.create({ amount: 400, currency: 'eur', payment_method: 'pm_card_visa', confirm: true, metadata: { userId: 'user_events_notice' } });
+    const succeeded = await prepare('payment_intent.succeeded', pi as unknown as Record<string, unknown>);
+    expect(await applyIn(succeeded)).toEqual([{ outcome: 'succeeded', amount: 400, currency: 'eur', userId: 'user_events_notice' }]);
+    // The same payment again: nothing new to tell.
+    expect(await applyIn(await prepare('payment_intent.succeeded', pi as unknown as Record<string, unknown>))).toEqual([]);
+    const refund = await stripe.refunds.create({ payment_intent: pi.id, amount: 150 });
+    expect(await applyIn(await prepare('refund.created', refund as unknown as Record<string, unknown>))).toEqual([{ outcome: 'refunded', amount: 150, currency: 'eur', userId: 'user_events_notice' }]);
+    expect(await applyIn(await prepare('refund.created', refund as unknown as Record<string, unknown>))).toEqual([]);
+  });
+
+  test('a declined standalone payment is one failed notice with its code', async () => {
+    const stripe = stripeClient();
+    const failed = await stripe.paymentIntents
+      .create({ amount: 400, currency: 'eur', payment_method: 'pm_card_chargeDeclined', confirm: true, metadata: { userId: 'user_events_declined' } })
+      .catch((err: { raw?: { payment_intent?: Stripe.PaymentIntent } }) => err.raw?.payment_intent);
+    expect(failed?.id).toMatch(/^pi_/);
+    const pi = await stripe.paymentIntents.retrieve(failed!.id);
+    const notices = await applyIn(await prepare('payment_intent.payment_failed', pi as unknown as Record<string, unknown>));
+    expect(notices).toEqual([{ outcome: 'failed', amount: 400, currency: 'eur', userId: 'user_events_declined', failureCode: pi.last_payment_error?.code ?? pi.last_payment_error?.decline_code }]);
+    expect(notices[0]).toMatchObject({ failureCode: expect.any(String) });
   });
 });
