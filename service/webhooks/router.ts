@@ -37,8 +37,7 @@ export function webhookRouter(deps: WebhookDeps): Router {
     res.json({ received: true, outcome: result.outcome });
   });
 
-  router.all('/', (_req, res) => {
-    res.set('Allow', 'POST');
+  router.all('/', () => {
     throw new AppError('Use POST for Stripe webhooks', { code: 'method_not_allowed', status: 405, headers: { Allow: 'POST' } });
   });
 

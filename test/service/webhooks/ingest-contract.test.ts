@@ -216,6 +216,7 @@ describe('webhook route', () => {
     const server = await serveRouter(deps);
     try {
       const event = customerEvent();
+      const before = performance.now();
       expect(await deliver(server.url, event)).toEqual({ status: 200, body: { received: true, status: 'pending' } });
       expect(await deliver(server.url, event)).toEqual({ status: 200, body: { received: true, status: 'pending' } });
       expect(await deliver(server.url, applied)).toEqual({ status: 200, body: { received: true, status: 'ignored' } });
@@ -226,9 +227,11 @@ describe('webhook route', () => {
         { eventId: event.id, type: 'customer.updated', outcome: 'pending' },
         { eventId: applied.id, type: 'customer.updated', outcome: 'duplicate' },
       ]);
+      // Each duration is its own delivery's: within the time the three took together.
+      const took = performance.now() - before;
       for (const h of handled) {
         expect(h.durationMs).toBeGreaterThanOrEqual(0);
-        expect(h.durationMs).toBeLessThan(60_000);
+        expect(h.durationMs).toBeLessThanOrEqual(took);
         expect(h).not.toHaveProperty('unrecorded');
       }
     } finally {
@@ -250,12 +253,14 @@ describe('webhook route', () => {
     const server = await serveRouter(deps);
     try {
       const event = customerEvent();
+      const before = performance.now();
       const res = await deliver(server.url, event);
+      const took = performance.now() - before;
       expect(res.status).toBeGreaterThanOrEqual(500);
       expect(handled).toHaveLength(1);
       expect(handled[0]).toMatchObject({ eventId: event.id, type: 'customer.updated', outcome: 'failed', unrecorded: true });
       expect(handled[0]!.durationMs).toBeGreaterThanOrEqual(0);
-      expect(handled[0]!.durationMs).toBeLessThan(60_000);
+      expect(handled[0]!.durationMs).toBeLessThanOrEqual(took);
       expect(typeof handled[0]!.error).toBe('string');
     } finally {
       await server.close();
@@ -336,12 +341,13 @@ describe('deliveries while the pause flag cannot be read', () => {
       flaky.down = true;
       expect(await webhookDeliveryMode(deps)).toBe('defer');
       expect(await webhookDeliveryMode(deps)).toBe('defer');
+      expect(await webhookDeliveryMode(deps)).toBe('defer');
       expect(logs.lines().filter((l) => l.message === unreadable)).toEqual([expect.objectContaining({ level: 'warn', error: expect.stringMatching(/ECONNREFUSED/) })]);
       const event = customerEvent();
       await storePending(database.db, event);
       flaky.down = false;
       expect(await webhookDeliveryMode(deps)).toBe('process');
-      expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ level: 'info', deferred: 2 })]);
+      expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ level: 'info', deferred: 3 })]);
       await waitUntil(async () => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow()).status !== 'pending');
       // Drained once: a further delivery finds nothing deferred.
       expect(await webhookDeliveryMode(deps)).toBe('process');
@@ -361,6 +367,8 @@ describe('deliveries while the pause flag cannot be read', () => {
       await inner.set(WEBHOOKS_PAUSED_KEY, '1');
       flaky.down = false;
       expect(await webhookDeliveryMode(deps)).toBe('defer');
+      // Nor does the recovery watcher (it polls within a second here): the resume drains, not the store coming back.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(logs.lines().filter((l) => l.message === readable)).toEqual([]);
     } finally {
       await inner.del(WEBHOOKS_PAUSED_KEY);
