@@ -329,15 +329,28 @@ function switchableStore(inner: Store): Store & { down: boolean } {
   return wrapped;
 }
 
+/** Runs a case against deps whose store can be switched down; closes the store after. */
+async function withFlakyStore(run: (flaky: Store & { down: boolean }, observed: Observed, inner: Store) => Promise<void>): Promise<void> {
+  const inner = await createTestStore();
+  try {
+    const flaky = switchableStore(inner);
+    await run(flaky, depsWith({ store: flaky }), inner);
+  } finally {
+    await inner.close();
+  }
+}
+
+/** Waits until the inbox no longer holds the event as pending (a drain took it). */
+async function drained(eventId: string): Promise<void> {
+  await waitUntil(async () => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', eventId).executeTakeFirstOrThrow()).status !== 'pending');
+}
+
 describe('deliveries while the pause flag cannot be read', () => {
   const readable = 'webhook pause flag readable again: draining deliveries stored meanwhile';
   const unreadable = 'webhook pause flag unreadable: deliveries are stored and acknowledged, and drained once the store answers';
 
   test('deferred, warned once, and drained by the next delivery once readable: one line with the count', async () => {
-    const inner = await createTestStore();
-    const flaky = switchableStore(inner);
-    const { deps, logs } = depsWith({ store: flaky });
-    try {
+    await withFlakyStore(async (flaky, { deps, logs }) => {
       flaky.down = true;
       expect(await webhookDeliveryMode(deps)).toBe('defer');
       expect(await webhookDeliveryMode(deps)).toBe('defer');
@@ -348,20 +361,15 @@ describe('deliveries while the pause flag cannot be read', () => {
       flaky.down = false;
       expect(await webhookDeliveryMode(deps)).toBe('process');
       expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ level: 'info', deferred: 3 })]);
-      await waitUntil(async () => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow()).status !== 'pending');
+      await drained(event.id);
       // Drained once: a further delivery finds nothing deferred.
       expect(await webhookDeliveryMode(deps)).toBe('process');
       expect(logs.lines().filter((l) => l.message === readable)).toHaveLength(1);
-    } finally {
-      await inner.close();
-    }
+    });
   });
 
   test('readable again but paused: still deferred, nothing drained until the resume', async () => {
-    const inner = await createTestStore();
-    const flaky = switchableStore(inner);
-    const { deps, logs } = depsWith({ store: flaky });
-    try {
+    await withFlakyStore(async (flaky, { deps, logs }, inner) => {
       flaky.down = true;
       expect(await webhookDeliveryMode(deps)).toBe('defer');
       await inner.set(WEBHOOKS_PAUSED_KEY, '1');
@@ -370,17 +378,11 @@ describe('deliveries while the pause flag cannot be read', () => {
       // Nor does the recovery watcher (it polls within a second here): the resume drains, not the store coming back.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(logs.lines().filter((l) => l.message === readable)).toEqual([]);
-    } finally {
-      await inner.del(WEBHOOKS_PAUSED_KEY);
-      await inner.close();
-    }
+    });
   });
 
   test('with no delivery after the store recovers, the watcher drains what was deferred, backing off while it stays down', async () => {
-    const inner = await createTestStore();
-    const flaky = switchableStore(inner);
-    const { deps, logs } = depsWith({ store: flaky });
-    try {
+    await withFlakyStore(async (flaky, { deps, logs }) => {
       flaky.down = true;
       const event = customerEvent();
       await storePending(database.db, event);
@@ -391,10 +393,8 @@ describe('deliveries while the pause flag cannot be read', () => {
       // Polls at most 30 s apart; a watcher that backed off to the cap (or stopped) would not drain in time.
       await waitUntil(() => logs.lines().some((l) => l.message === readable), { timeoutMs: 20_000 });
       expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ deferred: 1 })]);
-      await waitUntil(async () => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow()).status !== 'pending');
-    } finally {
-      await inner.close();
-    }
+      await drained(event.id);
+    });
   });
 });
 
