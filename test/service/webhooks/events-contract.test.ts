@@ -7,6 +7,7 @@ import { MAX_EVENT_DEPTH } from '../../../service/webhooks/event-schema';
 import { invoiceObservation, prepareEvent, type PreparedEvent } from '../../../service/webhooks/handlers';
 import { disputeObservation, refundObservation } from '../../../service/webhooks/refund-dispute-events';
 import { testConfig } from '../../support/config';
+import { refusalOf } from './support';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { captureLogger } from '../../support/logger';
 import { createTestStore } from '../../support/store';
@@ -136,15 +137,7 @@ describe('who an event belongs to, and the reason when nobody', () => {
 });
 
 describe('the event shape check names what is wrong', () => {
-  const refusal = (value: unknown) => {
-    try {
-      parseStripeEvent(value);
-      return 'accepted';
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      return { code: err.code, status: err.status, message: err.message };
-    }
-  };
+  const refusal = (value: unknown) => refusalOf(() => parseStripeEvent(value));
   const valid = () => ({ id: 'evt_shape_1', object: 'event', type: 'customer.updated', created: NOW, livemode: false, api_version: '2025-09-30.clover', pending_webhooks: 1, request: { id: null, idempotency_key: null }, data: { object: { id: 'cus_1', object: 'customer' } } });
 
   test('not an event at all: the whole value is named', () => {

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type Stripe from 'stripe';
 import { type RunningSandbox, startSandbox } from '../../../sandbox';
 import { toNumber } from '../../../service/shared/db';
+import { AppError } from '../../../service/shared/errors';
 import { startTestService, type StartTestServiceOptions, type TestService } from '../../support/service';
 
 export const DAY = 86_400;
@@ -136,5 +137,16 @@ export async function settleDeliveries(svc: TestService, timeoutMs = 120_000): P
     }
     if (idle) return;
     await Promise.race([wait, new Promise((resolve) => setTimeout(resolve, 50))]);
+  }
+}
+
+/** What a check refuses with (an AppError's code, status and message), or 'accepted'. */
+export function refusalOf(run: () => unknown): { code: string; status: number; message: string } | 'accepted' {
+  try {
+    run();
+    return 'accepted';
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { code: err.code, status: err.status, message: err.message };
   }
 }
