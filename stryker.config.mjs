@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 
 /** @typedef {{ mutate: string[]; tests: string[]; part?: true; timeoutMS?: number }} Scope */
 
+const POLICY_TESTS = ['test/infra/policy-violations.test.ts', 'test/infra/policy-preview.test.ts'];
 const WEBHOOK_TESTS = ['test/service/webhooks/!(burst).test.ts', 'test/service/reconciliation/**/*.test.ts'];
 
 /** @type {Record<string, Scope>} */
@@ -34,7 +35,22 @@ const SCOPES = {
   // program, not the policies.
   // Pulumi mocks, no servers: a mutant that loops is known well before the default 60 s, which
   // the timeouts of the first run (a minute each) made most of its time.
-  policies: { mutate: ['infra/policies/**/*.ts'], tests: ['test/infra/policy-violations.test.ts', 'test/infra/policy-preview.test.ts'], timeoutMS: 15_000 },
+  policies: { mutate: ['infra/policies/**/*.ts'], tests: POLICY_TESTS, timeoutMS: 15_000 },
+  // The same folder in three parts of 340-370 lines each: 1,396 mutants never finished in one
+  // sitting on two shared cores, and Stryker records a run only when it completes.
+  'policies-access': { mutate: ['infra/policies/secrets.ts', 'infra/policies/identity.ts'], tests: POLICY_TESTS, part: true, timeoutMS: 15_000 },
+  'policies-runtime': {
+    mutate: ['infra/policies/runtime.ts', 'infra/policies/rollout.ts', 'infra/policies/alarms.ts'],
+    tests: POLICY_TESTS,
+    part: true,
+    timeoutMS: 15_000,
+  },
+  'policies-resources': {
+    mutate: ['infra/policies/network.ts', 'infra/policies/stores.ts', 'infra/policies/names.ts', 'infra/policies/types.ts', 'infra/policies/index.ts'],
+    tests: POLICY_TESTS,
+    part: true,
+    timeoutMS: 15_000,
+  },
   security: { mutate: ['service/security/**/*.ts'], tests: ['test/service/security/**/*.test.ts', 'test/service/http/**/*.test.ts'] },
   health: {
     mutate: ['service/monitoring/health.ts'],
