@@ -1,7 +1,7 @@
 /**
  * issue-token: prints a signed dev JWT for a user or an admin, the way the Upiik app issues them.
  *
- *   npm run -s token -- --user u_123 [--admin] [--email a@b.c] [--city Paris] [--expires 12h]
+ *   npm run -s token -- --user u_123 [--admin] [--internal] [--email a@b.c] [--city Paris] [--expires 12h]
  *   TOKEN=$(npm run -s token -- --user u_123)
  *
  * Touches: reads AUTH_JWT_SECRET, AUTH_JWT_ISSUER, AUTH_JWT_AUDIENCE and the token lifetime limits
@@ -21,7 +21,7 @@ export { UsageError };
 
 export const LOCAL_ENV_FILE = join(__dirname, '..', 'env', 'local.env');
 
-const USAGE = 'usage: npm run -s token -- --user <id> [--admin] [--email <address>] [--city <name>] [--expires <span, e.g. 12h; at most 24h, 1h for --admin>]';
+const USAGE = 'usage: npm run -s token -- --user <id> [--admin] [--internal (left out of the dashboard)] [--email <address>] [--city <name>] [--expires <span, e.g. 12h; at most 24h, 1h for --admin>]';
 const EXPIRES_PATTERN = /^\d+\s?(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|w|week|weeks)$/;
 
 /** Validates the command line into token claims; throws UsageError with a message for the user. */
@@ -29,6 +29,7 @@ export function parseIssueTokenArgs(argv: string[]): TokenClaims {
   const values = parseFlags(argv, {
     user: { type: 'string' },
     admin: { type: 'boolean', default: false },
+    internal: { type: 'boolean', default: false },
     email: { type: 'string' },
     city: { type: 'string' },
     expires: { type: 'string', default: '1h' },
@@ -41,6 +42,7 @@ export function parseIssueTokenArgs(argv: string[]): TokenClaims {
   return {
     userId: values.user,
     admin: values.admin,
+    ...(values.internal ? { internal: true } : {}),
     expiresIn: values.expires,
     ...(values.email !== undefined ? { email: values.email } : {}),
     ...(values.city !== undefined ? { city: values.city } : {}),

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { moveUserContributions } from '../dashboard/rollups';
 import type { Database, SubscriptionRow, UserRow } from '../shared/db';
 import { BLOCKING_STATUSES } from './plans';
 
@@ -8,21 +9,34 @@ export interface UserProfile {
   id: string;
   email?: string;
   city?: string;
+  /** A user every dashboard figure leaves out (the release pipeline's smoke-test users). */
+  internal?: boolean;
 }
 
-/** Records the user as the app describes them; later tokens may fill in email/city, never blank them. */
+/**
+ * Records the user as the app describes them; later tokens may fill in email/city, never blank
+ * them, and never clear `internal`. When the city or the internal flag changes, the user's money
+ * moves with it in the dashboard's rollups, in the same transaction.
+ */
 export async function upsertUser(db: Database, user: UserProfile): Promise<void> {
-  await db
-    .insertInto('users')
-    .values({ id: user.id, email: user.email ?? null, city: user.city ?? null })
-    .onConflict((oc) =>
-      oc.column('id').doUpdateSet({
-        email: sql`coalesce(excluded.email, users.email)`,
-        city: sql`coalesce(excluded.city, users.city)`,
-        updated_at: sql`now()`,
-      }),
-    )
-    .execute();
+  const write = async (trx: Database) => {
+    const before = await trx.selectFrom('users').select(['city', 'is_internal']).where('id', '=', user.id).forUpdate().executeTakeFirst();
+    const after = await trx
+      .insertInto('users')
+      .values({ id: user.id, email: user.email ?? null, city: user.city ?? null, is_internal: user.internal === true })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({
+          email: sql`coalesce(excluded.email, users.email)`,
+          city: sql`coalesce(excluded.city, users.city)`,
+          is_internal: sql`users.is_internal or excluded.is_internal`,
+          updated_at: sql`now()`,
+        }),
+      )
+      .returning(['city', 'is_internal'])
+      .executeTakeFirstOrThrow();
+    await moveUserContributions(trx, user.id, { city: before?.city ?? null, internal: before?.is_internal ?? false }, { city: after.city, internal: after.is_internal });
+  };
+  await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }
 
 export async function findUser(db: Database, userId: string): Promise<UserRow | undefined> {

@@ -99,11 +99,11 @@ export async function syncUser(deps: HandlerDeps, userId: string, options: SyncU
     }
     // After the payments: a refund or dispute re-derives its payment row, which now exists.
     for (const { refund, paymentKey } of adjustments.refunds) {
-      const result = await recordRefund(trx, { ...refundObservation(refund, paymentKey, adjustments.readAt), authoritative: true });
+      const result = await recordRefund(trx, { ...refundObservation(refund, paymentKey, adjustments.readAt, userId), authoritative: true });
       if (result.countedNow || result.reversedNow) summary.refundsRepaired++;
     }
     for (const { dispute, paymentKey } of adjustments.disputes) {
-      const result = await recordDispute(trx, { ...disputeObservation(dispute, paymentKey, adjustments.readAt), authoritative: true });
+      const result = await recordDispute(trx, { ...disputeObservation(dispute, paymentKey, adjustments.readAt, userId), authoritative: true });
       if (result.changed) summary.disputesRepaired++;
     }
     await refreshPremium(trx, userId);

@@ -4,7 +4,8 @@ import { AppError, forbidden, unauthorized } from '../shared/errors';
 
 /**
  * Bearer JWT authentication for users and admins. Tokens are issued by the Upiik app: HS256 with
- * AUTH_JWT_SECRET, `sub` = user id, optional `email` and `city`, `role: "admin"` for admins.
+ * AUTH_JWT_SECRET, `sub` = user id, optional `email` and `city`, `role: "admin"` for admins,
+ * `internal: true` for users the dashboard leaves out (smoke tests).
  * Issuer and audience are checked only when configured.
  *
  * Token rules (README "Tokens"): `exp` is required; a token may live at most the lifetime of its
@@ -26,6 +27,8 @@ export interface AuthenticatedUser {
   id: string;
   email?: string;
   city?: string;
+  /** `internal: true`: a user the dashboard leaves out (the release pipeline's smoke-test users). */
+  internal?: true;
   role: 'user' | 'admin';
 }
 
@@ -89,6 +92,7 @@ async function verifyWithKey(config: AuthConfig, key: Uint8Array, token: string)
     id: payload.sub,
     ...optionalString(payload, 'email', MAX_EMAIL_LENGTH),
     ...optionalString(payload, 'city', MAX_CITY_LENGTH),
+    ...internalClaim(payload),
     role,
   };
 }
@@ -128,6 +132,13 @@ function optionalString(payload: Record<string, unknown>, claim: 'email' | 'city
     throw unauthorized(`Token claim "${claim}" must be a string of at most ${maxLength} characters`, 'invalid_token');
   }
   return { [claim]: value };
+}
+
+function internalClaim(payload: Record<string, unknown>): { internal?: true } {
+  const value = payload.internal;
+  if (value === undefined || value === false) return {};
+  if (value !== true) throw unauthorized('Token claim "internal" must be true or false', 'invalid_token');
+  return { internal: true };
 }
 
 /** Extracts the token of `Authorization: Bearer <token>`; a missing or non-Bearer header is a 401. */
@@ -177,6 +188,8 @@ export interface TokenClaims {
   email?: string;
   city?: string;
   admin?: boolean;
+  /** Marks the user internal (left out of the dashboard): smoke-test users. */
+  internal?: boolean;
   /** jose time span, e.g. "15m", "12h"; default 1h; at most the role's maximum lifetime. */
   expiresIn?: string;
 }
@@ -191,6 +204,7 @@ export async function issueToken(config: AuthConfig, claims: TokenClaims): Promi
     ...(claims.email ? { email: claims.email } : {}),
     ...(claims.city ? { city: claims.city } : {}),
     ...(claims.admin ? { role: 'admin' } : {}),
+    ...(claims.internal ? { internal: true } : {}),
   })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.userId)

@@ -16,10 +16,11 @@ import { ensureUserLinked, type ResolvedUser, resolveUser } from './users';
 
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
 
-export function refundObservation(refund: Stripe.Refund, paymentKey: string, stripeTime: number): RefundObservation {
+export function refundObservation(refund: Stripe.Refund, paymentKey: string, stripeTime: number, userId: string | null): RefundObservation {
   return {
     refundId: refund.id,
     paymentKey,
+    userId,
     chargeId: idOf(refund.charge),
     paymentIntentId: idOf(refund.payment_intent),
     amount: refund.amount,
@@ -32,7 +33,7 @@ export function refundObservation(refund: Stripe.Refund, paymentKey: string, str
   };
 }
 
-export function disputeObservation(dispute: Stripe.Dispute, paymentKey: string, stripeTime: number): DisputeObservation {
+export function disputeObservation(dispute: Stripe.Dispute, paymentKey: string, stripeTime: number, userId: string | null): DisputeObservation {
   const funds: DisputeObservation['funds'] = [];
   for (const bt of dispute.balance_transactions ?? []) {
     if (!bt || typeof bt.id !== 'string' || typeof bt.amount !== 'number' || bt.amount === 0) continue;
@@ -44,6 +45,7 @@ export function disputeObservation(dispute: Stripe.Dispute, paymentKey: string, 
   return {
     disputeId: dispute.id,
     paymentKey,
+    userId,
     chargeId: idOf(dispute.charge),
     paymentIntentId: idOf(dispute.payment_intent),
     amount: dispute.amount,
@@ -88,7 +90,7 @@ export async function prepareRefund(deps: HandlerDeps, event: Stripe.Event, refu
   if (!owner) return { kind: 'ignored' };
   const resolved = await ownerUser(deps, owner, async () => idOf(refund.customer));
   if (resolved === 'unmatched') return unmatched(`refund ${refund.id}`);
-  const observation = refundObservation(refund, owner.paymentKey, event.created);
+  const observation = refundObservation(refund, owner.paymentKey, event.created, resolved.user?.userId ?? null);
   return { kind: 'apply', apply: (trx) => applyRefunds(trx, resolved.user, [observation]) };
 }
 
@@ -108,7 +110,7 @@ export async function prepareChargeRefunded(deps: HandlerDeps, event: Stripe.Eve
   } catch (err) {
     throw stripeFailure(err, 'refund listing');
   }
-  const observations = refunds.map((refund) => refundObservation(refund, owner.paymentKey, event.created));
+  const observations = refunds.map((refund) => refundObservation(refund, owner.paymentKey, event.created, resolved.user?.userId ?? null));
   return { kind: 'apply', apply: (trx) => applyRefunds(trx, resolved.user, observations) };
 }
 
@@ -137,7 +139,7 @@ export async function prepareDispute(deps: HandlerDeps, event: Stripe.Event, dis
   if (customer === 'missing') return { kind: 'unmatched', reason: `dispute ${dispute.id}: charge ${chargeId} does not exist in this Stripe account` };
   const resolved = await ownerUser(deps, owner, async () => customer);
   if (resolved === 'unmatched') return unmatched(`dispute ${dispute.id}`);
-  const observation = disputeObservation(dispute, owner.paymentKey, event.created);
+  const observation = disputeObservation(dispute, owner.paymentKey, event.created, resolved.user?.userId ?? null);
   const user = resolved.user;
   return {
     kind: 'apply',

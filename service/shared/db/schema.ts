@@ -25,6 +25,8 @@ export interface UsersTable {
   email: string | null;
   city: string | null;
   is_premium: Generated<boolean>;
+  /** Left out of every dashboard figure (the release pipeline's smoke-test users). */
+  is_internal: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -146,6 +148,8 @@ export interface RefundsTable {
   status: string;
   reason: string | null;
   failure_reason: string | null;
+  /** Whose money this is (the refund's owner when it was recorded); null = nobody known. */
+  user_id: string | null;
   counted: Generated<boolean>;
   /** The refund's creation (Stripe time): its day in the rollup. */
   refunded_at: Date;
@@ -164,6 +168,8 @@ export interface DisputesTable {
   currency: string;
   status: string;
   reason: string;
+  /** Whose money this is (the dispute's owner when it was recorded); null = nobody known. */
+  user_id: string | null;
   evidence_due_by: Date | null;
   opened_at: Date;
   stripe_updated_at: BigIntColumn;
@@ -179,6 +185,31 @@ export interface DisputeFundsTable {
   currency: string;
   occurred_at: Date;
   created_at: CreatedAt;
+}
+
+/** A time zone whose business days have dashboard rollups. */
+export interface RollupZonesTable {
+  zone: string;
+  added_at: CreatedAt;
+}
+
+/** One zone's business day, currency and city (service/dashboard/rollups.ts). */
+export interface DashboardRollupsTable {
+  zone: string;
+  day: ColumnType<Date | string, string, string>;
+  currency: string;
+  /** '' for users without a city. */
+  city: string;
+  gross_amount: BigIntDefault;
+  payments_succeeded: BigIntDefault;
+  payments_failed: BigIntDefault;
+  refunded_amount: BigIntDefault;
+  refunds: BigIntDefault;
+  disputes_opened: BigIntDefault;
+  disputed_amount: BigIntDefault;
+  dispute_withdrawn_amount: BigIntDefault;
+  dispute_reinstated_amount: BigIntDefault;
+  updated_at: Timestamp;
 }
 
 export interface AuditLogTable {
@@ -203,6 +234,8 @@ export interface DatabaseSchema {
   refunds: RefundsTable;
   disputes: DisputesTable;
   dispute_funds: DisputeFundsTable;
+  rollup_zones: RollupZonesTable;
+  dashboard_rollups: DashboardRollupsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../../shared/db';
-import { addToRollup, dayOf, lockPayment, refreshPaymentAdjustments } from './ledger';
+import { addToRollups, lockPayment, refreshPaymentAdjustments } from './ledger';
 
 /**
  * One Stripe dispute as any `charge.dispute.*` event (or a fetched dispute) shows it.
@@ -28,6 +28,8 @@ export interface DisputeObservation {
   currency: string;
   status: string;
   reason: string;
+  /** Whose money this is (the payment's user, else the customer's); kept with the dispute for the dashboard. */
+  userId: string | null;
   evidenceDueBy: Date | null;
   openedAt: Date;
   /** Stripe time of the observation (event `created`), unix seconds. */
@@ -78,6 +80,7 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
       currency,
       status: d.status,
       reason: d.reason,
+      user_id: d.userId,
       evidence_due_by: d.evidenceDueBy,
       opened_at: d.openedAt,
       stripe_updated_at: d.stripeTime,
@@ -87,17 +90,19 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
     .executeTakeFirst();
 
   let paymentKey = d.paymentKey;
+  let owner = d.userId;
   let changed = inserted !== undefined;
   if (inserted) {
-    await addToRollup(trx, dayOf(d.openedAt), currency, { disputes_opened: 1, disputed_amount: d.amount });
+    await addToRollups(trx, { at: d.openedAt, currency, userId: owner, delta: { disputes_opened: 1, disputed_amount: d.amount } });
   } else {
     const row = await trx
       .selectFrom('disputes')
-      .select(['status', 'amount', 'stripe_updated_at', 'opened_at', 'currency', 'payment_key'])
+      .select(['status', 'amount', 'stripe_updated_at', 'opened_at', 'currency', 'payment_key', 'user_id'])
       .where('dispute_id', '=', d.disputeId)
       .forUpdate()
       .executeTakeFirstOrThrow();
     paymentKey = row.payment_key;
+    owner = row.user_id;
     const storedTime = Number(row.stripe_updated_at);
     if (d.authoritative === true || disputeStatusWins(d.status, d.stripeTime, row.status, storedTime)) {
       changed ||= d.status !== row.status || d.amount !== row.amount;
@@ -113,7 +118,7 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
         })
         .where('dispute_id', '=', d.disputeId)
         .execute();
-      if (d.amount !== row.amount) await addToRollup(trx, dayOf(row.opened_at), row.currency, { disputed_amount: d.amount - row.amount });
+      if (d.amount !== row.amount) await addToRollups(trx, { at: row.opened_at, currency: row.currency, userId: owner, delta: { disputed_amount: d.amount - row.amount } });
     }
   }
 
@@ -128,7 +133,7 @@ export async function recordDispute(trx: Database, d: DisputeObservation): Promi
     if (!added) continue;
     changed = true;
     const column = movement.direction === 'withdrawn' ? 'dispute_withdrawn_amount' : 'dispute_reinstated_amount';
-    await addToRollup(trx, dayOf(movement.occurredAt), currency, { [column]: d.amount });
+    await addToRollups(trx, { at: movement.occurredAt, currency, userId: owner, delta: { [column]: d.amount } });
   }
   await refreshPaymentAdjustments(trx, paymentKey);
   return { opened: inserted !== undefined, changed };

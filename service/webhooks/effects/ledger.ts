@@ -1,33 +1,28 @@
 import { sql } from 'kysely';
+import { addContribution, type RollupColumn, type RollupDelta } from '../../dashboard/rollups';
 import type { Database } from '../../shared/db';
 
-/** The additive columns of daily_revenue (one row per day and currency). */
-export type RollupColumn =
-  | 'gross_amount'
-  | 'refunded_amount'
-  | 'payments_succeeded'
-  | 'payments_failed'
-  | 'refunds'
-  | 'disputes_opened'
-  | 'disputed_amount'
-  | 'dispute_withdrawn_amount'
-  | 'dispute_reinstated_amount';
-
-export type RollupDelta = Partial<Record<RollupColumn, number>>;
+export type { RollupDelta } from '../../dashboard/rollups';
 
 export const dayOf = (date: Date): string => date.toISOString().slice(0, 10);
 
-/** Adds `delta` (positive or negative) to the day's rollup in the caller's transaction. */
-export async function addToRollup(trx: Database, day: string, currency: string, delta: RollupDelta): Promise<void> {
+/**
+ * Adds one money movement (`delta`, positive or negative) to the rollups in the caller's
+ * transaction: daily_revenue (UTC day and currency) and the dashboard's rollups (each zone's
+ * business day, currency and the user's city). `userId` is whose movement it is (null: nobody yet).
+ */
+export async function addToRollups(trx: Database, movement: { at: Date; currency: string; userId: string | null; delta: RollupDelta }): Promise<void> {
+  const { delta } = movement;
   const columns = (Object.keys(delta) as RollupColumn[]).filter((c) => delta[c] !== 0 && delta[c] !== undefined);
   if (columns.length === 0) return;
   const values = Object.fromEntries(columns.map((c) => [c, delta[c] as number]));
   const update = Object.fromEntries(columns.map((c) => [c, sql`${sql.ref(`daily_revenue.${c}`)} + ${sql.ref(`excluded.${c}`)}`]));
   await trx
     .insertInto('daily_revenue')
-    .values({ day, currency: currency.toLowerCase(), gross_amount: 0, refunded_amount: 0, payments_succeeded: 0, payments_failed: 0, ...values })
+    .values({ day: dayOf(movement.at), currency: movement.currency.toLowerCase(), gross_amount: 0, refunded_amount: 0, payments_succeeded: 0, payments_failed: 0, ...values })
     .onConflict((oc) => oc.columns(['day', 'currency']).doUpdateSet({ ...update, updated_at: sql`now()` }))
     .execute();
+  await addContribution(trx, movement);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '../../shared/db';
-import { addToRollup, dayOf, isPaid, lockPayment, refreshPaymentAdjustments } from './ledger';
+import { attributionOf, moveContributions } from '../../dashboard/rollups';
+import { addToRollups, isPaid, lockPayment, refreshPaymentAdjustments } from './ledger';
 
 /**
  * One payment row per money movement (`payment_key`: the invoice id when the movement pays an
@@ -46,6 +47,7 @@ export interface PaymentWriteResult {
 export async function recordPayment(trx: Database, p: PaymentObservation): Promise<PaymentWriteResult> {
   const currency = p.currency.toLowerCase();
   const result: PaymentWriteResult = { succeeded: false, failedAttemptCounted: false };
+  let owner = p.userId ?? null;
   await lockPayment(trx, p.paymentKey);
   const inserted = await trx
     .insertInto('payments')
@@ -73,10 +75,17 @@ export async function recordPayment(trx: Database, p: PaymentObservation): Promi
   } else {
     const row = await trx
       .selectFrom('payments')
-      .select(['status', 'stripe_updated_at'])
+      .select(['status', 'stripe_updated_at', 'user_id'])
       .where('payment_key', '=', p.paymentKey)
       .forUpdate()
       .executeTakeFirstOrThrow();
+    if (row.user_id === null && owner !== null) {
+      // The payment gets its user now: what it already counted moves from "no city" to theirs,
+      // before anything this observation adds (which is counted for them directly).
+      await trx.updateTable('payments').set({ user_id: owner }).where('payment_key', '=', p.paymentKey).execute();
+      await moveContributions(trx, { kind: 'payment', paymentKey: p.paymentKey }, { city: null, internal: false }, await attributionOf(trx, owner));
+    }
+    owner = row.user_id ?? owner;
     const fill = {
       user_id: sql<string | null>`coalesce(user_id, ${p.userId ?? null})`,
       customer_id: sql<string | null>`coalesce(customer_id, ${p.customerId ?? null})`,
@@ -124,7 +133,7 @@ export async function recordPayment(trx: Database, p: PaymentObservation): Promi
       currency,
     });
   }
-  if (result.succeeded) await addToRollup(trx, dayOf(p.occurredAt), currency, { gross_amount: p.amount, payments_succeeded: 1 });
+  if (result.succeeded) await addToRollups(trx, { at: p.occurredAt, currency, userId: owner, delta: { gross_amount: p.amount, payments_succeeded: 1 } });
   // Refunds or disputes that arrived before this payment's own event apply now.
   await refreshPaymentAdjustments(trx, p.paymentKey);
   return result;
@@ -142,11 +151,12 @@ export async function recordFailedAttempt(
     .returning('attempt_key')
     .executeTakeFirst();
   if (!inserted) return false;
-  await trx
+  const payment = await trx
     .updateTable('payments')
     .set({ failed_attempts: sql`failed_attempts + 1` })
     .where('payment_key', '=', a.paymentKey)
-    .execute();
-  await addToRollup(trx, dayOf(a.occurredAt), a.currency, { payments_failed: 1 });
+    .returning('user_id')
+    .executeTakeFirst();
+  await addToRollups(trx, { at: a.occurredAt, currency: a.currency, userId: payment?.user_id ?? null, delta: { payments_failed: 1 } });
   return true;
 }

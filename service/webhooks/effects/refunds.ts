@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../../shared/db';
-import { addToRollup, dayOf, lockPayment, refreshPaymentAdjustments } from './ledger';
+import { addToRollups, lockPayment, refreshPaymentAdjustments } from './ledger';
 
 /**
  * One Stripe refund, as an event (refund.created/updated/failed) or a fetched object (charge.refunded,
@@ -28,6 +28,8 @@ export interface RefundObservation {
   status: string | null;
   reason: string | null;
   failureReason: string | null;
+  /** Whose money this is (the payment's user, else the customer's); kept with the refund for the dashboard. */
+  userId: string | null;
   /** The refund's creation time (its rollup day). */
   refundedAt: Date;
   /** Stripe time of the observation (event `created`), unix seconds. */
@@ -63,7 +65,7 @@ export async function recordRefund(trx: Database, r: RefundObservation): Promise
   await lockPayment(trx, r.paymentKey);
   const existing = await trx
     .selectFrom('refunds')
-    .select(['status', 'amount', 'counted', 'stripe_updated_at', 'refunded_at', 'currency', 'payment_key'])
+    .select(['status', 'amount', 'counted', 'stripe_updated_at', 'refunded_at', 'currency', 'payment_key', 'user_id'])
     .where('refund_id', '=', r.refundId)
     .forUpdate()
     .executeTakeFirst();
@@ -83,12 +85,13 @@ export async function recordRefund(trx: Database, r: RefundObservation): Promise
         status,
         reason: r.reason,
         failure_reason: r.failureReason,
+        user_id: r.userId,
         counted,
         refunded_at: r.refundedAt,
         stripe_updated_at: r.stripeTime,
       })
       .execute();
-    if (counted) await addToRollup(trx, dayOf(r.refundedAt), currency, { refunded_amount: r.amount, refunds: 1 });
+    if (counted) await addToRollups(trx, { at: r.refundedAt, currency, userId: r.userId, delta: { refunded_amount: r.amount, refunds: 1 } });
     result.countedNow = counted;
   } else {
     const storedTime = Number(existing.stripe_updated_at);
@@ -112,9 +115,11 @@ export async function recordRefund(trx: Database, r: RefundObservation): Promise
       .where('refund_id', '=', r.refundId)
       .execute();
     if (after !== before || nextCounted !== existing.counted) {
-      await addToRollup(trx, dayOf(existing.refunded_at), existing.currency, {
-        refunded_amount: after - before,
-        refunds: (nextCounted ? 1 : 0) - (existing.counted ? 1 : 0),
+      await addToRollups(trx, {
+        at: existing.refunded_at,
+        currency: existing.currency,
+        userId: existing.user_id,
+        delta: { refunded_amount: after - before, refunds: (nextCounted ? 1 : 0) - (existing.counted ? 1 : 0) },
       });
     }
     result.countedNow = nextCounted && !existing.counted;

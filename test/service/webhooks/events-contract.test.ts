@@ -224,22 +224,22 @@ describe('observations: what a money event records', () => {
         { id: 'txn_badtime', amount: 1, created: 1.5 },
       ],
     } as unknown as Stripe.Dispute;
-    const observation = disputeObservation(dispute, 'in_obs', T);
+    const observation = disputeObservation(dispute, 'in_obs', T, 'user_obs');
     expect(observation.funds).toEqual([
       { balanceTransactionId: 'txn_out', direction: 'withdrawn', occurredAt: new Date((T - 50) * 1000) },
       { balanceTransactionId: 'txn_back', direction: 'reinstated', occurredAt: new Date((T - 10) * 1000) },
       { balanceTransactionId: 'txn_untimed', direction: 'withdrawn', occurredAt: new Date(T * 1000) },
       { balanceTransactionId: 'txn_badtime', direction: 'reinstated', occurredAt: new Date(T * 1000) },
     ]);
-    expect(observation).toMatchObject({ disputeId: 'dp_obs', paymentKey: 'in_obs', chargeId: 'ch_obs', paymentIntentId: 'pi_obs', evidenceDueBy: new Date((T + 86_400) * 1000), openedAt: new Date((T - 100) * 1000) });
-    expect(disputeObservation({ ...dispute, balance_transactions: undefined, evidence_details: undefined } as unknown as Stripe.Dispute, 'in_obs', T)).toMatchObject({ funds: [], evidenceDueBy: null });
+    expect(observation).toMatchObject({ disputeId: 'dp_obs', paymentKey: 'in_obs', userId: 'user_obs', chargeId: 'ch_obs', paymentIntentId: 'pi_obs', evidenceDueBy: new Date((T + 86_400) * 1000), openedAt: new Date((T - 100) * 1000) });
+    expect(disputeObservation({ ...dispute, balance_transactions: undefined, evidence_details: undefined } as unknown as Stripe.Dispute, 'in_obs', T, null)).toMatchObject({ funds: [], evidenceDueBy: null, userId: null });
   });
 
   test("a refund's reason and failure reason: text when Stripe gives text, else null", () => {
     const refund = (reason: unknown, failure: unknown) => ({ id: 're_obs', charge: 'ch_obs', payment_intent: 'pi_obs', amount: 100, currency: 'eur', status: 'failed', reason, failure_reason: failure, created: T }) as unknown as Stripe.Refund;
-    expect(refundObservation(refund('requested_by_customer', 'expired_or_canceled_card'), 'pi_obs', T)).toMatchObject({ reason: 'requested_by_customer', failureReason: 'expired_or_canceled_card', refundedAt: new Date(T * 1000) });
-    expect(refundObservation(refund('', null), 'pi_obs', T)).toMatchObject({ reason: null, failureReason: null });
-    expect(refundObservation(refund(7, undefined), 'pi_obs', T)).toMatchObject({ reason: null, failureReason: null });
+    expect(refundObservation(refund('requested_by_customer', 'expired_or_canceled_card'), 'pi_obs', T, 'user_obs')).toMatchObject({ userId: 'user_obs', reason: 'requested_by_customer', failureReason: 'expired_or_canceled_card', refundedAt: new Date(T * 1000) });
+    expect(refundObservation(refund('', null), 'pi_obs', T, null)).toMatchObject({ reason: null, failureReason: null });
+    expect(refundObservation(refund(7, undefined), 'pi_obs', T, null)).toMatchObject({ reason: null, failureReason: null });
   });
 
   test('an invoice payment: a success on its paid_at day with no attempt key; a failure at the event time, keyed by attempt', () => {

@@ -43,6 +43,7 @@ onPostgres('a payment event that runs while a refund of it is uncommitted still 
     await recordRefund(trx, {
       refundId: `re_race_${t}`,
       paymentKey: pi,
+      userId: null,
       chargeId: null,
       paymentIntentId: pi,
       amount: 300,

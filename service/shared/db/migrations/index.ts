@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as initialSchema from './0001-initial-schema';
 import * as webhookProcessing from './0002-webhook-processing';
 import * as refundsAndDisputes from './0003-refunds-and-disputes';
+import * as dashboardRollups from './0004-dashboard-rollups';
 
 /**
  * Migrations are listed in code (not discovered on disk) so the same list runs under tsx, jest and
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
   '0002-webhook-processing': webhookProcessing,
   '0003-refunds-and-disputes': refundsAndDisputes,
+  '0004-dashboard-rollups': dashboardRollups,
 };
 
 export const migrationProvider: MigrationProvider = {
