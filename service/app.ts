@@ -82,7 +82,7 @@ export function buildApp(appDeps: AppDeps): Express {
   // Raw body + its own size cap inside; must never sit behind a JSON parser.
   app.use('/api/webhooks/stripe', webhookRouter(deps));
 
-  app.use('/api/admin/payments', json, adminRouter({ db: deps.db, stripe: deps.stripe, auth: deps.config.auth, config: deps.config }));
+  app.use('/api/admin/payments', json, adminRouter({ db: deps.db, stripe: deps.stripe, auth: deps.config.auth, config: deps.config, clock: deps.clock }));
 
   app.use(notFoundHandler());
   // Stack traces reach clients only in local development; never in test, staging or production.

@@ -1,9 +1,11 @@
 import { Router } from 'express';
 import type Stripe from 'stripe';
 import { z } from 'zod';
+import { loadDashboard, parseDashboardQuery } from '../dashboard';
 import { noQueryParameters } from '../http';
 import { syncUser } from '../reconciliation';
 import { type AuthConfig, currentUser, requireRole, requireUser } from '../security';
+import { type Clock, systemClock } from '../shared/clock';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
 import { badRequest, notFound } from '../shared/errors';
@@ -16,6 +18,8 @@ export interface AdminRouterDeps {
   auth: AuthConfig;
   /** Reconciliation (`POST /users/:userId/sync`) needs the configured prices; absent = route not mounted. */
   config?: Config;
+  /** "Today" for the dashboard's periods (default: the system clock). */
+  clock?: Clock;
 }
 
 const USER_ID = /^[A-Za-z0-9_\-:.@]{1,128}$/;
@@ -26,8 +30,17 @@ const syncBody = z.object({}).strict();
 /** `/api/admin/payments/*`: admin role required on every route. */
 export function adminRouter(deps: AdminRouterDeps): Router {
   const router = Router();
-  // No admin route reads the query string: a parameter there is a caller's mistake, answered 400.
-  router.use(requireUser(deps.auth), requireRole('admin'), noQueryParameters());
+  router.use(requireUser(deps.auth), requireRole('admin'));
+
+  // The one admin route with a query string: it validates its own (unknown parameters are a 400 too).
+  router.get('/dashboard', async (req, res) => {
+    const query = parseDashboardQuery(req.query as Record<string, unknown>, (deps.clock ?? systemClock).now());
+    res.json(await loadDashboard(deps.db, query));
+  });
+
+  // Past the dashboard, no admin route reads the query string: a parameter there is a caller's
+  // mistake, answered 400.
+  router.use(noQueryParameters());
 
   router.get('/users/:userId', async (req, res) => {
     const userId = String(req.params.userId);

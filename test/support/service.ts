@@ -92,6 +92,10 @@ async function assemble(options: StartTestServiceOptions, started: Array<() => P
   if (ownsStore) started.push(() => store.close());
 
   const server: Server = createServer();
+  // As service/server.ts does: a client's pooled keep-alive socket is never closed under it by the
+  // 5 s default while a suite spends longer than that between two requests (ECONNRESET).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   started.push(async () => {
     server.closeAllConnections();
