@@ -1,0 +1,123 @@
+/**
+ * rollups: compares the admin dashboard's rollups with the payment ledger, repairs them, or adds a
+ * time zone to them (service/dashboard/rollup-check.ts says how each is safe on a live database).
+ *
+ *   npm run rollups -- --check [--json]          exit 0 when equal, 1 on any difference (listed)
+ *   npm run rollups -- --rebuild [--json] [--yes] repairs what differs; a second run changes nothing
+ *   npm run rollups -- --add-zone <IANA zone> [--yes]   the dashboard answers that zone from rollups
+ *
+ * Touches: the service database only, found as `npm run serve` finds it (DATABASE_URL, or
+ * DATABASE_HOST and the RDS parts, read through the service configuration), else the local stack's
+ * embedded database (PGLITE_DIR, default .data/pglite: stop `npm start` first, an embedded database
+ * has one process at a time). --check reads only. --rebuild and --add-zone write dashboard_rollups
+ * (and rollup_zones) and refuse NODE_ENV=production without --yes.
+ * Exit codes: 0 done (or equal); 1 differences found by --check, or a failure; 2 wrong invocation.
+ */
+import { join } from 'node:path';
+import { addRollupZone, checkRollups, rebuildRollups, type RollupReport } from '../service/dashboard/rollup-check';
+import { isTimeZone } from '../service/dashboard/query';
+import { connectDependencies } from '../service/dependencies';
+import { type Database, migrateToLatest, openDatabase } from '../service/shared/db';
+import { loadConfig } from '../service/shared/config';
+import { createLogger } from '../service/shared/logger';
+import { redactString } from '../service/shared/redact';
+import { parseFlags, UsageError } from './lib/cli';
+
+export { UsageError };
+
+const USAGE = 'usage: npm run rollups -- (--check | --rebuild | --add-zone <IANA zone>) [--json] [--yes]';
+const LOCAL_PGLITE_DIR = join(__dirname, '..', '.data', 'pglite');
+
+export type RollupsArgs = { action: 'check' | 'rebuild'; json: boolean; yes: boolean } | { action: 'add-zone'; zone: string; json: boolean; yes: boolean };
+
+export function parseRollupsArgs(argv: string[]): RollupsArgs {
+  const values = parseFlags(argv, {
+    check: { type: 'boolean', default: false },
+    rebuild: { type: 'boolean', default: false },
+    'add-zone': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    yes: { type: 'boolean', default: false },
+  });
+  const chosen = [values.check && 'check', values.rebuild && 'rebuild', values['add-zone'] !== undefined && 'add-zone'].filter(Boolean);
+  if (chosen.length !== 1) throw new UsageError('give exactly one of --check, --rebuild, --add-zone <zone>');
+  if (values['add-zone'] !== undefined) {
+    const zone = values['add-zone'];
+    if (!isTimeZone(zone)) throw new UsageError(`--add-zone: not an IANA time zone: ${zone}`);
+    return { action: 'add-zone', zone, json: values.json, yes: values.yes };
+  }
+  return { action: values.check ? 'check' : 'rebuild', json: values.json, yes: values.yes };
+}
+
+export interface RollupsConnection {
+  db: Database;
+  close(): Promise<void>;
+}
+
+/** The service's database as `npm run serve` opens it; without one configured, the local stack's embedded database. */
+async function connectFromEnv(env: NodeJS.ProcessEnv): Promise<RollupsConnection> {
+  if (env.DATABASE_URL || env.DATABASE_HOST) {
+    const config = loadConfig(env);
+    const logger = createLogger({ level: 'warn', environment: config.env });
+    const { database, close } = await connectDependencies(config, logger, { poolMax: 2 });
+    return { db: database.db, close };
+  }
+  const handle = await openDatabase({ pgliteDir: env.PGLITE_DIR || LOCAL_PGLITE_DIR });
+  await migrateToLatest(handle.db);
+  return { db: handle.db, close: () => handle.close() };
+}
+
+function describe(action: 'check' | 'rebuild', report: RollupReport): string {
+  const lines = [`rollups ${action}: zones ${report.zones.join(', ')}; ${report.rowsCompared} rows compared; ${report.differences.length} ${action === 'check' ? 'differ' : 'repaired'}`];
+  for (const d of report.differences.slice(0, 50)) {
+    const columns = Object.entries(d.columns).map(([c, v]) => `${c} ${v.stored} -> ${v.ledger}`);
+    lines.push(`  ${d.zone} ${d.day} ${d.currency} ${d.city === '' ? '(no city)' : d.city}: ${columns.join(', ')}`);
+  }
+  if (report.differences.length > 50) lines.push(`  ... and ${report.differences.length - 50} more (--json lists all)`);
+  if (action === 'check' && report.differences.length > 0) lines.push('  repair: npm run rollups -- --rebuild');
+  return `${lines.join('\n')}\n`;
+}
+
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  io: { connect?: (env: NodeJS.ProcessEnv) => Promise<RollupsConnection>; stdout?: (s: string) => void; stderr?: (s: string) => void } = {},
+): Promise<number> {
+  const out = io.stdout ?? ((s: string) => process.stdout.write(s));
+  const writeErr = io.stderr ?? ((s: string) => process.stderr.write(s));
+  // A failed connection can quote its URL: redacted before printing.
+  const err = (s: string) => writeErr(redactString(s));
+  let args: RollupsArgs;
+  try {
+    args = parseRollupsArgs(argv);
+  } catch (error) {
+    err(`rollups: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.action !== 'check' && env.NODE_ENV === 'production' && !args.yes) {
+    err(`rollups: NODE_ENV=production: --${args.action} writes the production database; run --check first, then re-run with --yes\n`);
+    return 2;
+  }
+  let connection: RollupsConnection | undefined;
+  try {
+    connection = await (io.connect ?? connectFromEnv)(env);
+    if (args.action === 'add-zone') {
+      const added = await addRollupZone(connection.db, args.zone);
+      out(args.json ? `${JSON.stringify({ zone: args.zone, added })}\n` : `rollups: ${args.zone} ${added ? 'added and filled from the ledger' : 'already has rollups; nothing changed'}\n`);
+      return 0;
+    }
+    const report = args.action === 'check' ? await checkRollups(connection.db) : await rebuildRollups(connection.db);
+    out(args.json ? `${JSON.stringify({ action: args.action, ...report })}\n` : describe(args.action, report));
+    return args.action === 'check' && report.differences.length > 0 ? 1 : 0;
+  } catch (error) {
+    err(`rollups: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await connection?.close();
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2), process.env).then((code) => {
+    process.exitCode = code;
+  });
+}
