@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type Stripe from 'stripe';
 import { adminRouter } from './admin';
 import { CheckoutService, checkoutRouter } from './checkout';
+import { consoleRouter } from './console/router';
 import { healthRouter } from './health';
 import { errorHandler, jsonBody, notFoundHandler, requestContextMiddleware, requestLogMiddleware } from './http';
 import { maintenanceRouter } from './maintenance';
@@ -83,6 +84,9 @@ export function buildApp(appDeps: AppDeps): Express {
   app.use('/api/webhooks/stripe', webhookRouter(deps));
 
   app.use('/api/admin/payments', json, adminRouter({ db: deps.db, stripe: deps.stripe, auth: deps.config.auth, config: deps.config, clock: deps.clock }));
+
+  // The web console (static files; it calls the admin API above with the admin's own token).
+  app.use('/admin', consoleRouter());
 
   app.use(notFoundHandler());
   // Stack traces reach clients only in local development; never in test, staging or production.

@@ -67,10 +67,12 @@ export interface Dashboard {
     conversionRate: number;
     newInPeriod: number;
     canceledInPeriod: number;
-    previous: { mrr: number; active: number; newInPeriod: number; canceledInPeriod: number };
+    /** When the period began: MRR and count of live subscriptions, conversion; new and canceled in the previous period. */
+    previous: { mrr: number; active: number; newInPeriod: number; canceledInPeriod: number; conversionRate: number };
   };
   geographic: Array<{ city: string; revenue: number; transactions: number; currency: string }>;
-  summary: { totalUsers: number; premiumUsers: number; freeUsers: number };
+  /** `previous`: users who existed, and users with a live subscription, when the period began. */
+  summary: { totalUsers: number; premiumUsers: number; freeUsers: number; previous: { totalUsers: number; premiumUsers: number } };
 }
 
 const zeroTotals = (): Totals => Object.fromEntries(ROLLUP_COLUMNS.map((c) => [c, 0])) as Totals;
@@ -203,6 +205,8 @@ async function subscriptionFigures(db: Database, q: DashboardQuery) {
         count(*) filter (where s.canceled_at >= ${previousFrom} and s.canceled_at < ${periodFrom}) as canceled_before,
         count(*) filter (where s.created_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
           and s.status not in (${sql.join(LIVE_EXCLUDED)})) as active_before,
+        count(distinct s.user_id) filter (where s.created_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
+          and s.status not in (${sql.join(LIVE_EXCLUDED)})) as premium_before,
         coalesce(sum(${monthly}) filter (where s.created_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
           and s.status not in (${sql.join(LIVE_EXCLUDED)}) and s.currency = ${HEADLINE_CURRENCY}), 0) as mrr_before
       from subscriptions s where ${external}`.execute(db),
@@ -215,23 +219,32 @@ async function subscriptionFigures(db: Database, q: DashboardQuery) {
     newInPeriod: n(c.new_now),
     canceledInPeriod: n(c.canceled_now),
     previous: { mrr: Math.round(n(c.mrr_before)), active: n(c.active_before), newInPeriod: n(c.new_before), canceledInPeriod: n(c.canceled_before) },
+    premiumBefore: n(c.premium_before),
   };
 }
 
-async function userSummary(db: Database) {
+async function userSummary(db: Database, q: DashboardQuery) {
+  const periodFrom = sql`(${q.period.start}::date::timestamp at time zone ${q.tz})`;
   const row = await db
     .selectFrom('users')
-    .select([sql<string | number>`count(*)`.as('total'), sql<string | number>`count(*) filter (where is_premium)`.as('premium')])
+    .select([
+      sql<string | number>`count(*)`.as('total'),
+      sql<string | number>`count(*) filter (where is_premium)`.as('premium'),
+      sql<string | number>`count(*) filter (where created_at < ${periodFrom})`.as('total_before'),
+    ])
     .where('is_internal', '=', false)
     .executeTakeFirstOrThrow();
   const totalUsers = Number(row.total);
   const premiumUsers = Number(row.premium);
-  return { totalUsers, premiumUsers, freeUsers: totalUsers - premiumUsers };
+  return { totalUsers, premiumUsers, freeUsers: totalUsers - premiumUsers, totalBefore: Number(row.total_before) };
 }
+
+const rate = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
 
 export async function loadDashboard(db: Database, q: DashboardQuery): Promise<Dashboard> {
   const source = await zoneSource(db, q.tz);
-  const [{ days, cities }, subscriptions, summary] = await Promise.all([dailyRows(db, q, source === 'rollups'), subscriptionFigures(db, q), userSummary(db)]);
+  const [{ days, cities }, subscriptions, users] = await Promise.all([dailyRows(db, q, source === 'rollups'), subscriptionFigures(db, q), userSummary(db, q)]);
+  const summary = { totalUsers: users.totalUsers, premiumUsers: users.premiumUsers, freeUsers: users.freeUsers };
   const others = [...new Set(days.map((r) => r.currency))].filter((c) => c !== HEADLINE_CURRENCY).sort();
   const headline = breakdown(q, HEADLINE_CURRENCY, days);
   const geographic = cities
@@ -248,12 +261,12 @@ export async function loadDashboard(db: Database, q: DashboardQuery): Promise<Da
       active: subscriptions.active,
       mrr: subscriptions.mrr,
       currency: HEADLINE_CURRENCY,
-      conversionRate: summary.totalUsers === 0 ? 0 : summary.premiumUsers / summary.totalUsers,
+      conversionRate: rate(summary.premiumUsers, summary.totalUsers),
       newInPeriod: subscriptions.newInPeriod,
       canceledInPeriod: subscriptions.canceledInPeriod,
-      previous: subscriptions.previous,
+      previous: { ...subscriptions.previous, conversionRate: rate(subscriptions.premiumBefore, users.totalBefore) },
     },
     geographic,
-    summary,
+    summary: { ...summary, previous: { totalUsers: users.totalBefore, premiumUsers: subscriptions.premiumBefore } },
   };
 }

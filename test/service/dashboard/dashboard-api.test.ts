@@ -76,7 +76,7 @@ describe('empty database', () => {
     expect(body.revenue.daily.every((d) => d.totalRevenue === 0 && d.transactionCount === 0)).toBe(true);
     expect(body.subscriptions).toMatchObject({ active: [], mrr: 0, conversionRate: 0, newInPeriod: 0, canceledInPeriod: 0 });
     expect(body.geographic).toEqual([]);
-    expect(body.summary).toEqual({ totalUsers: 0, premiumUsers: 0, freeUsers: 0 });
+    expect(body.summary).toEqual({ totalUsers: 0, premiumUsers: 0, freeUsers: 0, previous: { totalUsers: 0, premiumUsers: 0 } });
     expect(body).not.toHaveProperty('currencies');
   });
 
@@ -140,6 +140,9 @@ describe('generated ledger', () => {
       { key: 'in_edge_utc', user: 2, currency: 'eur', amount: 555, at: new Date('2026-11-27T00:00:00Z'), outcome: 'succeeded' },
     );
     for (const u of USERS) await upsertUser(svc.database.db, { id: u.id, city: u.city, internal: u.internal });
+    // Everyone signed up long before the periods, except g_town_0 (2026-11-23, in the 7-day period).
+    await svc.database.db.updateTable('users').set({ created_at: new Date('2026-01-01T00:00:00Z') } as never).execute();
+    await svc.database.db.updateTable('users').set({ created_at: new Date('2026-11-23T12:00:00Z') } as never).where('id', '=', 'g_town_0').execute();
     for (const p of payments) {
       const owner = USERS[p.user]!.id;
       await svc.database.db.transaction().execute(async (trx) => {
@@ -316,9 +319,9 @@ describe('generated ledger', () => {
     expect(body.subscriptions).toMatchObject({ newInPeriod: 1, canceledInPeriod: 1 });
     // Live when the period began (2026-11-22, Paris): g_paris_1 (created 11-20, in the previous
     // period), g_paris_2 and g_lille (ended 11-25); nothing was canceled in the previous period.
-    expect(body.subscriptions.previous).toEqual({ mrr: 400 + 250 + 400, active: 3, newInPeriod: 1, canceledInPeriod: 0 });
     const external = USERS.filter((u) => !u.internal).length;
-    expect(body.summary).toEqual({ totalUsers: external, premiumUsers: 3, freeUsers: external - 3 });
+    expect(body.subscriptions.previous).toEqual({ mrr: 400 + 250 + 400, active: 3, newInPeriod: 1, canceledInPeriod: 0, conversionRate: 3 / (external - 1) });
+    expect(body.summary).toEqual({ totalUsers: external, premiumUsers: 3, freeUsers: external - 3, previous: { totalUsers: external - 1, premiumUsers: 3 } });
     expect(body.subscriptions.conversionRate).toBeCloseTo(3 / external, 10);
   });
 });
