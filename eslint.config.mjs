@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'reports/', '.stryker-tmp/', '**/*.js', '!jest.config.js'] },
+  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'reports/', '.stryker-tmp/', '**/*.js', '!jest.config.js', '!service/console/public/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -22,6 +22,16 @@ export default tseslint.config(
     // Tool configuration files run in Node.
     files: ['*.mjs'],
     languageOptions: { globals: { process: 'readonly' } },
+  },
+  {
+    // The admin console runs in the browser, as an ES module (service/console/public).
+    files: ['service/console/public/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'sessionStorage', 'fetch', 'Node', 'URLSearchParams', 'Intl', 'requestAnimationFrame'].map((name) => [name, 'readonly']),
+      ),
+    },
   },
   {
     files: ['jest.config.js'],

@@ -17,7 +17,7 @@ const SCREENSHOTS = join(__dirname, '../../../reports/console');
 /** Page-side code as strings (this project compiles without the DOM library); evaluated by the driver, not by the page's CSP. */
 const storeToken = (token: string) => `sessionStorage.setItem('upiik.adminToken', ${JSON.stringify(token)})`;
 const suite = existsSync(CHROMIUM) ? describe : describe.skip;
-if (!existsSync(CHROMIUM)) console.warn(`console-browser: no Chromium at ${CHROMIUM}; install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
+if (!existsSync(CHROMIUM)) process.stderr.write(`console-browser: skipped, no Chromium at ${CHROMIUM}; install it (apt-get install -y chromium) or set CHROMIUM_PATH\n`);
 
 suite('admin console in Chromium', () => {
   let svc: TestService;
