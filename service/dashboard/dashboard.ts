@@ -199,15 +199,15 @@ async function subscriptionFigures(db: Database, q: DashboardQuery) {
       group by s.plan, s.currency order by s.plan, s.currency`.execute(db),
     sql<Record<string, string | number | null>>`
       select
-        count(*) filter (where s.created_at >= ${periodFrom} and s.created_at < ${periodTo}) as new_now,
+        count(*) filter (where s.started_at >= ${periodFrom} and s.started_at < ${periodTo}) as new_now,
         count(*) filter (where s.canceled_at >= ${periodFrom} and s.canceled_at < ${periodTo}) as canceled_now,
-        count(*) filter (where s.created_at >= ${previousFrom} and s.created_at < ${periodFrom}) as new_before,
+        count(*) filter (where s.started_at >= ${previousFrom} and s.started_at < ${periodFrom}) as new_before,
         count(*) filter (where s.canceled_at >= ${previousFrom} and s.canceled_at < ${periodFrom}) as canceled_before,
-        count(*) filter (where s.created_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
+        count(*) filter (where s.started_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
           and s.status not in (${sql.join(LIVE_EXCLUDED)})) as active_before,
-        count(distinct s.user_id) filter (where s.created_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
+        count(distinct s.user_id) filter (where s.started_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
           and s.status not in (${sql.join(LIVE_EXCLUDED)})) as premium_before,
-        coalesce(sum(${monthly}) filter (where s.created_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
+        coalesce(sum(${monthly}) filter (where s.started_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
           and s.status not in (${sql.join(LIVE_EXCLUDED)}) and s.currency = ${HEADLINE_CURRENCY}), 0) as mrr_before
       from subscriptions s where ${external}`.execute(db),
   ]);

@@ -52,6 +52,8 @@ export interface SubscriptionsTable {
   cancel_at_period_end: Generated<boolean>;
   canceled_at: Date | null;
   ended_at: Date | null;
+  /** When the subscription started in Stripe (`start_date`); null only for rows older than migration 0004 without one. */
+  started_at: Date | null;
   /** Stripe time (unix seconds) of the newest event/object that changed this row: the ordering guard. */
   stripe_updated_at: BigIntColumn;
   created_at: CreatedAt;

@@ -25,6 +25,7 @@ export function subscriptionValues(sub: Stripe.Subscription, prices: Config['str
     cancel_at_period_end: sub.cancel_at_period_end,
     canceled_at: toDate(sub.canceled_at),
     ended_at: toDate(sub.ended_at),
+    started_at: toDate(sub.start_date ?? sub.created),
   };
 }
 

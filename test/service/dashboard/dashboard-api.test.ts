@@ -197,7 +197,7 @@ describe('generated ledger', () => {
           canceled_at: s.canceled === null ? null : new Date(s.canceled),
           ended_at: s.ended ? new Date(s.ended) : null,
           stripe_updated_at: 1,
-          created_at: s.created,
+          started_at: new Date(s.created),
         })
         .execute();
       if (s.status === 'active' || s.status === 'trialing') await svc.database.db.updateTable('users').set({ is_premium: true }).where('id', '=', USERS[s.user]!.id).execute();

@@ -56,9 +56,10 @@ test("a price the service does not sell is plan 'unknown', with its own amount a
   expect(await row(sub.id)).toMatchObject({ plan: 'unknown', price_id: weekly.id, amount: 150, interval: 'week' });
 });
 
-test('an immediate cancel records canceled_at and ended_at and ends premium', async () => {
+test('an immediate cancel records canceled_at and ended_at and ends premium; started_at stays Stripe\'s start_date', async () => {
   const sub = await subscribeDirectly('user_values_cancel', svc.config.stripe.prices.monthly, 1);
   await settleDeliveries(svc);
+  expect((await row(sub.id)).started_at?.getTime()).toBe(sub.start_date * 1000);
   await svc.sandbox.control.advanceClock(5);
   const canceled = await svc.stripe.subscriptions.cancel(sub.id);
   await settleDeliveries(svc);
@@ -68,5 +69,6 @@ test('an immediate cancel records canceled_at and ended_at and ends premium', as
     canceledAt: canceled.canceled_at! * 1000,
     endedAt: canceled.ended_at! * 1000,
   });
+  expect(local.started_at?.getTime()).toBe(sub.start_date * 1000);
   expect((await db().selectFrom('users').select('is_premium').where('id', '=', 'user_values_cancel').executeTakeFirstOrThrow()).is_premium).toBe(false);
 });

@@ -9,7 +9,9 @@ import { type Kysely, sql } from 'kysely';
  * - rollup_zones: the time zones whose business days have rollups (Europe/Paris and UTC).
  * - dashboard_rollups: one row per zone, day, currency and city; backfilled from the ledger here,
  *   in the migration's transaction, so it starts equal to the ledger.
- * - indexes for the period figures that do not come from rollups (new and canceled subscriptions).
+ * - subscriptions.started_at: when the subscription started in Stripe (`start_date`), for the new
+ *   subscriptions of a period (created_at is when this service first recorded it); backfilled from
+ *   created_at. Indexes for the period figures that do not come from rollups (new and canceled).
  *
  * The backfill is written out here rather than imported: a migration must keep doing what it did
  * when it shipped, whatever the rollups module becomes (a later change of definition ships its own
@@ -23,7 +25,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`update disputes d set user_id = p.user_id from payments p where p.payment_key = d.payment_key`.execute(db);
   await db.schema.createIndex('refunds_user_idx').on('refunds').column('user_id').execute();
   await db.schema.createIndex('disputes_user_idx').on('disputes').column('user_id').execute();
-  await db.schema.createIndex('subscriptions_created_idx').on('subscriptions').column('created_at').execute();
+  await db.schema.alterTable('subscriptions').addColumn('started_at', 'timestamptz').execute();
+  await sql`update subscriptions set started_at = created_at`.execute(db);
+  await db.schema.createIndex('subscriptions_started_idx').on('subscriptions').column('started_at').execute();
   await db.schema.createIndex('subscriptions_canceled_idx').on('subscriptions').column('canceled_at').execute();
 
   await db.schema
@@ -81,7 +85,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('dashboard_rollups').ifExists().execute();
   await db.schema.dropTable('rollup_zones').ifExists().execute();
   await db.schema.dropIndex('subscriptions_canceled_idx').ifExists().execute();
-  await db.schema.dropIndex('subscriptions_created_idx').ifExists().execute();
+  await db.schema.alterTable('subscriptions').dropColumn('started_at').execute();
   await db.schema.alterTable('disputes').dropColumn('user_id').execute();
   await db.schema.alterTable('refunds').dropColumn('user_id').execute();
   await db.schema.alterTable('users').dropColumn('is_internal').execute();
