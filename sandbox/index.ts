@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Engine } from './engine';
+import { newId } from './ids';
 import { SandboxState } from './state';
 import { createControl, SandboxControl } from './control';
 import { createSandboxServer } from './http/server';
@@ -22,6 +23,12 @@ export interface SandboxOptions {
   deliveryConcurrency?: number;
   /** Load state from and save it to this JSON file (on a short debounce and at close). */
   persistPath?: string;
+  /**
+   * Start the clock at this unix time (in the past), as a Stripe test clock frozen there would:
+   * objects and events are dated from it, and advanceClock brings it forward. Only for a sandbox
+   * that holds nothing yet (the clock never moves backwards over existing objects).
+   */
+  clockStart?: number;
   log?: (line: string) => void;
 }
 
@@ -48,6 +55,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     },
     log,
   );
+  if (options.clockStart !== undefined) {
+    const now = Math.floor(Date.now() / 1000);
+    if (!Number.isSafeInteger(options.clockStart) || options.clockStart > now) throw new RangeError(`clockStart must be a unix time in the past (got ${options.clockStart})`);
+    if (state.customers.size > 0 || state.events.size > 0) throw new Error('clockStart needs an empty sandbox: this state already holds objects');
+    engine.clock.offset = options.clockStart - now;
+    engine.state.testClock = { id: newId('clock'), created: options.clockStart };
+  }
   const idempotency = new IdempotencyStore();
   const control = createControl(engine, idempotency);
   const server = createSandboxServer({ engine, api: buildApiRouter(), idempotency, handleOther: createOtherHandler(engine, control) });

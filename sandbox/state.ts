@@ -38,6 +38,11 @@ export class SandboxState {
   webhookEndpoints = new Map<string, StoredWebhookEndpoint>();
   events = new Map<string, Stripe.Event>();
   clockOffset = 0;
+  /**
+   * Set when the sandbox runs on a test clock (started in the past with `clockStart`): new customers,
+   * subscriptions and invoices name it in `test_clock`, as objects created under a Stripe test clock do.
+   */
+  testClock: { id: string; created: number } | null = null;
 
   /**
    * Finds any stored API object by id, for `expand[]`: every resource map takes part, so a resource

@@ -117,7 +117,7 @@ export function createSubscriptionInvoice(
     status_transitions: { finalized_at: null, marked_uncollectible_at: null, paid_at: null, voided_at: null },
     subtotal: total,
     subtotal_excluding_tax: total,
-    test_clock: null,
+    test_clock: engine.state.testClock?.id ?? null,
     total,
     total_discount_amounts: [],
     total_excluding_tax: total,

@@ -116,7 +116,7 @@ export function buildSubscription(engine: Engine, input: NewSubscription): Strip
     schedule: null,
     start_date: now,
     status: 'incomplete',
-    test_clock: null,
+    test_clock: engine.state.testClock?.id ?? null,
     transfer_data: null,
     trial_end: null,
     trial_settings: { end_behavior: { billing_cycle_anchor: null, missing_payment_method: 'create_invoice' } },

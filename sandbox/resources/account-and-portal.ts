@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import { newId } from '../ids';
+import { resourceMissing } from '../http/errors';
 import { checkUrlParam, parseParams } from '../http/params';
 import type { Router } from '../http/router';
 import { liveCustomer } from './customers';
@@ -32,6 +33,27 @@ export function registerAccountAndPortal(router: Router): void {
       },
     };
     return account;
+  });
+
+  // The test clock the sandbox runs on, when it was started in the past (`clockStart`): its
+  // frozen_time is the sandbox clock, which is what objects on it are dated by.
+  router.get('/v1/test_helpers/test_clocks/:id', ({ params, engine, path }) => {
+    parseParams(params, {});
+    const id = path.id as string;
+    const clock = engine.state.testClock;
+    if (!clock || clock.id !== id) throw resourceMissing('test_helpers.test_clock', id);
+    const testClock: Stripe.TestHelpers.TestClock = {
+      id: clock.id,
+      object: 'test_helpers.test_clock',
+      created: clock.created,
+      deletes_after: engine.now() + 30 * 86_400,
+      frozen_time: engine.now(),
+      livemode: false,
+      name: 'sandbox',
+      status: 'ready',
+      status_details: {},
+    };
+    return testClock;
   });
 
   router.post('/v1/billing_portal/sessions', ({ engine, params }) => {

@@ -54,7 +54,7 @@ export function createCustomer(engine: Engine, input: NewCustomer): Stripe.Custo
     preferred_locales: input.preferredLocales ?? [],
     shipping: null,
     tax_exempt: 'none',
-    test_clock: null,
+    test_clock: engine.state.testClock?.id ?? null,
   };
   engine.state.customers.set(customer.id, customer);
   engine.events.emit('customer.created', customer);

@@ -4,7 +4,7 @@ import { recordAudit } from '../shared/audit';
 import type { Database } from '../shared/db';
 import { notFound } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
-import { applySubscriptionSnapshot, type HandlerDeps, invoiceObservation } from '../webhooks/handlers';
+import { applySubscriptionSnapshot, type HandlerDeps, invoiceObservation, stripeClockNow } from '../webhooks/handlers';
 import { recordDispute } from '../webhooks/effects/disputes';
 import { recordFailedAttempt, recordPayment } from '../webhooks/effects/payments';
 import { recordRefund } from '../webhooks/effects/refunds';
@@ -70,7 +70,9 @@ export async function syncUser(deps: HandlerDeps, userId: string, options: SyncU
   } catch (err) {
     throw stripeFailure(err, 'reconciliation read');
   }
-  const adjustments = await readAdjustments(deps, userId, invoices);
+  // Refunds and disputes read now are dated by the account's clock: a test clock's when the customer lives on one.
+  const testClock = [...subscriptions, ...invoices].map((o) => o.test_clock).find((c) => c !== null && c !== undefined);
+  const adjustments = await readAdjustments(deps, userId, invoices, await stripeClockNow(deps.stripe, testClock, Math.floor(Date.now() / 1000)));
 
   return deps.db.transaction().execute(async (trx) => {
     // The user's row lock first, as every webhook touching this user takes it first
@@ -153,8 +155,8 @@ async function readAdjustments(
   deps: HandlerDeps,
   userId: string,
   invoices: Stripe.Invoice[],
+  readAt: number,
 ): Promise<{ refunds: Array<{ refund: Stripe.Refund; paymentKey: string }>; disputes: Array<{ dispute: Stripe.Dispute; paymentKey: string }>; readAt: number }> {
-  const readAt = Math.floor(Date.now() / 1000);
   const intents = new Map<string, string>(); // payment intent -> payment key
   const standalone = await deps.db
     .selectFrom('payments')

@@ -176,7 +176,23 @@ export async function subscriptionSnapshot(deps: HandlerDeps, sub: Stripe.Subscr
   } catch (err) {
     throw stripeFailure(err, 'subscription re-fetch');
   }
-  return { sub: fresh, stripeTime: Math.max(stripeTime, servedAt(fresh.lastResponse?.headers)), authoritative: true };
+  return { sub: fresh, stripeTime: Math.max(stripeTime, await stripeClockNow(deps.stripe, fresh.test_clock, servedAt(fresh.lastResponse?.headers))), authoritative: true };
+}
+
+/**
+ * "Now" on the clock a Stripe object lives by: `served` (the second Stripe answered), unless the
+ * object belongs to a test clock, whose objects and events are dated by the clock's frozen time (set
+ * anywhere, also in the past): dated by real time, a snapshot would look newer than every event the
+ * clock emits afterwards, and each of them would be ignored as stale.
+ */
+export async function stripeClockNow(stripe: Stripe, testClock: string | Stripe.TestHelpers.TestClock | null | undefined, served: number): Promise<number> {
+  if (!testClock) return served;
+  if (typeof testClock !== 'string') return testClock.frozen_time;
+  try {
+    return (await stripe.testHelpers.testClocks.retrieve(testClock)).frozen_time;
+  } catch (err) {
+    throw stripeFailure(err, 'test clock lookup');
+  }
 }
 
 /** The second Stripe served a response (its `Date` header), 0 when absent or unreadable. */
