@@ -15,10 +15,10 @@ import { connectDependencies } from '../service/dependencies';
 import { replayEvents, type ReplaySummary } from '../service/reconciliation';
 import { loadConfig } from '../service/shared/config';
 import { createLogger } from '../service/shared/logger';
-import { redact, redactString } from '../service/shared/redact';
+import { redact } from '../service/shared/redact';
 import { noopObserver } from '../service/shared/observer';
 import type { WebhookDeps } from '../service/webhooks';
-import { parseFlags, UsageError } from './lib/cli';
+import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
 
 export { UsageError };
 
@@ -86,39 +86,24 @@ function describe(summary: ReplaySummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  io: { connect?: (env: NodeJS.ProcessEnv) => Promise<ReplayConnection>; stdout?: (s: string) => void; stderr?: (s: string) => void } = {},
-): Promise<number> {
-  const out = io.stdout ?? ((s: string) => process.stdout.write(s));
-  // Error text (a failed connection, a failed event) is printed past the logger: redacted here.
-  const writeErr = io.stderr ?? ((s: string) => process.stderr.write(s));
-  const err = (s: string) => writeErr(redactString(s));
-  let args: ReplayArgs;
-  try {
-    args = parseReplayArgs(argv);
-  } catch (error) {
-    err(`replay-events: ${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (env.NODE_ENV === 'production' && !args.yes && !args.dryRun) {
-    err('replay-events: NODE_ENV=production: this writes the production database; re-run with --yes (or --dry-run first)\n');
-    return 2;
-  }
-  let connection: ReplayConnection | undefined;
-  try {
-    connection = await (io.connect ?? connectFromEnv)(env);
-    // Failure messages in the summary quote database and Stripe errors: redacted before printing.
-    const summary = redact(await replayEvents(connection.deps, { since: args.since, types: args.types, dryRun: args.dryRun })) as ReplaySummary;
-    out(args.json ? `${JSON.stringify(summary)}\n` : describe(summary));
-    return summary.failed > 0 ? 1 : 0;
-  } catch (error) {
-    err(`replay-events: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    await connection?.close();
-  }
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<ReplayConnection> = {}): Promise<number> {
+  return runScript({
+    name: 'replay-events',
+    usage: USAGE,
+    argv,
+    env,
+    io,
+    parse: (a) => parseReplayArgs(a),
+    refuse: (args, e) =>
+      e.NODE_ENV === 'production' && !args.yes && !args.dryRun ? 'NODE_ENV=production: this writes the production database; re-run with --yes (or --dry-run first)' : undefined,
+    connect: connectFromEnv,
+    run: async (args, connection, out) => {
+      // Failure messages in the summary quote database and Stripe errors: redacted before printing.
+      const summary = redact(await replayEvents(connection.deps, { since: args.since, types: args.types, dryRun: args.dryRun })) as ReplaySummary;
+      out(args.json ? `${JSON.stringify(summary)}\n` : describe(summary));
+      return summary.failed > 0 ? 1 : 0;
+    },
+  });
 }
 
 if (require.main === module) {

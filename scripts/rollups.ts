@@ -20,8 +20,7 @@ import { connectDependencies } from '../service/dependencies';
 import { type Database, migrateToLatest, openDatabase } from '../service/shared/db';
 import { loadConfig } from '../service/shared/config';
 import { createLogger } from '../service/shared/logger';
-import { redactString } from '../service/shared/redact';
-import { parseFlags, UsageError } from './lib/cli';
+import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
 
 export { UsageError };
 
@@ -77,43 +76,30 @@ function describe(action: 'check' | 'rebuild', report: RollupReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  io: { connect?: (env: NodeJS.ProcessEnv) => Promise<RollupsConnection>; stdout?: (s: string) => void; stderr?: (s: string) => void } = {},
-): Promise<number> {
-  const out = io.stdout ?? ((s: string) => process.stdout.write(s));
-  const writeErr = io.stderr ?? ((s: string) => process.stderr.write(s));
-  // A failed connection can quote its URL: redacted before printing.
-  const err = (s: string) => writeErr(redactString(s));
-  let args: RollupsArgs;
-  try {
-    args = parseRollupsArgs(argv);
-  } catch (error) {
-    err(`rollups: ${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args.action !== 'check' && env.NODE_ENV === 'production' && !args.yes) {
-    err(`rollups: NODE_ENV=production: --${args.action} writes the production database; run --check first, then re-run with --yes\n`);
-    return 2;
-  }
-  let connection: RollupsConnection | undefined;
-  try {
-    connection = await (io.connect ?? connectFromEnv)(env);
-    if (args.action === 'add-zone') {
-      const added = await addRollupZone(connection.db, args.zone);
-      out(args.json ? `${JSON.stringify({ zone: args.zone, added })}\n` : `rollups: ${args.zone} ${added ? 'added and filled from the ledger' : 'already has rollups; nothing changed'}\n`);
-      return 0;
-    }
-    const report = args.action === 'check' ? await checkRollups(connection.db) : await rebuildRollups(connection.db);
-    out(args.json ? `${JSON.stringify({ action: args.action, ...report })}\n` : describe(args.action, report));
-    return args.action === 'check' && report.differences.length > 0 ? 1 : 0;
-  } catch (error) {
-    err(`rollups: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    await connection?.close();
-  }
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<RollupsConnection> = {}): Promise<number> {
+  return runScript({
+    name: 'rollups',
+    usage: USAGE,
+    argv,
+    env,
+    io,
+    parse: parseRollupsArgs,
+    refuse: (args, e) =>
+      args.action !== 'check' && e.NODE_ENV === 'production' && !args.yes
+        ? `NODE_ENV=production: --${args.action} writes the production database; run --check first, then re-run with --yes`
+        : undefined,
+    connect: connectFromEnv,
+    run: async (args, connection, out) => {
+      if (args.action === 'add-zone') {
+        const added = await addRollupZone(connection.db, args.zone);
+        out(args.json ? `${JSON.stringify({ zone: args.zone, added })}\n` : `rollups: ${args.zone} ${added ? 'added and filled from the ledger' : 'already has rollups; nothing changed'}\n`);
+        return 0;
+      }
+      const report = args.action === 'check' ? await checkRollups(connection.db) : await rebuildRollups(connection.db);
+      out(args.json ? `${JSON.stringify({ action: args.action, ...report })}\n` : describe(args.action, report));
+      return args.action === 'check' && report.differences.length > 0 ? 1 : 0;
+    },
+  });
 }
 
 if (require.main === module) {

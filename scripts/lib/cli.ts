@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { redactString } from '../../service/shared/redact';
 
 /** A wrong invocation (exit 2), as opposed to a failure while doing the work (exit 1). */
 export class UsageError extends Error {
@@ -14,5 +15,57 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(ar
     return parseArgs({ args: argv, strict: true, allowPositionals: false, options }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
+  }
+}
+
+export interface ScriptIo<C> {
+  /** How the script reaches what it works on (tests pass their own). */
+  connect?: (env: NodeJS.ProcessEnv) => Promise<C>;
+  stdout?: (s: string) => void;
+  stderr?: (s: string) => void;
+}
+
+/**
+ * The shape every operational script shares: parse (a wrong invocation is exit 2 with the usage),
+ * refuse what needs confirmation (exit 2), connect, run, always close. Everything written to stderr
+ * is redacted first: a failed connection or a dependency's error can quote a URL with its password.
+ * `run` returns the exit code.
+ */
+export async function runScript<A, C extends { close(): Promise<void> }>(spec: {
+  name: string;
+  usage: string;
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  io: ScriptIo<C>;
+  parse(argv: string[]): A;
+  /** Why these arguments may not run in this environment without confirmation, if they may not. */
+  refuse?(args: A, env: NodeJS.ProcessEnv): string | undefined;
+  connect(env: NodeJS.ProcessEnv): Promise<C>;
+  run(args: A, connection: C, out: (s: string) => void): Promise<number>;
+}): Promise<number> {
+  const out = spec.io.stdout ?? ((s: string) => process.stdout.write(s));
+  const writeErr = spec.io.stderr ?? ((s: string) => process.stderr.write(s));
+  const err = (s: string) => writeErr(redactString(s));
+  let args: A;
+  try {
+    args = spec.parse(spec.argv);
+  } catch (error) {
+    err(`${spec.name}: ${(error as Error).message}\n${spec.usage}\n`);
+    return 2;
+  }
+  const refusal = spec.refuse?.(args, spec.env);
+  if (refusal) {
+    err(`${spec.name}: ${refusal}\n`);
+    return 2;
+  }
+  let connection: C | undefined;
+  try {
+    connection = await (spec.io.connect ?? spec.connect)(spec.env);
+    return await spec.run(args, connection, out);
+  } catch (error) {
+    err(`${spec.name}: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await connection?.close();
   }
 }

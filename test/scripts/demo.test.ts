@@ -1,9 +1,10 @@
 import { seedDemo } from '../../scripts/lib/demo';
-import { type RunningSandbox, startSandbox } from '../../sandbox';
+import type { RunningSandbox } from '../../sandbox';
 import { checkRollups } from '../../service/dashboard/rollup-check';
 import type { Dashboard } from '../../service/dashboard';
 import { issueToken } from '../../service/security';
-import { startTestService, type TestService } from '../support/service';
+import type { TestService } from '../support/service';
+import { startWebhookService } from '../service/webhooks/support';
 
 /**
  * `npm run seed-demo`'s population, shortened to 12 days: played through the service's checkout API
@@ -11,20 +12,14 @@ import { startTestService, type TestService } from '../support/service';
  * the sandbox's own (every paid invoice counted once, on its day) and rollups equal to the ledger.
  */
 const DAY = 86_400;
+let svc: TestService & { ownSandbox: RunningSandbox };
 let sandbox: RunningSandbox;
-let svc: TestService;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ port: 0, retrySchedule: [100, 300, 600, 1200], deliveryTimeoutMs: 60_000, clockStart: Math.floor(Date.now() / 1000) - 12 * DAY });
-  svc = await startTestService({ sandbox }).catch(async (err: unknown) => {
-    await sandbox.close();
-    throw err;
-  });
+  svc = await startWebhookService({ clockStart: Math.floor(Date.now() / 1000) - 12 * DAY });
+  sandbox = svc.ownSandbox;
 }, 120_000);
-afterAll(async () => {
-  await svc?.close();
-  await sandbox?.close();
-});
+afterAll(async () => svc?.close());
 
 test('twelve demo days: the dashboard counts exactly the invoices Stripe says were paid, and the rollups equal the ledger', async () => {
   const summary = await seedDemo({

@@ -7,12 +7,13 @@ import { startTestService, type StartTestServiceOptions, type TestService } from
 
 export const DAY = 86_400;
 
-/** A service wired to its own sandbox with a fast retry schedule (and optional delivery concurrency). */
+/** A service wired to its own sandbox with a fast retry schedule (and optional delivery concurrency, or a test clock started in the past). */
 export async function startWebhookService(
-  options: { deliveryConcurrency?: number; retrySchedule?: number[] } & StartTestServiceOptions = {},
+  options: { deliveryConcurrency?: number; retrySchedule?: number[]; clockStart?: number } & StartTestServiceOptions = {},
 ): Promise<TestService & { ownSandbox: RunningSandbox }> {
   const sandbox = await startSandbox({
     port: 0,
+    ...(options.clockStart !== undefined ? { clockStart: options.clockStart } : {}),
     retrySchedule: options.retrySchedule ?? [100, 300, 600, 1200],
     // A slow (loaded) receiver must not look like a failed delivery: that would add retries tests do not expect.
     deliveryTimeoutMs: 60_000,

@@ -1,6 +1,6 @@
-import { type RunningSandbox, startSandbox } from '../../../sandbox';
-import { startTestService, type TestService } from '../../support/service';
-import { settleDeliveries, subscribe } from './support';
+import type { RunningSandbox } from '../../../sandbox';
+import type { TestService } from '../../support/service';
+import { settleDeliveries, startWebhookService, subscribe } from './support';
 
 /**
  * A Stripe account whose objects live on a test clock frozen in the past (staging simulations,
@@ -11,20 +11,14 @@ import { settleDeliveries, subscribe } from './support';
  * stayed active).
  */
 const DAY = 86_400;
+let svc: TestService & { ownSandbox: RunningSandbox };
 let sandbox: RunningSandbox;
-let svc: TestService;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ port: 0, retrySchedule: [100, 300, 600, 1200], deliveryTimeoutMs: 60_000, clockStart: Math.floor(Date.now() / 1000) - 60 * DAY });
-  svc = await startTestService({ sandbox }).catch(async (err: unknown) => {
-    await sandbox.close();
-    throw err;
-  });
+  svc = await startWebhookService({ clockStart: Math.floor(Date.now() / 1000) - 60 * DAY });
+  sandbox = svc.ownSandbox;
 }, 120_000);
-afterAll(async () => {
-  await svc?.close();
-  await sandbox?.close();
-});
+afterAll(async () => svc?.close());
 
 test('objects carry the test clock, and the clock answers with the sandbox time as its frozen_time', async () => {
   const customer = await svc.stripe.customers.create({ email: 'clock@example.com', metadata: { userId: 'user_clock_0' } });
