@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { upsertUser } from '../../../service/checkout/repository';
 import { toNumber } from '../../../service/shared/db';
 import type { TestService } from '../../support/service';
 import { DAY, fakeEvent, postWebhook, sign, startWebhookService, subscribe } from './support';
@@ -136,6 +137,24 @@ describe('refund orderings the sandbox cannot produce (hand-signed events)', () 
 
     expect(await post(fakeEvent('payment_intent.succeeded', intentObject(pi, 500), { created: t - 60 }))).toBe(200);
     expect(await paymentByKey(pi)).toMatchObject({ status: 'partially_refunded', amount: 500, refunded_amount: 120 });
+  });
+
+  test("a refund that arrives before its payment is counted at once for its customer's user, in that user's city", async () => {
+    const { customerId } = await subscribe(svc, 'user_early_city');
+    await settle();
+    await upsertUser(db(), { id: 'user_early_city', city: 'Rouen' });
+    const pi = `pi_early_city_${Date.now()}`;
+    const t = now();
+    expect(await post(fakeEvent('refund.created', { ...refundObject(`re_early_city_${t}`, pi, 90, 'succeeded', t), customer: customerId }, { created: t }))).toBe(200);
+    expect(await db().selectFrom('refunds').select(['user_id', 'counted']).where('refund_id', '=', `re_early_city_${t}`).executeTakeFirstOrThrow()).toEqual({ user_id: 'user_early_city', counted: true });
+    const rollup = await db()
+      .selectFrom('dashboard_rollups')
+      .select(['city', 'refunded_amount', 'refunds'])
+      .where('zone', '=', 'UTC')
+      .where('day', '=', dayOfUnix(t))
+      .where('city', '=', 'Rouen')
+      .executeTakeFirstOrThrow();
+    expect({ city: rollup.city, refunded: toNumber(rollup.refunded_amount), refunds: toNumber(rollup.refunds) }).toEqual({ city: 'Rouen', refunded: 90, refunds: 1 });
   });
 
   test('a failure delivered before the refund\'s creation keeps it failed and never counted', async () => {
