@@ -279,5 +279,10 @@ describe('what a transaction tells the observer', () => {
     const notices = await applyIn(await prepare('payment_intent.payment_failed', pi as unknown as Record<string, unknown>));
     expect(notices).toEqual([{ outcome: 'failed', amount: 400, currency: 'eur', userId: 'user_events_declined', failureCode: pi.last_payment_error?.code ?? pi.last_payment_error?.decline_code }]);
     expect(notices[0]).toMatchObject({ failureCode: expect.any(String) });
+    // Outside an invoice, an attempt is keyed by the intent and the charge that failed (a retry is another charge).
+    const charge = typeof pi.latest_charge === 'string' ? pi.latest_charge : pi.latest_charge?.id;
+    expect(charge).toMatch(/^ch_/);
+    const attempts = await database.db.selectFrom('payment_attempts').select('attempt_key').where('payment_key', '=', pi.id).execute();
+    expect(attempts).toEqual([{ attempt_key: `${pi.id}#${charge}` }]);
   });
 });
