@@ -269,6 +269,28 @@ describe('what a transaction tells the observer', () => {
     expect(await applyIn(await prepare('refund.created', refund as unknown as Record<string, unknown>))).toEqual([]);
   });
 
+  test("charge.refunded records every refund Stripe lists for the charge, once; Stripe down while listing is a retried 503 naming the listing", async () => {
+    const stripe = stripeClient();
+    const pi = await stripe.paymentIntents.create({ amount: 1000, currency: 'eur', payment_method: 'pm_card_visa', confirm: true, metadata: { userId: 'user_events_listing' } });
+    await applyIn(await prepare('payment_intent.succeeded', pi as unknown as Record<string, unknown>));
+    const first = await stripe.refunds.create({ payment_intent: pi.id, amount: 100 });
+    const second = await stripe.refunds.create({ payment_intent: pi.id, amount: 250 });
+    const charge = await stripe.charges.retrieve(typeof pi.latest_charge === 'string' ? pi.latest_charge : pi.latest_charge!.id);
+    // Only the charge event arrives (its refund.* events were missed): the listing records both.
+    expect(await applyIn(await prepare('charge.refunded', charge as unknown as Record<string, unknown>))).toEqual([
+      expect.objectContaining({ outcome: 'refunded', amount: expect.any(Number) }),
+      expect.objectContaining({ outcome: 'refunded', amount: expect.any(Number) }),
+    ]);
+    const rows = await database.db.selectFrom('refunds').select(['refund_id', 'amount', 'user_id']).where('payment_key', '=', pi.id).orderBy('amount').execute();
+    expect(rows.map((r) => ({ ...r, amount: Number(r.amount) }))).toEqual([
+      { refund_id: first.id, amount: 100, user_id: 'user_events_listing' },
+      { refund_id: second.id, amount: 250, user_id: 'user_events_listing' },
+    ]);
+    expect(await applyIn(await prepare('charge.refunded', charge as unknown as Record<string, unknown>))).toEqual([]);
+    const down = await prepare('charge.refunded', charge as unknown as Record<string, unknown>, stripeClient('http://127.0.0.1:1')).catch((e: unknown) => e);
+    expect(down).toMatchObject({ code: 'stripe_unavailable', status: 503, message: expect.stringMatching(/refund listing/) });
+  });
+
   test('a declined standalone payment is one failed notice with its code', async () => {
     const stripe = stripeClient();
     const failed = await stripe.paymentIntents
