@@ -72,7 +72,12 @@ function describe(action: 'check' | 'rebuild', report: RollupReport): string {
     lines.push(`  ${d.zone} ${d.day} ${d.currency} ${d.city === '' ? '(no city)' : d.city}: ${columns.join(', ')}`);
   }
   if (report.differences.length > 50) lines.push(`  ... and ${report.differences.length - 50} more (--json lists all)`);
-  if (action === 'check' && report.differences.length > 0) lines.push('  repair: npm run rollups -- --rebuild');
+  lines.push(`rollups ${action}: subscription and user rollups: ${report.peopleDifferences.length} rows ${action === 'check' ? 'differ' : 'repaired'}`);
+  for (const d of report.peopleDifferences.slice(0, 50)) {
+    const columns = Object.entries(d.columns).map(([c, v]) => `${c} ${v.stored} -> ${v.computed}`);
+    lines.push(`  ${d.table} ${Object.values(d.key).join(' ')}: ${columns.join(', ')}`);
+  }
+  if (action === 'check' && report.differences.length + report.peopleDifferences.length > 0) lines.push('  repair: npm run rollups -- --rebuild');
   return `${lines.join('\n')}\n`;
 }
 
@@ -97,7 +102,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
       }
       const report = args.action === 'check' ? await checkRollups(connection.db) : await rebuildRollups(connection.db);
       out(args.json ? `${JSON.stringify({ action: args.action, ...report })}\n` : describe(args.action, report));
-      return args.action === 'check' && report.differences.length > 0 ? 1 : 0;
+      return args.action === 'check' && report.differences.length + report.peopleDifferences.length > 0 ? 1 : 0;
     },
   });
 }

@@ -43,7 +43,7 @@ async function withDatabase<T>(serverUrl: string, fn: (db: Database) => Promise<
 }
 
 /** Users, subscriptions and a ledger of `payments` payments over two years ending now, in SQL. */
-async function seed(db: Database, payments: number): Promise<void> {
+export async function seed(db: Database, payments: number): Promise<void> {
   const users = Math.max(100, Math.round(payments / 5));
   const cities = sql.raw(`array[${CITIES.map((c) => `'${c}'`).join(', ')}]`);
   await sql`
@@ -116,7 +116,9 @@ async function main(): Promise<void> {
   console.log(`ratio t(${large.payments}) / t(${small.payments}) = ${(large.median / small.median).toFixed(2)} (target <= 2); median at ${large.payments} = ${large.median.toFixed(1)} ms (target <= 50)`);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { withPeopleRollups } from '../dashboard/people-rollups';
 import { moveUserContributions } from '../dashboard/rollups';
 import type { Database, SubscriptionRow, UserRow } from '../shared/db';
 import { BLOCKING_STATUSES } from './plans';
@@ -21,19 +22,23 @@ export interface UserProfile {
 export async function upsertUser(db: Database, user: UserProfile): Promise<void> {
   const write = async (trx: Database) => {
     const before = await trx.selectFrom('users').select(['city', 'is_internal']).where('id', '=', user.id).forUpdate().executeTakeFirst();
-    const after = await trx
-      .insertInto('users')
-      .values({ id: user.id, email: user.email ?? null, city: user.city ?? null, is_internal: user.internal === true })
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet({
-          email: sql`coalesce(excluded.email, users.email)`,
-          city: sql`coalesce(excluded.city, users.city)`,
-          is_internal: sql`users.is_internal or excluded.is_internal`,
-          updated_at: sql`now()`,
-        }),
-      )
-      .returning(['city', 'is_internal'])
-      .executeTakeFirstOrThrow();
+    const upsert = () =>
+      trx
+        .insertInto('users')
+        .values({ id: user.id, email: user.email ?? null, city: user.city ?? null, is_internal: user.internal === true })
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({
+            email: sql`coalesce(excluded.email, users.email)`,
+            city: sql`coalesce(excluded.city, users.city)`,
+            is_internal: sql`users.is_internal or excluded.is_internal`,
+            updated_at: sql`now()`,
+          }),
+        )
+        .returning(['city', 'is_internal'])
+        .executeTakeFirstOrThrow();
+    // A new user, or one becoming internal, moves the subscription and user rollups; only then.
+    const peopleChange = !before || (user.internal === true && !before.is_internal);
+    const after = peopleChange ? await withPeopleRollups(trx, { kind: 'user', userId: user.id }, upsert) : await upsert();
     await moveUserContributions(trx, user.id, { city: before?.city ?? null, internal: before?.is_internal ?? false }, { city: after.city, internal: after.is_internal });
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));

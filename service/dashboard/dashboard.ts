@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import { PREMIUM_STATUSES } from '../checkout/plans';
 import type { Database } from '../shared/db';
 import { badRequest } from '../shared/errors';
 import { addDays, type DashboardQuery, type Period } from './query';
+import { SUBSCRIPTION_COLUMNS, subscriptionDaysFromTable, userDaysFromTable } from './people-rollups';
 import { NO_CITY, ROLLUP_COLUMNS, type RollupColumn, rollupsFromLedger, toRollupRow } from './rollups';
 
 /**
@@ -183,67 +183,71 @@ async function zoneSource(db: Database, tz: string): Promise<'rollups' | 'ledger
   return 'ledger';
 }
 
-const LIVE_EXCLUDED = ['incomplete', 'incomplete_expired'];
-
-async function subscriptionFigures(db: Database, q: DashboardQuery) {
-  const startOf = (day: string) => sql`(${day}::date::timestamp at time zone ${q.tz})`;
-  const periodFrom = startOf(q.period.start);
-  const periodTo = startOf(addDays(q.period.end, 1));
-  const previousFrom = startOf(q.previous.start);
-  const external = sql`not exists (select 1 from users u where u.id = s.user_id and u.is_internal)`;
-  const monthly = sql`case when s.interval = 'year' then s.amount / 12.0 else s.amount end`;
-  const [active, counts] = await Promise.all([
-    sql<{ plan: string; currency: string | null; count: string | number; mrr: string | number | null }>`
-      select s.plan, s.currency, count(*) as count, sum(${monthly}) as mrr from subscriptions s
-      where s.status in (${sql.join([...PREMIUM_STATUSES])}) and ${external}
-      group by s.plan, s.currency order by s.plan, s.currency`.execute(db),
-    sql<Record<string, string | number | null>>`
-      select
-        count(*) filter (where s.started_at >= ${periodFrom} and s.started_at < ${periodTo}) as new_now,
-        count(*) filter (where s.canceled_at >= ${periodFrom} and s.canceled_at < ${periodTo}) as canceled_now,
-        count(*) filter (where s.started_at >= ${previousFrom} and s.started_at < ${periodFrom}) as new_before,
-        count(*) filter (where s.canceled_at >= ${previousFrom} and s.canceled_at < ${periodFrom}) as canceled_before,
-        count(*) filter (where s.started_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
-          and s.status not in (${sql.join(LIVE_EXCLUDED)})) as active_before,
-        count(distinct s.user_id) filter (where s.started_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
-          and s.status not in (${sql.join(LIVE_EXCLUDED)})) as premium_before,
-        coalesce(sum(${monthly}) filter (where s.started_at < ${periodFrom} and (s.ended_at is null or s.ended_at >= ${periodFrom})
-          and s.status not in (${sql.join(LIVE_EXCLUDED)}) and s.currency = ${HEADLINE_CURRENCY}), 0) as mrr_before
-      from subscriptions s where ${external}`.execute(db),
-  ]);
-  const c = counts.rows[0] ?? {};
+/**
+ * Subscription and user figures from the people rollups (people-rollups.ts): the zone's rows, a
+ * few per day and plan, or, for a zone without rollups, the same rows computed from the tables.
+ */
+async function peopleFigures(db: Database, q: DashboardQuery, fromRollups: boolean) {
+  const [subscriptionRows, userRows] = fromRollups
+    ? await Promise.all([
+        sql<Record<string, string | number>>`
+          select to_char(day, 'YYYY-MM-DD') as day, plan, currency, ${sql.raw(SUBSCRIPTION_COLUMNS.join(', '))} from subscription_days where zone = ${q.tz}`.execute(db),
+        sql<Record<string, string | number>>`select to_char(day, 'YYYY-MM-DD') as day, signups from user_days where zone = ${q.tz}`.execute(db),
+      ]).then(([subs, users]) => [subs.rows, users.rows] as const)
+    : await Promise.all([subscriptionDaysFromTable(db, { kind: 'all' }, [q.tz]), userDaysFromTable(db, { kind: 'all' }, [q.tz])]);
   const n = (v: unknown) => Number(v ?? 0);
+  const within = (day: string, p: Period) => day >= p.start && day <= p.end;
+  const plans = new Map<string, { plan: string; currency: string; count: number; mrr12: number }>();
+  let newNow = 0;
+  let canceledNow = 0;
+  let newBefore = 0;
+  let canceledBefore = 0;
+  let activeBefore = 0;
+  let mrr12Before = 0;
+  for (const r of subscriptionRows) {
+    const day = String(r.day);
+    const key = `${String(r.plan)}|${String(r.currency)}`;
+    const plan = plans.get(key) ?? { plan: String(r.plan), currency: String(r.currency), count: 0, mrr12: 0 };
+    plan.count += n(r.premium);
+    plan.mrr12 += n(r.premium_mrr12);
+    plans.set(key, plan);
+    if (within(day, q.period)) {
+      newNow += n(r.started);
+      canceledNow += n(r.canceled);
+    } else if (within(day, q.previous)) {
+      newBefore += n(r.started);
+      canceledBefore += n(r.canceled);
+    }
+    if (day < q.period.start) {
+      activeBefore += n(r.started) - n(r.ended);
+      if (r.currency === HEADLINE_CURRENCY) mrr12Before += n(r.started_mrr12) - n(r.ended_mrr12);
+    }
+  }
+  const active = [...plans.values()]
+    .filter((p) => p.count !== 0)
+    .sort((a, b) => a.plan.localeCompare(b.plan) || a.currency.localeCompare(b.currency))
+    .map((p) => ({ plan: p.plan, count: p.count, revenue: Math.round(p.mrr12 / 12), currency: p.currency }));
+  const premiumUsers = [...plans.values()].reduce((sum, p) => sum + p.count, 0);
+  const totalUsers = userRows.reduce((sum, r) => sum + n(r.signups), 0);
+  const totalBefore = userRows.filter((r) => String(r.day) < q.period.start).reduce((sum, r) => sum + n(r.signups), 0);
   return {
-    active: active.rows.map((r) => ({ plan: r.plan, count: n(r.count), revenue: Math.round(n(r.mrr)), currency: r.currency ?? HEADLINE_CURRENCY })),
-    mrr: Math.round(active.rows.filter((r) => (r.currency ?? HEADLINE_CURRENCY) === HEADLINE_CURRENCY).reduce((sum, r) => sum + n(r.mrr), 0)),
-    newInPeriod: n(c.new_now),
-    canceledInPeriod: n(c.canceled_now),
-    previous: { mrr: Math.round(n(c.mrr_before)), active: n(c.active_before), newInPeriod: n(c.new_before), canceledInPeriod: n(c.canceled_before) },
-    premiumBefore: n(c.premium_before),
+    active,
+    mrr: Math.round([...plans.values()].filter((p) => p.currency === HEADLINE_CURRENCY).reduce((sum, p) => sum + p.mrr12, 0) / 12),
+    newInPeriod: newNow,
+    canceledInPeriod: canceledNow,
+    previous: { mrr: Math.round(mrr12Before / 12), active: activeBefore, newInPeriod: newBefore, canceledInPeriod: canceledBefore },
+    // A user has at most one live subscription (checkout refuses a second): subscriptions count users.
+    premiumBefore: activeBefore,
+    users: { totalUsers, premiumUsers, freeUsers: totalUsers - premiumUsers, totalBefore },
   };
-}
-
-async function userSummary(db: Database, q: DashboardQuery) {
-  const periodFrom = sql`(${q.period.start}::date::timestamp at time zone ${q.tz})`;
-  const row = await db
-    .selectFrom('users')
-    .select([
-      sql<string | number>`count(*)`.as('total'),
-      sql<string | number>`count(*) filter (where is_premium)`.as('premium'),
-      sql<string | number>`count(*) filter (where created_at < ${periodFrom})`.as('total_before'),
-    ])
-    .where('is_internal', '=', false)
-    .executeTakeFirstOrThrow();
-  const totalUsers = Number(row.total);
-  const premiumUsers = Number(row.premium);
-  return { totalUsers, premiumUsers, freeUsers: totalUsers - premiumUsers, totalBefore: Number(row.total_before) };
 }
 
 const rate = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
 
 export async function loadDashboard(db: Database, q: DashboardQuery): Promise<Dashboard> {
   const source = await zoneSource(db, q.tz);
-  const [{ days, cities }, subscriptions, users] = await Promise.all([dailyRows(db, q, source === 'rollups'), subscriptionFigures(db, q), userSummary(db, q)]);
+  const [{ days, cities }, subscriptions] = await Promise.all([dailyRows(db, q, source === 'rollups'), peopleFigures(db, q, source === 'rollups')]);
+  const users = subscriptions.users;
   const summary = { totalUsers: users.totalUsers, premiumUsers: users.premiumUsers, freeUsers: users.freeUsers };
   const others = [...new Set(days.map((r) => r.currency))].filter((c) => c !== HEADLINE_CURRENCY).sort();
   const headline = breakdown(q, HEADLINE_CURRENCY, days);

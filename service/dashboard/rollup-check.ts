@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../shared/db';
+import { addRows, difference, SUBSCRIPTION_DAYS, subscriptionDaysFromTable, USER_DAYS, userDaysFromTable } from './people-rollups';
 import { ROLLUP_COLUMNS, type RollupColumn, type RollupRow, rollupsFromLedger, toRollupRow } from './rollups';
 
 /**
@@ -7,10 +8,12 @@ import { ROLLUP_COLUMNS, type RollupColumn, type RollupRow, rollupsFromLedger, t
  *
  * - check: one REPEATABLE READ snapshot for both sides (rollups and ledger are written in the same
  *   transactions, so any snapshot sees them equal unless something is wrong); takes no lock.
- * - rebuild: writes only the rows that differ, under an EXCLUSIVE lock on dashboard_rollups (reads
- *   go on; a webhook that wants to add to a rollup waits the few seconds, holding its own ledger rows
- *   uncommitted, which the rebuild therefore does not count and the webhook adds after). Running it
- *   twice changes nothing the second time.
+ * - rebuild: writes only the rows that differ, under EXCLUSIVE locks on the three rollup tables
+ *   (reads go on; a webhook that wants to add to a rollup waits the few seconds, holding its own
+ *   ledger rows uncommitted, which the rebuild therefore does not count and the webhook adds after;
+ *   should the two still deadlock, PostgreSQL aborts one: the webhook answers 5xx and Stripe
+ *   retries it, or the rebuild fails and is run again). Running it twice changes nothing the second
+ *   time. The subscription and user rollups are compared with their tables the same way.
  */
 export interface RollupDifference {
   zone: string;
@@ -21,10 +24,20 @@ export interface RollupDifference {
   columns: Partial<Record<RollupColumn, { stored: number; ledger: number }>>;
 }
 
+/** A row of subscription_days or user_days that differs from its table (people-rollups.ts). */
+export interface PeopleDifference {
+  table: 'subscription_days' | 'user_days';
+  key: Record<string, string>;
+  columns: Record<string, { stored: number; computed: number }>;
+}
+
 export interface RollupReport {
   zones: string[];
   rowsCompared: number;
+  /** dashboard_rollups against the ledger. */
   differences: RollupDifference[];
+  /** subscription_days and user_days against the subscriptions and users tables. */
+  peopleDifferences: PeopleDifference[];
 }
 
 const keyOf = (r: { zone: string; day: string; currency: string; city: string }) => `${r.zone}|${r.day}|${r.currency}|${r.city}`;
@@ -55,6 +68,48 @@ function compare(stored: RollupRow[], ledger: RollupRow[]): RollupDifference[] {
   return differences.sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
 }
 
+type PeopleTable = typeof SUBSCRIPTION_DAYS;
+
+async function storedPeople(db: Database, table: PeopleTable, zones?: string[]): Promise<Array<Record<string, string | number>>> {
+  const filter = zones ? sql`where zone = any(${zones}::text[])` : sql``;
+  const keys = table.keys.map((k) => (k === 'day' ? `to_char(day, 'YYYY-MM-DD') as day` : k)).join(', ');
+  const { rows } = await sql<Record<string, string | number>>`select ${sql.raw(keys)}, ${sql.raw(table.columns.join(', '))} from ${sql.table(table.name)} ${filter}`.execute(db);
+  return rows.map((r) => ({ ...r, ...Object.fromEntries(table.columns.map((c) => [c, Number(r[c])])) }));
+}
+
+/** Per people table: what must be added to the stored rows to make them what the tables say. */
+async function peopleRepairs(db: Database): Promise<Array<{ table: PeopleTable; rows: Array<Record<string, string | number>> }>> {
+  const out = [];
+  for (const table of [SUBSCRIPTION_DAYS, USER_DAYS]) {
+    out.push({ table, rows: difference(table, await storedPeople(db, table), await table.compute(db, { kind: 'all' })) });
+  }
+  return out;
+}
+
+function describePeople(repairs: Array<{ table: PeopleTable; rows: Array<Record<string, string | number>> }>, stored: (table: PeopleTable, key: string) => Record<string, string | number> | undefined): PeopleDifference[] {
+  return repairs.flatMap(({ table, rows }) =>
+    rows.map((row) => {
+      const key = Object.fromEntries(table.keys.map((k) => [k, String(row[k])]));
+      const before = stored(table, table.keys.map((k) => String(row[k])).join('|'));
+      const columns = Object.fromEntries(
+        table.columns
+          .filter((c) => Number(row[c]) !== 0)
+          .map((c) => [c, { stored: Number(before?.[c] ?? 0), computed: Number(before?.[c] ?? 0) + Number(row[c]) }]),
+      );
+      return { table: table.name, key, columns };
+    }),
+  );
+}
+
+async function peopleReport(db: Database): Promise<{ repairs: Awaited<ReturnType<typeof peopleRepairs>>; differences: PeopleDifference[] }> {
+  const repairs = await peopleRepairs(db);
+  const stored = new Map<string, Map<string, Record<string, string | number>>>();
+  for (const table of [SUBSCRIPTION_DAYS, USER_DAYS]) {
+    stored.set(table.name, new Map((await storedPeople(db, table)).map((r) => [table.keys.map((k) => String(r[k])).join('|'), r])));
+  }
+  return { repairs, differences: describePeople(repairs, (table, key) => stored.get(table.name)?.get(key)) };
+}
+
 async function zonesOf(db: Database): Promise<string[]> {
   return (await db.selectFrom('rollup_zones').select('zone').orderBy('zone').execute()).map((r) => r.zone);
 }
@@ -63,14 +118,15 @@ export async function checkRollups(db: Database): Promise<RollupReport> {
   return db.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
     const [zones, stored, ledger] = [await zonesOf(trx), await storedRows(trx), await rollupsFromLedger(trx)];
-    return { zones, rowsCompared: new Set([...stored, ...ledger].map(keyOf)).size, differences: compare(stored, ledger) };
+    const people = await peopleReport(trx);
+    return { zones, rowsCompared: new Set([...stored, ...ledger].map(keyOf)).size, differences: compare(stored, ledger), peopleDifferences: people.differences };
   });
 }
 
 /** Makes the rollups equal to the ledger; returns what it changed (nothing when they already were). */
 export async function rebuildRollups(db: Database): Promise<RollupReport> {
   return db.transaction().execute(async (trx) => {
-    await sql`lock table dashboard_rollups in exclusive mode`.execute(trx);
+    await sql`lock table dashboard_rollups, subscription_days, user_days in exclusive mode`.execute(trx);
     const [zones, stored, ledger] = [await zonesOf(trx), await storedRows(trx), await rollupsFromLedger(trx)];
     const differences = compare(stored, ledger);
     const ledgerByKey = new Map(ledger.map((r) => [keyOf(r), r]));
@@ -86,18 +142,24 @@ export async function rebuildRollups(db: Database): Promise<RollupReport> {
         values (${d.zone}, ${d.day}::date, ${d.currency}, ${d.city}, ${sql.join(values.map((v) => sql`${v}::bigint`))})
         on conflict (zone, day, currency, city) do update set ${sql.raw(ROLLUP_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', '))}, updated_at = now()`.execute(trx);
     }
-    return { zones, rowsCompared: new Set([...stored, ...ledger].map(keyOf)).size, differences };
+    const people = await peopleReport(trx);
+    for (const { table, rows } of people.repairs) await addRows(trx, table, rows);
+    return { zones, rowsCompared: new Set([...stored, ...ledger].map(keyOf)).size, differences, peopleDifferences: people.differences };
   });
 }
 
 /** Adds a zone to the rollups and fills its rows from the ledger, in one transaction. False when it was there already. */
 export async function addRollupZone(db: Database, zone: string): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
-    await sql`lock table dashboard_rollups in exclusive mode`.execute(trx);
+    await sql`lock table dashboard_rollups, subscription_days, user_days in exclusive mode`.execute(trx);
     const known = await sql<{ known: boolean }>`select exists (select 1 from pg_timezone_names where name = ${zone}) as known`.execute(trx);
     if (!known.rows[0]?.known) throw new RangeError(`${zone} is not a time zone the database knows`);
     const added = await trx.insertInto('rollup_zones').values({ zone }).onConflict((oc) => oc.doNothing()).returning('zone').executeTakeFirst();
     if (!added) return false;
+    for (const table of [SUBSCRIPTION_DAYS, USER_DAYS]) {
+      const compute = table === SUBSCRIPTION_DAYS ? subscriptionDaysFromTable : userDaysFromTable;
+      await addRows(trx, table, await compute(trx, { kind: 'all' }, [zone]));
+    }
     for (const row of await rollupsFromLedger(trx, { zones: [zone] })) {
       await sql`
         insert into dashboard_rollups (zone, day, currency, city, ${sql.raw(ROLLUP_COLUMNS.join(', '))})

@@ -60,7 +60,7 @@ describe('rollups command', () => {
   test('--check on rollups kept by the ledger writers: equal, exit 0', async () => {
     const { code, stdout } = await run(['--check']);
     expect(code).toBe(0);
-    expect(stdout).toBe('rollups check: zones Europe/Paris, UTC; 5 rows compared; 0 differ\n');
+    expect(stdout).toBe('rollups check: zones Europe/Paris, UTC; 5 rows compared; 0 differ\nrollups check: subscription and user rollups: 0 rows differ\n');
   });
 
   test('--check finds a changed, a missing and a spurious row (exit 1); --rebuild repairs exactly those; a second --rebuild changes nothing', async () => {
@@ -76,6 +76,7 @@ describe('rollups command', () => {
         '  Europe/Paris 2026-11-21 eur Lyon: gross_amount 0 -> 3000, payments_succeeded 0 -> 1, refunded_amount 0 -> 1000, refunds 0 -> 1',
         '  UTC 2026-01-01 eur Nowhere: refunds 2 -> 0',
         '  UTC 2026-11-20 eur Paris: gross_amount 401 -> 400',
+        'rollups check: subscription and user rollups: 0 rows differ',
         '  repair: npm run rollups -- --rebuild',
         '',
       ].join('\n'),
@@ -83,7 +84,7 @@ describe('rollups command', () => {
     const rebuild = await run(['--rebuild', '--json']);
     expect(rebuild.code).toBe(0);
     expect(JSON.parse(rebuild.stdout).differences).toHaveLength(3);
-    expect(await run(['--rebuild'])).toMatchObject({ code: 0, stdout: 'rollups rebuild: zones Europe/Paris, UTC; 5 rows compared; 0 repaired\n' });
+    expect(await run(['--rebuild'])).toMatchObject({ code: 0, stdout: 'rollups rebuild: zones Europe/Paris, UTC; 5 rows compared; 0 repaired\nrollups rebuild: subscription and user rollups: 0 rows repaired\n' });
     expect((await run(['--check'])).code).toBe(0);
   });
 
@@ -105,7 +106,7 @@ describe('rollups command', () => {
     expect(rebuilt).toBe(false);
     release();
     await webhook;
-    expect((await rebuild).stdout).toMatch(/ 0 repaired\n$/);
+    expect((await rebuild).stdout).toMatch(/ 0 repaired\nrollups rebuild: subscription and user rollups: 0 rows repaired\n$/);
     expect((await run(['--check'])).code).toBe(0);
   });
 

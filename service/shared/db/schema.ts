@@ -214,6 +214,30 @@ export interface DashboardRollupsTable {
   updated_at: Timestamp;
 }
 
+/** Subscriptions by zone, day, plan and currency (service/dashboard/people-rollups.ts). */
+export interface SubscriptionDaysTable {
+  zone: string;
+  day: ColumnType<Date | string, string, string>;
+  plan: string;
+  currency: string;
+  started: BigIntDefault;
+  started_mrr12: BigIntDefault;
+  ended: BigIntDefault;
+  ended_mrr12: BigIntDefault;
+  canceled: BigIntDefault;
+  premium: BigIntDefault;
+  premium_mrr12: BigIntDefault;
+  updated_at: Timestamp;
+}
+
+/** Users by zone and the day the service first saw them (service/dashboard/people-rollups.ts). */
+export interface UserDaysTable {
+  zone: string;
+  day: ColumnType<Date | string, string, string>;
+  signups: BigIntDefault;
+  updated_at: Timestamp;
+}
+
 export interface AuditLogTable {
   id: BigIntDefault;
   at: CreatedAt;
@@ -238,6 +262,8 @@ export interface DatabaseSchema {
   dispute_funds: DisputeFundsTable;
   rollup_zones: RollupZonesTable;
   dashboard_rollups: DashboardRollupsTable;
+  subscription_days: SubscriptionDaysTable;
+  user_days: UserDaysTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

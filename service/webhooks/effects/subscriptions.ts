@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { PREMIUM_STATUSES, planForPrice } from '../../checkout/plans';
 import type { Config } from '../../shared/config';
+import { withPeopleRollups } from '../../dashboard/people-rollups';
 import type { Database } from '../../shared/db';
 
 const toDate = (seconds: number | null | undefined): Date | null => (seconds ? new Date(seconds * 1000) : null);
@@ -47,6 +48,15 @@ export async function writeSubscription(
   // Lock order user -> subscription everywhere (linking a new customer locks the user first too),
   // so two events of one user cannot deadlock on a pooled Postgres.
   await trx.selectFrom('users').select('id').where('id', '=', input.userId).forUpdate().execute();
+  // The dashboard's subscription rollups move by what this write changes, in this transaction.
+  return withPeopleRollups(trx, { kind: 'subscription', id: input.sub.id }, () => writeLocked(trx, input, values));
+}
+
+async function writeLocked(
+  trx: Database,
+  input: { sub: Stripe.Subscription; userId: string; stripeTime: number; authoritative: boolean; prices: Config['stripe']['prices'] },
+  values: ReturnType<typeof subscriptionValues>,
+): Promise<SubscriptionWriteResult> {
   const stored = await trx
     .selectFrom('subscriptions')
     .select(['stripe_updated_at'])

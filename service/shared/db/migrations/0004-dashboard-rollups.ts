@@ -11,7 +11,9 @@ import { type Kysely, sql } from 'kysely';
  *   in the migration's transaction, so it starts equal to the ledger.
  * - subscriptions.started_at: when the subscription started in Stripe (`start_date`), for the new
  *   subscriptions of a period (created_at is when this service first recorded it); backfilled from
- *   created_at. Indexes for the period figures that do not come from rollups (new and canceled).
+ *   created_at.
+ * - subscription_days and user_days: the subscription and user figures by day
+ *   (service/dashboard/people-rollups.ts), backfilled here too.
  *
  * The backfill is written out here rather than imported: a migration must keep doing what it did
  * when it shipped, whatever the rollups module becomes (a later change of definition ships its own
@@ -79,9 +81,60 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     left join users u on u.id = m.user_id
     where not coalesce(u.is_internal, false)
     group by 1, 2, 3, 4`.execute(db);
+
+  // Subscriptions and users by day (service/dashboard/people-rollups.ts): what the dashboard's
+  // subscription and user figures read instead of scanning those tables.
+  await db.schema
+    .createTable('subscription_days')
+    .addColumn('zone', 'text', (c) => c.notNull())
+    .addColumn('day', 'date', (c) => c.notNull())
+    .addColumn('plan', 'text', (c) => c.notNull())
+    .addColumn('currency', 'text', (c) => c.notNull())
+    .addColumn('started', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('started_mrr12', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('ended', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('ended_mrr12', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('canceled', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('premium', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('premium_mrr12', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .addPrimaryKeyConstraint('subscription_days_pk', ['zone', 'day', 'plan', 'currency'])
+    .execute();
+  await db.schema
+    .createTable('user_days')
+    .addColumn('zone', 'text', (c) => c.notNull())
+    .addColumn('day', 'date', (c) => c.notNull())
+    .addColumn('signups', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .addPrimaryKeyConstraint('user_days_pk', ['zone', 'day'])
+    .execute();
+  const mrr12 = sql`(coalesce(s.amount, 0) * case s.interval when 'month' then 12 when 'week' then 52 when 'day' then 365 else 1 end)`;
+  const premium = sql`(s.status in ('active', 'trialing'))`;
+  const started = sql`s.started_at is not null and s.status not in ('incomplete', 'incomplete_expired')`;
+  await sql`
+    insert into subscription_days (zone, day, plan, currency, started, started_mrr12, ended, ended_mrr12, canceled, premium, premium_mrr12)
+    select z.zone, (m.at at time zone z.zone)::date, m.plan, m.currency, sum(m.a), sum(m.b), sum(m.c), sum(m.d), sum(m.e), sum(m.f), sum(m.g)
+    from (
+      select s.user_id, s.started_at as at, s.plan, lower(coalesce(s.currency, 'eur')) as currency, 1 as a, ${mrr12} as b, 0 as c, 0 as d, 0 as e,
+          case when ${premium} then 1 else 0 end as f, case when ${premium} then ${mrr12} else 0 end as g
+        from subscriptions s where ${started}
+      union all
+      select s.user_id, s.ended_at, s.plan, lower(coalesce(s.currency, 'eur')), 0, 0, 1, ${mrr12}, 0, 0, 0 from subscriptions s where ${started} and s.ended_at is not null
+      union all
+      select s.user_id, s.canceled_at, s.plan, lower(coalesce(s.currency, 'eur')), 0, 0, 0, 0, 1, 0, 0 from subscriptions s where ${started} and s.canceled_at is not null
+    ) m
+    cross join rollup_zones z
+    left join users u on u.id = m.user_id
+    where not coalesce(u.is_internal, false)
+    group by 1, 2, 3, 4`.execute(db);
+  await sql`
+    insert into user_days (zone, day, signups)
+    select z.zone, (u.created_at at time zone z.zone)::date, count(*) from users u cross join rollup_zones z where not u.is_internal group by 1, 2`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropTable('user_days').ifExists().execute();
+  await db.schema.dropTable('subscription_days').ifExists().execute();
   await db.schema.dropTable('dashboard_rollups').ifExists().execute();
   await db.schema.dropTable('rollup_zones').ifExists().execute();
   await db.schema.dropIndex('subscriptions_canceled_idx').ifExists().execute();
