@@ -138,6 +138,20 @@ suite('admin console in Chromium', () => {
     await expect(page.getByRole('table', { name: 'Latest admin actions on this user' }).textContent()).resolves.toContain('payments.user_sync');
   });
 
+  test('keyboard only: Tab reaches the period links and Enter switches the period', async () => {
+    await page.goto(`${svc.url}/admin#/overview?timeframe=30d`);
+    await page.locator('.chart[data-points="30"]').waitFor();
+    await page.locator('body').focus();
+    let focused = '';
+    for (let i = 0; i < 15 && focused !== '7 days'; i++) {
+      await page.keyboard.press('Tab');
+      focused = String(await page.evaluate('document.activeElement && document.activeElement.textContent'));
+    }
+    expect(focused).toBe('7 days');
+    await page.keyboard.press('Enter');
+    await page.locator('.chart[data-points="7"]').waitFor();
+  });
+
   test('on a 375 px phone the overview fits the screen width', async () => {
     const phone = await browser.newPage({ viewport: { width: 375, height: 800 } });
     await phone.goto(`${svc.url}/admin`);
