@@ -45,6 +45,8 @@ describe('refusals', () => {
     ['?timeframe=7d&timeframe=30d', 'timeframe', 'timeframe must be given once, as a plain value'],
     ['?tz=Mars/Olympus_Mons', 'tz', 'tz must be an IANA time zone, such as Europe/Paris'],
     ['?tz=Europe%2FParis%3B%20drop', 'tz', 'tz must be an IANA time zone, such as Europe/Paris'],
+    // Known to Node's ICU, unknown to PostgreSQL's tz database (retired from tzdata in 2020).
+    ['?tz=US/Pacific-New', 'tz', 'tz is not a time zone the database knows'],
     ['?timeframe=custom&to=2026-11-01', 'from', 'from is required with timeframe=custom (YYYY-MM-DD)'],
     ['?timeframe=custom&from=2026-11-01', 'to', 'to is required with timeframe=custom (YYYY-MM-DD)'],
     ['?timeframe=custom&from=2026-02-30&to=2026-03-01', 'from', 'from must be a date, YYYY-MM-DD'],
