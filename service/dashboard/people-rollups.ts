@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { PREMIUM_STATUSES } from '../checkout/plans';
 import type { Database } from '../shared/db';
+import { zonesFrom } from './rollups';
 
 /**
  * The dashboard's subscription and user figures as rollups, so a request reads a row per day and
@@ -26,8 +27,6 @@ export type SubscriptionColumn = (typeof SUBSCRIPTION_COLUMNS)[number];
 export const NEVER_STARTED = ['incomplete', 'incomplete_expired'];
 
 export type PeopleScope = { kind: 'all' } | { kind: 'subscription'; id: string } | { kind: 'user'; userId: string };
-
-const zonesFrom = (zones?: string[]) => (zones ? sql`(select unnest(${zones}::text[]) as zone)` : sql`(select zone from rollup_zones)`);
 
 /** The subscription_days rows `scope` contributes, computed from the subscriptions table. */
 export async function subscriptionDaysFromTable(db: Database, scope: PeopleScope = { kind: 'all' }, zones?: string[]): Promise<Array<Record<string, string | number>>> {
@@ -72,7 +71,7 @@ interface Table {
   name: 'subscription_days' | 'user_days';
   keys: string[];
   columns: readonly string[];
-  compute(db: Database, scope: PeopleScope): Promise<Array<Record<string, string | number>>>;
+  compute(db: Database, scope: PeopleScope, zones?: string[]): Promise<Array<Record<string, string | number>>>;
 }
 
 export const SUBSCRIPTION_DAYS: Table = { name: 'subscription_days', keys: ['zone', 'day', 'plan', 'currency'], columns: SUBSCRIPTION_COLUMNS, compute: subscriptionDaysFromTable };

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from '../shared/db';
-import { addRows, difference, SUBSCRIPTION_DAYS, subscriptionDaysFromTable, USER_DAYS, userDaysFromTable } from './people-rollups';
+import { addRows, difference, SUBSCRIPTION_DAYS, USER_DAYS } from './people-rollups';
 import { ROLLUP_COLUMNS, type RollupColumn, type RollupRow, rollupsFromLedger, toRollupRow } from './rollups';
 
 /**
@@ -77,37 +77,27 @@ async function storedPeople(db: Database, table: PeopleTable, zones?: string[]):
   return rows.map((r) => ({ ...r, ...Object.fromEntries(table.columns.map((c) => [c, Number(r[c])])) }));
 }
 
-/** Per people table: what must be added to the stored rows to make them what the tables say. */
-async function peopleRepairs(db: Database): Promise<Array<{ table: PeopleTable; rows: Array<Record<string, string | number>> }>> {
-  const out = [];
+/**
+ * Per people table: what must be added to the stored rows to make them what the tables say, and the
+ * same described for the report (stored rows read once).
+ */
+async function peopleReport(db: Database): Promise<{ repairs: Array<{ table: PeopleTable; rows: Array<Record<string, string | number>> }>; differences: PeopleDifference[] }> {
+  const repairs = [];
+  const differences: PeopleDifference[] = [];
   for (const table of [SUBSCRIPTION_DAYS, USER_DAYS]) {
-    out.push({ table, rows: difference(table, await storedPeople(db, table), await table.compute(db, { kind: 'all' })) });
-  }
-  return out;
-}
-
-function describePeople(repairs: Array<{ table: PeopleTable; rows: Array<Record<string, string | number>> }>, stored: (table: PeopleTable, key: string) => Record<string, string | number> | undefined): PeopleDifference[] {
-  return repairs.flatMap(({ table, rows }) =>
-    rows.map((row) => {
-      const key = Object.fromEntries(table.keys.map((k) => [k, String(row[k])]));
-      const before = stored(table, table.keys.map((k) => String(row[k])).join('|'));
+    const storedRows = await storedPeople(db, table);
+    const rows = difference(table, storedRows, await table.compute(db, { kind: 'all' }));
+    const stored = new Map(storedRows.map((r) => [table.keys.map((k) => String(r[k])).join('|'), r]));
+    repairs.push({ table, rows });
+    for (const row of rows) {
+      const before = stored.get(table.keys.map((k) => String(row[k])).join('|'));
       const columns = Object.fromEntries(
-        table.columns
-          .filter((c) => Number(row[c]) !== 0)
-          .map((c) => [c, { stored: Number(before?.[c] ?? 0), computed: Number(before?.[c] ?? 0) + Number(row[c]) }]),
+        table.columns.filter((c) => Number(row[c]) !== 0).map((c) => [c, { stored: Number(before?.[c] ?? 0), computed: Number(before?.[c] ?? 0) + Number(row[c]) }]),
       );
-      return { table: table.name, key, columns };
-    }),
-  );
-}
-
-async function peopleReport(db: Database): Promise<{ repairs: Awaited<ReturnType<typeof peopleRepairs>>; differences: PeopleDifference[] }> {
-  const repairs = await peopleRepairs(db);
-  const stored = new Map<string, Map<string, Record<string, string | number>>>();
-  for (const table of [SUBSCRIPTION_DAYS, USER_DAYS]) {
-    stored.set(table.name, new Map((await storedPeople(db, table)).map((r) => [table.keys.map((k) => String(r[k])).join('|'), r])));
+      differences.push({ table: table.name, key: Object.fromEntries(table.keys.map((k) => [k, String(row[k])])), columns });
+    }
   }
-  return { repairs, differences: describePeople(repairs, (table, key) => stored.get(table.name)?.get(key)) };
+  return { repairs, differences };
 }
 
 async function zonesOf(db: Database): Promise<string[]> {
@@ -156,10 +146,7 @@ export async function addRollupZone(db: Database, zone: string): Promise<boolean
     if (!known.rows[0]?.known) throw new RangeError(`${zone} is not a time zone the database knows`);
     const added = await trx.insertInto('rollup_zones').values({ zone }).onConflict((oc) => oc.doNothing()).returning('zone').executeTakeFirst();
     if (!added) return false;
-    for (const table of [SUBSCRIPTION_DAYS, USER_DAYS]) {
-      const compute = table === SUBSCRIPTION_DAYS ? subscriptionDaysFromTable : userDaysFromTable;
-      await addRows(trx, table, await compute(trx, { kind: 'all' }, [zone]));
-    }
+    for (const table of [SUBSCRIPTION_DAYS, USER_DAYS]) await addRows(trx, table, await table.compute(trx, { kind: 'all' }, [zone]));
     for (const row of await rollupsFromLedger(trx, { zones: [zone] })) {
       await sql`
         insert into dashboard_rollups (zone, day, currency, city, ${sql.raw(ROLLUP_COLUMNS.join(', '))})

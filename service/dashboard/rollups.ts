@@ -109,6 +109,9 @@ function movements(scope: LedgerScope, range?: { from: Date; to: Date }): RawBui
 
 const sums = sql.raw(ROLLUP_COLUMNS.map((c) => `sum(m.${c})::bigint as ${c}`).join(', '));
 
+/** The zones a computation covers: the given ones, or every zone with rollups. */
+export const zonesFrom = (zones?: string[]) => (zones ? sql`(select unnest(${zones}::text[]) as zone)` : sql`(select zone from rollup_zones)`);
+
 /** One row of rollups: a zone's day, a currency and a city, with its amounts. */
 export interface RollupRow extends Record<RollupColumn, number> {
   zone: string;
@@ -123,11 +126,10 @@ export interface RollupRow extends Record<RollupColumn, number> {
  * dashboard answers for a zone that has no rollups (`range` bounds the movements' times).
  */
 export async function rollupsFromLedger(db: Database, options: { zones?: string[]; range?: { from: Date; to: Date } } = {}): Promise<RollupRow[]> {
-  const zones = options.zones ? sql`(select unnest(${options.zones}::text[]) as zone)` : sql`(select zone from rollup_zones)`;
   const { rows } = await sql<Record<string, unknown>>`
     select z.zone, to_char((m.at at time zone z.zone)::date, 'YYYY-MM-DD') as day, m.currency, coalesce(u.city, ${NO_CITY}) as city, ${sums}
     from (${movements({ kind: 'all' }, options.range)}) m
-      cross join ${zones} z
+      cross join ${zonesFrom(options.zones)} z
       left join users u on u.id = m.user_id
     where not coalesce(u.is_internal, false)
     group by 1, 2, 3, 4`.execute(db);
