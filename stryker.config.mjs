@@ -72,9 +72,11 @@ const SCOPES = {
   // suite's measured start-up, so 20 s is still far above a slow machine's jitter.
   // The dashboard rollups' property suite owns what the ledger writers add to them (a payment that
   // learns its user late, moved users): the first run found that branch covered by no webhook suite.
+  // effects/ holds the writers' own contract (two observations of one second, amounts that change,
+  // authoritative reads): rare in Stripe-shaped events, so the first run's survivors were there.
   'webhooks-effects': {
     mutate: ['service/webhooks/effects/**/*.ts'],
-    tests: [...WEBHOOK_TESTS, 'test/service/dashboard/rollups-property.test.ts'],
+    tests: [...WEBHOOK_TESTS, 'test/service/webhooks/effects/*.test.ts', 'test/service/dashboard/rollups-property.test.ts'],
     part: true,
     timeoutMS: 20_000,
   },
