@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'reports/', '.stryker-tmp/', '**/*.js', '!jest.config.js', '!service/console/public/*.js'] },
+  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'reports/', '.stryker-tmp/', '**/*.js', '!jest.config.js', '!test/support/*.js', '!service/console/public/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -36,5 +36,11 @@ export default tseslint.config(
   {
     files: ['jest.config.js'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } },
+  },
+  {
+    // jest's own plug-ins (environment, reporter): CommonJS loaded by jest in Node.
+    files: ['test/support/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', process: 'readonly', queueMicrotask: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

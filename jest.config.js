@@ -1,6 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // jest's node environment, in workers also recycled by resident size (PGlite's memory is outside the heap).
+  testEnvironment: '<rootDir>/test/support/memory-bounded-environment.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   // swc strips types only; `npm run typecheck` is the type gate.
@@ -14,8 +15,9 @@ module.exports = {
   setupFilesAfterEnv: ['<rootDir>/test/support/clean-output.ts', '<rootDir>/test/support/release-exit-listeners.ts'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   maxWorkers: 2,
-  // A worker above this after a suite is replaced by a fresh one: the infra suites load @pulumi/aws
-  // once per program run, and two workers near 12 GB each exhausted the 24 GB machine.
+  // A worker above this heap after a suite is replaced by a fresh one: the infra suites load @pulumi/aws
+  // once per program run, and two workers near 12 GB each exhausted the 24 GB machine. The heap is
+  // all jest measures; test/support/memory-bounded-environment.js adds the resident size (PGlite).
   workerIdleMemoryLimit: '2GB',
   // An outer bound only: waits inside tests are event-driven (test/support/wait.ts) with their own
   // generous bounds, so a loaded machine makes the suite slower, not red.
