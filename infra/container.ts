@@ -106,10 +106,11 @@ export interface DatabaseParts {
  */
 export function plainEnvironment(
   i: EnvironmentInputs,
-  resolved: { monthlyPriceId: string; yearlyPriceId: string; alertTopicArn: string; database?: DatabaseParts },
+  resolved: { monthlyPriceId: string; yearlyPriceId: string; alertTopicArn: string; database?: DatabaseParts; version?: string },
 ): Record<string, string> {
   const env: Record<string, string> = {
     NODE_ENV: i.environment,
+    ...(resolved.version ? { SERVICE_VERSION: resolved.version } : {}),
     PORT: String(i.port),
     LOG_LEVEL: i.logLevel,
     STRIPE_API_VERSION: i.apiVersion,

@@ -75,7 +75,8 @@ const service = new PaymentsService(s.prefix, {
     plainEnvironment(
       { ...s.app, environment: s.environment, port: CONTAINER_PORT, apiVersion: s.stripe.apiVersion, publishableKey: s.stripe.publishableKey,
         webhookUrl: stripe.webhookUrl, alertEmail: s.alerts.email },
-      { monthlyPriceId, yearlyPriceId, alertTopicArn, database: db },
+      // What runs is the image's digest (the pipeline pins `image` by digest): GET /api/admin/payments/ops shows it.
+      { monthlyPriceId, yearlyPriceId, alertTopicArn, database: db, version: s.image.split('@')[1] },
     )),
   secretArns: secrets.arns, secretVersionIds: secrets.versionIds, kmsKeyArn: encryption.keyArn,
   alertTopicArn: alerts.topicArn,

@@ -7,6 +7,7 @@ import { healthRouter } from './health';
 import { errorHandler, jsonBody, notFoundHandler, requestContextMiddleware, requestLogMiddleware } from './http';
 import { maintenanceRouter } from './maintenance';
 import { createMonitoring, fanOutObserver, metricsRouter, type Monitoring, paymentHealthRouter } from './monitoring';
+import { opsRouter } from './ops';
 import { corsAllowList, createRateLimiter, securityHeaders } from './security';
 import type { Clock } from './shared/clock';
 import type { Config } from './shared/config';
@@ -83,6 +84,8 @@ export function buildApp(appDeps: AppDeps): Express {
   // Raw body + its own size cap inside; must never sit behind a JSON parser.
   app.use('/api/webhooks/stripe', webhookRouter(deps));
 
+  // Pause, resume, rollback markers and the ops status: what the rollback and restore commands drive.
+  app.use('/api/admin/payments', json, opsRouter(deps));
   app.use('/api/admin/payments', json, adminRouter({ db: deps.db, stripe: deps.stripe, auth: deps.config.auth, config: deps.config, clock: deps.clock }));
 
   // The web console (static files; it calls the admin API above with the admin's own token).

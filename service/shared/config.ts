@@ -54,6 +54,8 @@ const schema = z.object({
   NODE_ENV: z.enum(DEPLOY_ENVIRONMENTS, { message: `must be one of ${DEPLOY_ENVIRONMENTS.join(', ')}` }).default('development'),
   PORT: z.coerce.number({ message: 'must be a number' }).int('must be an integer').min(0, 'must be a port (0-65535)').max(65535, 'must be a port (0-65535)').default(3000),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug'], { message: 'must be error, warn, info, http or debug' }).default('info'),
+  /** What is running (the image's commit SHA in AWS); shown by GET /api/admin/payments/ops. */
+  SERVICE_VERSION: optionalString.pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+:@-]{0,127}$/, 'must be a version or commit id (letters, digits and . _ + : @ -, at most 128)').optional()),
 
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
   /**
@@ -139,6 +141,8 @@ export interface Config {
   isDeployed: boolean;
   port: number;
   logLevel: Env['LOG_LEVEL'];
+  /** SERVICE_VERSION, else `dev`. */
+  version: string;
   /**
    * Exactly one way to the server, or neither (embedded PGlite): `url` (DATABASE_URL) or `parts`
    * (DATABASE_HOST mode: RDS with its managed, rotated master password).
@@ -286,6 +290,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
     isDeployed: e.NODE_ENV === 'staging' || e.NODE_ENV === 'production',
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    version: e.SERVICE_VERSION ?? 'dev',
     database: {
       url: e.DATABASE_URL,
       parts: e.DATABASE_HOST

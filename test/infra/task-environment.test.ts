@@ -1,6 +1,6 @@
 import { ConfigError, DEFAULT_DATABASE_CA_FILE, loadConfig } from '../../service/shared/config';
 import { TYPES, ofType } from '../../infra/policies/types';
-import { type ProgramRun, runProgram, type StackName } from './harness';
+import { MOCK_IMAGE, type ProgramRun, runProgram, type StackName } from './harness';
 
 /**
  * The task definition and the service's configuration contract are one contract: the plain
@@ -62,6 +62,9 @@ describe.each(MODES)('the %s task definition with the %s database', (stack, mode
       problems = err.problems;
     }
     expect(problems).toEqual([]);
+    // What runs is named by the image's digest (the ops status shows it).
+    expect(config?.version).toBe(MOCK_IMAGE.split('@')[1]);
+    expect(config?.version).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(env.AUTH_TOKEN_MAX_LIFETIME_SECONDS).toBe('86400');
     expect(env.AUTH_ADMIN_TOKEN_MAX_LIFETIME_SECONDS).toBe('3600');
     // Optional for the schema, required here: /metrics behind a token, the web app's origin allowed.

@@ -248,6 +248,20 @@ export interface AuditLogTable {
   request_id: string | null;
 }
 
+/** A rollback marker (migration 0005): opened by `npm run rollback`, closed by `npm run restore`. */
+export interface OpsMarkersTable {
+  id: BigIntDefault;
+  kind: 'rollback';
+  scope: 'app' | 'stripe' | 'both';
+  reason: string;
+  opened_by: string;
+  opened_at: CreatedAt;
+  details: ColumnType<unknown, string | undefined, string>;
+  closed_by: string | null;
+  closed_at: Date | null;
+  close_summary: ColumnType<unknown, string | null | undefined, string | null>;
+}
+
 export interface DatabaseSchema {
   users: UsersTable;
   stripe_customers: StripeCustomersTable;
@@ -264,6 +278,7 @@ export interface DatabaseSchema {
   dashboard_rollups: DashboardRollupsTable;
   subscription_days: SubscriptionDaysTable;
   user_days: UserDaysTable;
+  ops_markers: OpsMarkersTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -3,6 +3,7 @@ import * as initialSchema from './0001-initial-schema';
 import * as webhookProcessing from './0002-webhook-processing';
 import * as refundsAndDisputes from './0003-refunds-and-disputes';
 import * as dashboardRollups from './0004-dashboard-rollups';
+import * as opsMarkers from './0005-ops-markers';
 
 /**
  * Migrations are listed in code (not discovered on disk) so the same list runs under tsx, jest and
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0002-webhook-processing': webhookProcessing,
   '0003-refunds-and-disputes': refundsAndDisputes,
   '0004-dashboard-rollups': dashboardRollups,
+  '0005-ops-markers': opsMarkers,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,141 @@
+import { Router } from 'express';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { noQueryParameters } from '../http';
+import { readMaintenance } from '../maintenance';
+import { type AuthConfig, currentUser, requireRole, requireUser } from '../security';
+import { recordAudit } from '../shared/audit';
+import type { Clock } from '../shared/clock';
+import type { Config } from '../shared/config';
+import type { Database } from '../shared/db';
+import { badRequest, conflict } from '../shared/errors';
+import { type Logger, requestContext } from '../shared/logger';
+import { redactString } from '../shared/redact';
+import type { Store } from '../shared/store';
+import { pauseWebhookProcessing, readWebhookPause, resumeWebhookProcessing, type WebhookDeps } from '../webhooks';
+import { closeRollbackMarker, lastMarker, openMarker, openRollbackMarker, recordMarkerDetails } from './markers';
+
+export interface OpsRouterDeps extends WebhookDeps {
+  db: Database;
+  store: Store;
+  clock: Clock;
+  config: Config;
+  logger: Logger;
+}
+
+/** What an operator typed: stored and logged redacted, never empty. */
+const reason = z.string().trim().min(1).max(200).transform(redactString);
+/** What a step reports about itself (an endpoint id, a backup's checksum): small, flat values. */
+const details = z.record(z.string().min(1).max(64), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()])).refine((d) => Object.keys(d).length <= 32, 'at most 32 keys');
+
+const pauseBody = z.object({ reason }).strict();
+const resumeBody = z.object({ reason: reason.optional() }).strict();
+const openMarkerBody = z.object({ reason, scope: z.enum(['app', 'stripe', 'both']), details: details.optional() }).strict();
+const markerDetailsBody = z.object({ details }).strict();
+const closeMarkerBody = z.object({ summary: details }).strict();
+
+function parse<T>(schema: z.ZodType<T>, body: unknown, shape: string): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw badRequest(`Body must be ${shape} (${issue.path.join('.') || 'body'}: ${issue.message})`, 'invalid_body');
+  }
+  return parsed.data;
+}
+
+/** Webhook inbox figures for on-call: what waits (paused or deferred) and what failed. */
+async function inboxFigures(db: Database) {
+  const row = await db
+    .selectFrom('webhook_events')
+    .select([
+      sql<string>`count(*) filter (where status = 'pending')`.as('pending'),
+      sql<string>`count(*) filter (where status = 'failed')`.as('failed'),
+      sql<Date | null>`min(stripe_created_at) filter (where status = 'pending')`.as('oldest_pending'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { pendingEvents: Number(row.pending), failedEvents: Number(row.failed), oldestPendingCreatedAt: row.oldest_pending ? new Date(row.oldest_pending).toISOString() : null };
+}
+
+/**
+ * The operational surface the rollback and restore commands drive over HTTPS (a runner cannot
+ * reach the database or Redis): `GET /ops` (state at a glance), `POST /webhooks/pause` and
+ * `/resume` (resume drains what was stored, in Stripe order), and the rollback marker
+ * (`POST /ops/rollback-marker`, `PATCH` to record a step, `POST /ops/rollback-marker/close`).
+ * Admin role; every change is audited with its actor and reason.
+ */
+export function opsRouter(deps: OpsRouterDeps): Router {
+  const router = Router();
+  const auth: AuthConfig = deps.config.auth;
+  const admin = [requireUser(auth), requireRole('admin'), noQueryParameters()];
+  const audit = async (actor: string, action: string, target: string, auditDetails: Record<string, unknown>) => {
+    await recordAudit(deps.db, { actor, action, target, details: auditDetails, requestId: requestContext.getStore()?.requestId ?? null });
+  };
+
+  router.get('/ops', ...admin, async (_req, res) => {
+    const [maintenance, pause, inbox, open, last] = await Promise.all([
+      readMaintenance(deps.store, deps.clock.now()),
+      readWebhookPause(deps.store),
+      inboxFigures(deps.db),
+      openMarker(deps.db),
+      lastMarker(deps.db),
+    ]);
+    res.json({
+      service: { version: deps.config.version, environment: deps.config.env, stripeMode: deps.config.stripe.mode },
+      maintenance,
+      webhooks: { ...pause, ...inbox },
+      rollback: { open, last },
+    });
+  });
+
+  router.post('/webhooks/pause', ...admin, async (req, res) => {
+    const body = parse(pauseBody, req.body, '{"reason": string (1-200 chars)}');
+    const actor = currentUser(res).id;
+    const before = await readWebhookPause(deps.store);
+    // Pausing again keeps the first pause (its reason and since): a rollback that resumes is not a new pause.
+    const state = before.paused ? before : await pauseWebhookProcessing(deps.store, { reason: body.reason, now: deps.clock.now() });
+    await audit(actor, 'webhooks.pause', 'payments:webhooks', { reason: body.reason, alreadyPaused: before.paused });
+    deps.logger.warn('webhook processing paused', { actor, reason: body.reason, alreadyPaused: before.paused });
+    res.json({ ...state, alreadyPaused: before.paused });
+  });
+
+  router.post('/webhooks/resume', ...admin, async (req, res) => {
+    const body = parse(resumeBody, req.body, '{"reason"?: string (1-200 chars)}');
+    const actor = currentUser(res).id;
+    const before = await readWebhookPause(deps.store);
+    const drain = await resumeWebhookProcessing(deps);
+    const after = await inboxFigures(deps.db);
+    await audit(actor, 'webhooks.resume', 'payments:webhooks', { reason: body.reason ?? null, wasPaused: before.paused, drain });
+    deps.logger.warn('webhook processing resumed', { actor, reason: body.reason, wasPaused: before.paused, ...drain });
+    res.json({ paused: false, wasPaused: before.paused, drain, ...after });
+  });
+
+  router.post('/ops/rollback-marker', ...admin, async (req, res) => {
+    const body = parse(openMarkerBody, req.body, '{"reason": string (1-200 chars), "scope": "app" | "stripe" | "both", "details"?: {key: string | number | boolean | null}}');
+    const actor = currentUser(res).id;
+    const { marker, created } = await openRollbackMarker(deps.db, { scope: body.scope, reason: body.reason, actor, details: body.details });
+    await audit(actor, created ? 'rollback.marker.open' : 'rollback.marker.resume', `ops_marker:${marker.id}`, { reason: body.reason, scope: body.scope });
+    deps.logger.warn(created ? 'rollback marker opened' : 'rollback marker already open: resuming it', { actor, markerId: marker.id, reason: body.reason, scope: marker.scope });
+    res.status(created ? 201 : 200).json({ marker, created });
+  });
+
+  router.patch('/ops/rollback-marker', ...admin, async (req, res) => {
+    const body = parse(markerDetailsBody, req.body, '{"details": {key: string | number | boolean | null}}');
+    const actor = currentUser(res).id;
+    const marker = await recordMarkerDetails(deps.db, body.details);
+    if (!marker) throw conflict('No rollback marker is open', 'no_open_rollback_marker');
+    await audit(actor, 'rollback.marker.step', `ops_marker:${marker.id}`, body.details);
+    res.json({ marker });
+  });
+
+  router.post('/ops/rollback-marker/close', ...admin, async (req, res) => {
+    const body = parse(closeMarkerBody, req.body, '{"summary": {key: string | number | boolean | null}}');
+    const actor = currentUser(res).id;
+    const marker = await closeRollbackMarker(deps.db, { actor, summary: body.summary });
+    if (!marker) throw conflict('No rollback marker is open', 'no_open_rollback_marker');
+    await audit(actor, 'rollback.marker.close', `ops_marker:${marker.id}`, body.summary);
+    deps.logger.warn('rollback marker closed', { actor, markerId: marker.id });
+    res.json({ marker });
+  });
+
+  return router;
+}
