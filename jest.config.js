@@ -1,7 +1,8 @@
 /** @type {import('jest').Config} */
 module.exports = {
   // jest's node environment, in workers also recycled by resident size (PGlite's memory is outside the heap).
-  testEnvironment: '<rootDir>/test/support/memory-bounded-environment.js',
+  // An absolute path, not <rootDir>: Stryker's jest runner resolves the environment without expanding it.
+  testEnvironment: require.resolve('./test/support/memory-bounded-environment.js'),
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   // swc strips types only; `npm run typecheck` is the type gate.
