@@ -8,7 +8,14 @@ module.exports = {
   // swc strips types only; `npm run typecheck` is the type gate.
   transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
   // ESM-only dependencies are compiled to CommonJS for jest (the service loads them with import()).
-  transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(jose|@actions)/)'],
+  // @actions/* 3.x export only an `import` condition, which jest's CommonJS resolver does not try:
+  // their entry files are named here (and compiled to CommonJS above). Outside jest, import() loads them.
+  moduleNameMapper: {
+    '^@actions/(core|exec|io)$': '<rootDir>/node_modules/@actions/$1/lib/$1.js',
+    '^@actions/http-client$': '<rootDir>/node_modules/@actions/http-client/lib/index.js',
+    '^@actions/(http-client|io)/lib/(.*)$': '<rootDir>/node_modules/@actions/$1/lib/$2.js',
+  },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // Fails a suite whose code under test prints JSON lines (EMF, logs) to stdout.
