@@ -144,7 +144,8 @@ export const alertTopicArn = alerts.topicArn;
 export const metricsTokenSecretArn = secrets.arns.METRICS_AUTH_TOKEN;
 // What the operational commands read through the caller's AWS role (scripts/lib/ops-env.ts): the
 // secrets' ARNs, never their values, and the region they live in.
-export const opsSecretArns = { authJwtSecret: secrets.arns.AUTH_JWT_SECRET, stripeSecretKey: secrets.arns.STRIPE_SECRET_KEY };
+// stripeWebhookSecret: where `npm run stripe:webhooks -- --apply` puts the secret of an endpoint it had to create.
+export const opsSecretArns = { authJwtSecret: secrets.arns.AUTH_JWT_SECRET, stripeSecretKey: secrets.arns.STRIPE_SECRET_KEY, stripeWebhookSecret: secrets.arns.STRIPE_WEBHOOK_SECRET };
 export const region = aws.getRegionOutput().region;
 export const priceIds = { monthly: stripe.monthlyPriceId, yearly: stripe.yearlyPriceId };
 export const webhookEndpointId = stripe.webhookEndpointId;

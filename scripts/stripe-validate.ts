@@ -20,7 +20,7 @@
 import type Stripe from 'stripe';
 import { PREMIUM_PRICES, PREMIUM_PRODUCT, WEBHOOK_EVENTS } from '../service/shared/catalog';
 import { createStripeClient, SDK_API_VERSION } from '../service/shared/stripe-client';
-import { sameEvents, serviceUrlOf } from '../infra/stripe/webhook-endpoint-rules';
+import { sameEvents, servingEndpoint, serviceUrlOf } from '../infra/stripe/webhook-endpoint-rules';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
 import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget } from './lib/ops-env';
 import { printReport, type ReportRow } from './lib/report';
@@ -162,8 +162,7 @@ async function checkEndpoint(target: OpsTarget, stripe: Stripe, row: Row): Promi
   const url = serviceUrlOf(target.webhookUrl);
   const mine = all.filter((e) => serviceUrlOf(e.url) === url);
   row('endpoint count', mine.length === 1, `${mine.length} endpoint(s) for ${url}${mine.length > 1 ? `: ${mine.map((e) => e.id).join(', ')}` : ''}`, mine.length === 0 ? 'run `pulumi up` (or `npm run stripe:webhooks -- --apply` when Pulumi cannot run) to create it' : 'delete the extra endpoints Pulumi does not manage (two endpoints deliver every event twice, and one of them with a secret the service does not have)');
-  // The one the stack manages; else the one on the service's API version; else the first.
-  const endpoint = mine.find((e) => e.id === target.stripe.endpointId) ?? mine.find((e) => e.api_version === SDK_API_VERSION) ?? mine[0];
+  const endpoint = servingEndpoint(mine, { apiVersion: SDK_API_VERSION, events: WEBHOOK_EVENTS }, target.stripe.endpointId);
   if (!endpoint) {
     for (const name of ['endpoint status', 'endpoint events', 'endpoint API version']) row(name, false, 'no endpoint', 'see endpoint count');
     return;

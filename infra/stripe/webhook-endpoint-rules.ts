@@ -71,3 +71,22 @@ export function classifyExisting(
   if (serviceUrlOf(endpoint.url) !== serviceUrlOf(inputs.url)) return 'unrelated';
   return managed && otherVersion ? 'predecessor' : 'conflict';
 }
+
+/**
+ * Of the endpoints registered for one service URL, the one that serves it: the one the stack
+ * manages; else the one already right (on the version, enabled, subscribed to the events); else
+ * one on the version; else the first. The operational commands check and reconcile this one and
+ * name the others.
+ */
+export function servingEndpoint<E extends Pick<Stripe.WebhookEndpoint, 'id' | 'status' | 'enabled_events' | 'api_version'>>(
+  candidates: E[],
+  declared: { apiVersion: string; events: readonly string[] },
+  managedId?: string,
+): E | undefined {
+  return (
+    candidates.find((e) => e.id === managedId) ??
+    candidates.find((e) => e.api_version === declared.apiVersion && e.status === 'enabled' && sameEvents(e.enabled_events, declared.events)) ??
+    candidates.find((e) => e.api_version === declared.apiVersion) ??
+    candidates[0]
+  );
+}

@@ -69,3 +69,19 @@ export async function runScript<A, C extends { close(): Promise<void> }>(spec: {
     await connection?.close();
   }
 }
+
+/**
+ * Asks a person at a terminal to type the environment's name before a change to it; false when
+ * there is no terminal (automation passes --yes instead) or the answer differs.
+ */
+export async function confirmOnTty(question: string, expected: string, io: { stdin?: NodeJS.ReadStream; stderr?: NodeJS.WriteStream } = {}): Promise<boolean> {
+  const stdin = io.stdin ?? process.stdin;
+  if (!stdin.isTTY) return false;
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: stdin, output: io.stderr ?? process.stderr });
+  try {
+    return (await rl.question(`${question} Type "${expected}" to go on: `)).trim() === expected;
+  } finally {
+    rl.close();
+  }
+}

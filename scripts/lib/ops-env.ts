@@ -34,7 +34,7 @@ export interface OpsStackOutputs {
   taskSecurityGroupId: string;
   logGroupName: string;
   alertTopicArn: string;
-  opsSecretArns: { authJwtSecret: string; stripeSecretKey: string };
+  opsSecretArns: { authJwtSecret: string; stripeSecretKey: string; stripeWebhookSecret: string };
   region: string;
 }
 
@@ -154,7 +154,7 @@ function parseStackOutputs(stack: string, raw: Record<string, unknown>): OpsStac
     taskSecurityGroupId: str('taskSecurityGroupId'),
     logGroupName: str('logGroupName'),
     alertTopicArn: str('alertTopicArn'),
-    opsSecretArns: obj('opsSecretArns', ['authJwtSecret', 'stripeSecretKey']),
+    opsSecretArns: obj('opsSecretArns', ['authJwtSecret', 'stripeSecretKey', 'stripeWebhookSecret']),
     region: str('region'),
   };
   if (missing.length > 0) throw new Error(`the ${stack} stack's outputs lack ${missing.join(', ')}: run \`pulumi up --stack ${stack}\` with this repository's program first`);

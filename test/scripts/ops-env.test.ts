@@ -79,10 +79,9 @@ describe.each(['staging', 'production'] as const)('%s, from the stack outputs of
   });
 
   test('reads the service URL, endpoint, prices and in-cluster settings from the outputs and the two secrets it needs by ARN', async () => {
-    const opsArns = outputs.opsSecretArns as { authJwtSecret: string; stripeSecretKey: string };
+    const opsArns = outputs.opsSecretArns as { authJwtSecret: string; stripeSecretKey: string; stripeWebhookSecret: string };
     // The ARNs are this stack's own secrets.
-    expect(secretArns.has(opsArns.authJwtSecret)).toBe(true);
-    expect(secretArns.has(opsArns.stripeSecretKey)).toBe(true);
+    for (const arn of Object.values(opsArns)) expect(secretArns.has(arn)).toBe(true);
     sm.on(GetSecretValueCommand, { SecretId: opsArns.authJwtSecret }).resolves({ SecretString: 'stack-jwt-secret-0123456789-0123456789' });
     sm.on(GetSecretValueCommand, { SecretId: opsArns.stripeSecretKey }).resolves({ SecretString: 'sk_test_stack_key' });
     const target = await resolveOpsTarget(stack, { env: { AUTH_JWT_SECRET: 'never-this-one-0123456789-0123456789' }, localEnvFile, stackOutputs: async () => outputs, secretsManager: () => new SecretsManagerClient({ region: 'eu-central-1' }) });
@@ -101,7 +100,7 @@ describe.each(['staging', 'production'] as const)('%s, from the stack outputs of
   test('names every output it lacks, and the secret it could not read (never a value)', async () => {
     const { webhookEndpointId: _w, opsSecretArns: _o, ...partial } = outputs;
     await expect(resolveOpsTarget(stack, { env: {}, stackOutputs: async () => partial })).rejects.toThrow(
-      `the ${stack} stack's outputs lack webhookEndpointId, opsSecretArns.authJwtSecret, opsSecretArns.stripeSecretKey`,
+      `the ${stack} stack's outputs lack webhookEndpointId, opsSecretArns.authJwtSecret, opsSecretArns.stripeSecretKey, opsSecretArns.stripeWebhookSecret`,
     );
     sm.on(GetSecretValueCommand).rejects(new Error('AccessDeniedException: not authorized'));
     const failure = resolveOpsTarget(stack, { env: {}, stackOutputs: async () => outputs, secretsManager: () => new SecretsManagerClient({ region: 'eu-central-1' }) });
