@@ -79,7 +79,7 @@ export interface EndpointPlan {
 }
 
 /** The changes that make the account match the declaration (pure: tests feed it endpoint lists). */
-export function planEndpoint(existing: Pick<Stripe.WebhookEndpoint, 'id' | 'url' | 'status' | 'enabled_events' | 'api_version'>[], declared: ReturnType<typeof declaredEndpoint>, managedId?: string): EndpointPlan {
+export function planEndpoint(existing: Pick<Stripe.WebhookEndpoint, 'id' | 'url' | 'status' | 'enabled_events' | 'api_version' | 'created'>[], declared: ReturnType<typeof declaredEndpoint>, managedId?: string): EndpointPlan {
   const url = serviceUrlOf(declared.url);
   const mine = existing.filter((e) => serviceUrlOf(e.url) === url);
   if (mine.length === 0) return { endpointId: null, changes: [{ kind: 'create', url: declared.url, events: declared.events, apiVersion: declared.apiVersion }], problems: [] };

@@ -75,10 +75,10 @@ export function classifyExisting(
 /**
  * Of the endpoints registered for one service URL, the one that serves it: the one the stack
  * manages; else the one already right (on the version, enabled, subscribed to the events); else
- * one on the version; else the first. The operational commands check and reconcile this one and
- * name the others.
+ * the oldest on the version (a later one is more likely the stray); else the oldest. The
+ * operational commands check and reconcile this one and name the others.
  */
-export function servingEndpoint<E extends Pick<Stripe.WebhookEndpoint, 'id' | 'status' | 'enabled_events' | 'api_version'>>(
+export function servingEndpoint<E extends Pick<Stripe.WebhookEndpoint, 'id' | 'status' | 'enabled_events' | 'api_version' | 'created'>>(
   candidates: E[],
   declared: { apiVersion: string; events: readonly string[] },
   managedId?: string,
@@ -86,7 +86,14 @@ export function servingEndpoint<E extends Pick<Stripe.WebhookEndpoint, 'id' | 's
   return (
     candidates.find((e) => e.id === managedId) ??
     candidates.find((e) => e.api_version === declared.apiVersion && e.status === 'enabled' && sameEvents(e.enabled_events, declared.events)) ??
-    candidates.find((e) => e.api_version === declared.apiVersion) ??
-    candidates[0]
+    oldest(candidates.filter((e) => e.api_version === declared.apiVersion)) ??
+    oldest(candidates)
   );
+}
+
+/** The earliest created; within one second the later in Stripe's list, which runs newest first. */
+function oldest<E extends { created: number }>(endpoints: E[]): E | undefined {
+  let found: E | undefined;
+  for (const e of endpoints) if (!found || e.created <= found.created) found = e;
+  return found;
 }

@@ -95,7 +95,7 @@ test('two endpoints for the URL: never a third; the extra is named for a person 
 
 test('planEndpoint: a version Stripe cannot change is a problem, not a change; the managed endpoint is the one reconciled', () => {
   const declared = { url: `https://pay.example/api/webhooks/stripe?api_version=${SDK_API_VERSION}`, events: [...WEBHOOK_EVENTS] as string[], apiVersion: SDK_API_VERSION, description: 'x' };
-  const old = { id: 'we_old', url: 'https://pay.example/api/webhooks/stripe?api_version=2025-01-27.acacia', status: 'enabled', enabled_events: [...WEBHOOK_EVENTS], api_version: '2025-01-27.acacia' };
+  const old = { id: 'we_old', url: 'https://pay.example/api/webhooks/stripe?api_version=2025-01-27.acacia', status: 'enabled', enabled_events: [...WEBHOOK_EVENTS], api_version: '2025-01-27.acacia', created: 1_700_000_000 };
   expect(planEndpoint([old], declared)).toEqual({ endpointId: 'we_old', changes: [], problems: [expect.stringContaining('Stripe cannot change an endpoint\'s version; `pulumi up` replaces it')] });
   const managed = { ...old, id: 'we_managed', api_version: SDK_API_VERSION, status: 'disabled' };
   const plan = planEndpoint([old, managed], declared, 'we_managed');
