@@ -13,19 +13,14 @@
  * (and rollup_zones) and refuse NODE_ENV=production without --yes.
  * Exit codes: 0 done (or equal); 1 differences found by --check, or a failure; 2 wrong invocation.
  */
-import { join } from 'node:path';
 import { addRollupZone, checkRollups, rebuildRollups, type RollupReport } from '../service/dashboard/rollup-check';
 import { isTimeZone } from '../service/dashboard/query';
-import { connectDependencies } from '../service/dependencies';
-import { type Database, migrateToLatest, openDatabase } from '../service/shared/db';
-import { loadConfig } from '../service/shared/config';
-import { createLogger } from '../service/shared/logger';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
+import { connectDatabaseFromEnv, type DatabaseConnection } from './lib/database';
 
 export { UsageError };
 
 const USAGE = 'usage: npm run rollups -- (--check | --rebuild | --add-zone <IANA zone>) [--json] [--yes]';
-const LOCAL_PGLITE_DIR = join(__dirname, '..', '.data', 'pglite');
 
 export type RollupsArgs = { action: 'check' | 'rebuild'; json: boolean; yes: boolean } | { action: 'add-zone'; zone: string; json: boolean; yes: boolean };
 
@@ -47,23 +42,7 @@ export function parseRollupsArgs(argv: string[]): RollupsArgs {
   return { action: values.check ? 'check' : 'rebuild', json: values.json, yes: values.yes };
 }
 
-export interface RollupsConnection {
-  db: Database;
-  close(): Promise<void>;
-}
-
-/** The service's database as `npm run serve` opens it; without one configured, the local stack's embedded database. */
-async function connectFromEnv(env: NodeJS.ProcessEnv): Promise<RollupsConnection> {
-  if (env.DATABASE_URL || env.DATABASE_HOST) {
-    const config = loadConfig(env);
-    const logger = createLogger({ level: 'warn', environment: config.env });
-    const { database, close } = await connectDependencies(config, logger, { poolMax: 2 });
-    return { db: database.db, close };
-  }
-  const handle = await openDatabase({ pgliteDir: env.PGLITE_DIR || LOCAL_PGLITE_DIR });
-  await migrateToLatest(handle.db);
-  return { db: handle.db, close: () => handle.close() };
-}
+export type RollupsConnection = DatabaseConnection;
 
 function describe(action: 'check' | 'rebuild', report: RollupReport): string {
   const lines = [`rollups ${action}: zones ${report.zones.join(', ')}; ${report.rowsCompared} rows compared; ${report.differences.length} ${action === 'check' ? 'differ' : 'repaired'}`];
@@ -93,7 +72,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
       args.action !== 'check' && e.NODE_ENV === 'production' && !args.yes
         ? `NODE_ENV=production: --${args.action} writes the production database; run --check first, then re-run with --yes`
         : undefined,
-    connect: connectFromEnv,
+    connect: connectDatabaseFromEnv,
     run: async (args, connection, out) => {
       if (args.action === 'add-zone') {
         const added = await addRollupZone(connection.db, args.zone);

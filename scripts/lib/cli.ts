@@ -41,6 +41,8 @@ export async function runScript<A, C extends { close(): Promise<void> }>(spec: {
   /** Why these arguments may not run in this environment without confirmation, if they may not. */
   refuse?(args: A, env: NodeJS.ProcessEnv): string | undefined;
   connect(env: NodeJS.ProcessEnv): Promise<C>;
+  /** False when these arguments need no connection (a file check): `run` gets none. */
+  needsConnection?(args: A): boolean;
   run(args: A, connection: C, out: (s: string) => void): Promise<number>;
 }): Promise<number> {
   const out = spec.io.stdout ?? ((s: string) => process.stdout.write(s));
@@ -60,6 +62,7 @@ export async function runScript<A, C extends { close(): Promise<void> }>(spec: {
   }
   let connection: C | undefined;
   try {
+    if (spec.needsConnection?.(args) === false) return await spec.run(args, undefined as unknown as C, out);
     connection = await (spec.io.connect ?? spec.connect)(spec.env);
     return await spec.run(args, connection, out);
   } catch (error) {
