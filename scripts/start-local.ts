@@ -81,6 +81,8 @@ async function main(): Promise<void> {
     STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
     STRIPE_PRICE_YEARLY: catalog.prices.yearly,
     PGLITE_DIR: env.DATABASE_URL ? undefined : demo ? join(dataDir, 'pglite') : join(ROOT, env.PGLITE_DIR ?? '.data/pglite'),
+    // `npm run rollback -- --env local` backs up through the service (the one process that may open the embedded database).
+    OPS_BACKUP_DIR: join(dataDir, 'backups'),
   };
   // …and the wiring to the sandbox just started, which nothing may override.
   const sandboxWiring = { STRIPE_API_BASE: sandbox.url, STRIPE_WEBHOOK_SECRET: endpoint.secret };

@@ -85,7 +85,7 @@ export function buildApp(appDeps: AppDeps): Express {
   app.use('/api/webhooks/stripe', webhookRouter(deps));
 
   // Pause, resume, rollback markers and the ops status: what the rollback and restore commands drive.
-  app.use('/api/admin/payments', json, opsRouter(deps));
+  app.use('/api/admin/payments', json, opsRouter({ ...deps, alerts: monitoring.alerts }));
   app.use('/api/admin/payments', json, adminRouter({ db: deps.db, stripe: deps.stripe, auth: deps.config.auth, config: deps.config, clock: deps.clock }));
 
   // The web console (static files; it calls the admin API above with the admin's own token).

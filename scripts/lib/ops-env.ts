@@ -36,6 +36,8 @@ export interface OpsStackOutputs {
   alertTopicArn: string;
   opsSecretArns: { authJwtSecret: string; stripeSecretKey: string; stripeWebhookSecret: string };
   region: string;
+  /** RDS only (absent with an external database): the instance a rollback snapshots. */
+  databaseInstanceIdentifier?: string;
 }
 
 export interface OpsTarget {
@@ -156,6 +158,7 @@ function parseStackOutputs(stack: string, raw: Record<string, unknown>): OpsStac
     alertTopicArn: str('alertTopicArn'),
     opsSecretArns: obj('opsSecretArns', ['authJwtSecret', 'stripeSecretKey', 'stripeWebhookSecret']),
     region: str('region'),
+    ...(typeof raw.databaseInstanceIdentifier === 'string' && raw.databaseInstanceIdentifier ? { databaseInstanceIdentifier: raw.databaseInstanceIdentifier } : {}),
   };
   if (missing.length > 0) throw new Error(`the ${stack} stack's outputs lack ${missing.join(', ')}: run \`pulumi up --stack ${stack}\` with this repository's program first`);
   if (!outputs.serviceUrl.startsWith('https://')) throw new Error(`the ${stack} stack's serviceUrl is not https: ${outputs.serviceUrl}`);

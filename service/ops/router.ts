@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Router } from 'express';
 import { sql } from 'kysely';
 import { z } from 'zod';
@@ -8,11 +10,14 @@ import { recordAudit } from '../shared/audit';
 import type { Clock } from '../shared/clock';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
-import { badRequest, conflict } from '../shared/errors';
+import { AppError, badRequest, conflict } from '../shared/errors';
+import type { AlertDispatcher } from '../monitoring/alerts/dispatcher';
 import { type Logger, requestContext } from '../shared/logger';
 import { redactString } from '../shared/redact';
 import type { Store } from '../shared/store';
 import { pauseWebhookProcessing, readWebhookPause, resumeWebhookProcessing, type WebhookDeps } from '../webhooks';
+import { replayEvents } from '../reconciliation';
+import { exportPaymentTables } from './export';
 import { closeRollbackMarker, lastMarker, openMarker, openRollbackMarker, recordMarkerDetails } from './markers';
 
 export interface OpsRouterDeps extends WebhookDeps {
@@ -21,6 +26,8 @@ export interface OpsRouterDeps extends WebhookDeps {
   clock: Clock;
   config: Config;
   logger: Logger;
+  /** Where `notify` sends the rollback alert (SNS in AWS, the log or a file locally). */
+  alerts?: AlertDispatcher;
 }
 
 /** What an operator typed: stored and logged redacted, never empty. */
@@ -30,9 +37,14 @@ const details = z.record(z.string().min(1).max(64), z.union([z.string().max(2000
 
 const pauseBody = z.object({ reason }).strict();
 const resumeBody = z.object({ reason: reason.optional() }).strict();
-const openMarkerBody = z.object({ reason, scope: z.enum(['app', 'stripe', 'both']), details: details.optional() }).strict();
+const openMarkerBody = z.object({ reason, scope: z.enum(['app', 'stripe', 'both']), details: details.optional(), notify: z.boolean().optional() }).strict();
 const markerDetailsBody = z.object({ details }).strict();
 const closeMarkerBody = z.object({ summary: details }).strict();
+const backupBody = z.object({}).strict();
+const replayBody = z.object({ since: z.iso.datetime({ offset: true }), dryRun: z.boolean().optional() }).strict();
+const inboxCheckBody = z.object({ eventIds: z.array(z.string().regex(/^evt_[A-Za-z0-9_]{1,200}$/)).min(1).max(1000) }).strict();
+/** Stripe keeps events 30 days. */
+const EVENTS_KEPT_MS = 30 * 86_400_000;
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, shape: string): T {
   const parsed = schema.safeParse(body ?? {});
@@ -110,12 +122,61 @@ export function opsRouter(deps: OpsRouterDeps): Router {
   });
 
   router.post('/ops/rollback-marker', ...admin, async (req, res) => {
-    const body = parse(openMarkerBody, req.body, '{"reason": string (1-200 chars), "scope": "app" | "stripe" | "both", "details"?: {key: string | number | boolean | null}}');
+    const body = parse(openMarkerBody, req.body, '{"reason": string (1-200 chars), "scope": "app" | "stripe" | "both", "details"?: {key: string | number | boolean | null}, "notify"?: boolean}');
     const actor = currentUser(res).id;
     const { marker, created } = await openRollbackMarker(deps.db, { scope: body.scope, reason: body.reason, actor, details: body.details });
     await audit(actor, created ? 'rollback.marker.open' : 'rollback.marker.resume', `ops_marker:${marker.id}`, { reason: body.reason, scope: body.scope });
     deps.logger.warn(created ? 'rollback marker opened' : 'rollback marker already open: resuming it', { actor, markerId: marker.id, reason: body.reason, scope: marker.scope });
-    res.status(created ? 201 : 200).json({ marker, created });
+    // On-call hears of a rollback once, when it starts (a resumed run does not page again).
+    const notified = created && body.notify === true && deps.alerts?.enabled === true;
+    if (notified) {
+      deps.alerts!.notify('rollback_started', {
+        message: `Rollback ${marker.id} (${marker.scope}) started by ${actor}: ${marker.reason}`,
+        details: { markerId: marker.id, scope: marker.scope, reason: marker.reason, actor, openedAt: marker.openedAt },
+      });
+    }
+    res.status(created ? 201 : 200).json({ marker, created, notified });
+  });
+
+  // Local stacks only (OPS_BACKUP_DIR): the service is the one process that may open its embedded
+  // database, so a rollback's backup of it is written here. Deployed stacks take an RDS snapshot.
+  router.post('/ops/backup', ...admin, async (req, res) => {
+    parse(backupBody, req.body, '{} (no options)');
+    const dir = deps.config.opsBackupDir;
+    if (!dir) throw new AppError('This service writes no backups: take an RDS snapshot (npm run rollback does), or run npm run backup where the database is', { code: 'backups_not_enabled', status: 501 });
+    const actor = currentUser(res).id;
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `payments-${deps.clock.now().toISOString().replace(/[:.]/g, '-')}.jsonl.gz`);
+    const summary = await exportPaymentTables(deps.db, file, deps.clock.now());
+    const rows = Object.values(summary.tables).reduce((n, t) => n + t.rows, 0);
+    await audit(actor, 'ops.backup', 'payments:database', { file, sha256: summary.sha256, rows });
+    res.status(201).json({ ...summary, rows });
+  });
+
+  // Replays Stripe's events since a time through the idempotent path (a restore after a disabled
+  // endpoint): runs in the service, which reaches the database wherever it is.
+  router.post('/ops/replay', ...admin, async (req, res) => {
+    const body = parse(replayBody, req.body, '{"since": ISO time within the last 30 days, "dryRun"?: boolean}');
+    const actor = currentUser(res).id;
+    const since = new Date(body.since);
+    const now = deps.clock.now().getTime();
+    if (since.getTime() > now || since.getTime() < now - EVENTS_KEPT_MS) throw badRequest('since must be within the last 30 days (Stripe keeps events 30 days)', 'invalid_since');
+    const summary = await replayEvents(deps, { since, dryRun: body.dryRun === true });
+    await audit(actor, 'ops.replay', 'payments:webhooks', { since: since.toISOString(), ...summary, failures: summary.failures.length });
+    res.json(summary);
+  });
+
+  // Which of these Stripe event ids the inbox lacks, and which it holds but has not finished (a
+  // restore's proof that nothing since the marker was lost).
+  router.post('/ops/inbox-check', ...admin, async (req, res) => {
+    const body = parse(inboxCheckBody, req.body, '{"eventIds": [evt_… (1-1000)]}');
+    const rows = await deps.db.selectFrom('webhook_events').select(['event_id', 'status']).where('event_id', 'in', body.eventIds).execute();
+    const status = new Map(rows.map((r) => [r.event_id, r.status]));
+    res.json({
+      checked: body.eventIds.length,
+      missing: body.eventIds.filter((id) => !status.has(id)),
+      unfinished: rows.filter((r) => r.status === 'pending' || r.status === 'failed').map((r) => ({ eventId: r.event_id, status: r.status })),
+    });
   });
 
   router.patch('/ops/rollback-marker', ...admin, async (req, res) => {

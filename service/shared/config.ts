@@ -72,6 +72,8 @@ const schema = z.object({
   DATABASE_CA_FILE: optionalString,
   /** Directory of the embedded PGlite database when DATABASE_URL is unset; unset = in memory. */
   PGLITE_DIR: optionalString,
+  /** Local stacks: where POST /api/admin/payments/ops/backup writes (a rollback's backup of an embedded database). */
+  OPS_BACKUP_DIR: optionalString,
   REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()),
 
   AUTH_JWT_SECRET: z.string({ message: 'is required' }).min(32, 'must be at least 32 characters'),
@@ -148,6 +150,8 @@ export interface Config {
    * (DATABASE_HOST mode: RDS with its managed, rotated master password).
    */
   database: { url?: string; parts?: DatabaseServerParts; pgliteDir?: string };
+  /** OPS_BACKUP_DIR (local stacks only): enables POST /api/admin/payments/ops/backup. */
+  opsBackupDir?: string;
   redis: { url?: string };
   auth: { secret: string; issuer?: string; audience?: string; maxTokenLifetimeSeconds: { user: number; admin: number } };
   stripe: {
@@ -259,6 +263,7 @@ function crossFieldProblems(e: Record<string, string | undefined>): string[] {
       );
     }
     if (!e.REDIS_URL) problems.push(`REDIS_URL: is required when NODE_ENV=${nodeEnv} (the in-process store is for local use only)`);
+    if (e.OPS_BACKUP_DIR) problems.push(`OPS_BACKUP_DIR: must be unset when NODE_ENV=${nodeEnv} (a task's disk is gone with the task; the rollback takes an RDS snapshot)`);
     // Nothing travels in plaintext once deployed: the webhook URL Stripe posts to, the pages
     // customers return to (the success URL carries the session id), and the Redis connection.
     for (const name of ['STRIPE_WEBHOOK_URL', 'CHECKOUT_SUCCESS_URL', 'CHECKOUT_CANCEL_URL', 'BILLING_PORTAL_RETURN_URL']) {
@@ -291,6 +296,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): Config {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     version: e.SERVICE_VERSION ?? 'dev',
+    ...(e.OPS_BACKUP_DIR ? { opsBackupDir: e.OPS_BACKUP_DIR } : {}),
     database: {
       url: e.DATABASE_URL,
       parts: e.DATABASE_HOST

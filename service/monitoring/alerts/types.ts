@@ -7,6 +7,7 @@ export const ALERT_TYPES = {
   database_unavailable: { severity: 'critical', title: 'Webhook events fail because the payments database is unavailable', runbook: 'runbooks/database-unavailable.md' },
   unmatched_webhook: { severity: 'medium', title: 'Stripe webhook events match no Upiik user', runbook: 'runbooks/unmatched-webhook-events.md' },
   dispute_opened: { severity: 'high', title: 'A customer disputed a payment (evidence has a deadline)', runbook: 'runbooks/dispute-opened.md' },
+  rollback_started: { severity: 'high', title: 'A payments rollback started', runbook: 'runbooks/rollback.md' },
 } as const;
 
 export type AlertType = keyof typeof ALERT_TYPES;
