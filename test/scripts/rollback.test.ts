@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyExport } from '../../service/ops/export';
 import { WEBHOOKS_PAUSED_KEY } from '../../service/webhooks';
-import { GENERIC_STATUS_MESSAGE, main, parseRollbackArgs } from '../../scripts/rollback';
+import { CreateDBSnapshotCommand, DescribeDBSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
+import { mockClient } from 'aws-sdk-client-mock';
+import { GENERIC_STATUS_MESSAGE, main, parseRollbackArgs, rollback } from '../../scripts/rollback';
+import { OpsApi } from '../../scripts/lib/ops-api';
+import type { OpsTarget } from '../../scripts/lib/ops-env';
 import type { ReportRow } from '../../scripts/lib/report';
 import type { TestService } from '../support/service';
 import { SETTLE_MS } from '../support/wait';
@@ -131,4 +135,49 @@ test('wrong invocations and an unconfirmed production rollback are exit 2, befor
   const refused = await run('--env', 'production', '--reason', 'x');
   expect(refused.code).toBe(2);
   expect(refused.stderr).toContain('a production rollback needs --yes');
+});
+
+describe('in AWS, the backup is an RDS snapshot (RDS mocked with aws-sdk-client-mock: no AWS here)', () => {
+  const rds = mockClient(RDSClient);
+  afterEach(() => rds.reset());
+
+  test('one snapshot per marker, named after it and tagged; a second run takes none', async () => {
+    const admin = await svc.tokenFor({ id: 'ops:gha-1', admin: true });
+    const headers = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
+    await fetch(`${svc.url}/api/admin/payments/ops/rollback-marker/close`, { method: 'POST', headers, body: JSON.stringify({ summary: {} }) });
+    rds.on(CreateDBSnapshotCommand).resolvesOnce({}).rejects(Object.assign(new Error('exists'), { name: 'DBSnapshotAlreadyExistsFault' }));
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [{ Status: 'creating' }] });
+    const target: OpsTarget = {
+      env: 'staging',
+      serviceUrl: svc.url,
+      webhookUrl: `${svc.url}/api/webhooks/stripe`,
+      stripe: { secretKey: 'sk_test_rollback', apiBase: svc.sandbox.url },
+      auth: svc.config.auth,
+      aws: { databaseInstanceIdentifier: 'upiik-payments-staging-db' } as OpsTarget['aws'],
+    };
+    const connection = { target, api: new OpsApi(svc.url, admin), stripe: svc.stripe, rds: new RDSClient({ region: 'eu-central-1' }), close: async () => undefined };
+    const args = parseRollbackArgs(['--env', 'staging', '--reason', 'canary failed', '--scope', 'app']);
+    const first = await rollback(args, connection);
+    const id = `upiik-payments-staging-db-rollback-${first.markerId}`;
+    expect(first.rows.find((r) => r.name === 'backup')).toMatchObject({ ok: true, found: `RDS snapshot ${id} (creating; it completes in the background)` });
+    expect(rds.commandCalls(CreateDBSnapshotCommand)[0]!.args[0].input).toEqual({ DBInstanceIdentifier: 'upiik-payments-staging-db', DBSnapshotIdentifier: id, Tags: [{ Key: 'rollback-marker', Value: String(first.markerId) }] });
+    const marker = await svc.database.db.selectFrom('ops_markers').select('details').where('id', '=', first.markerId!).executeTakeFirstOrThrow();
+    expect(marker.details).toMatchObject({ backup: `rds-snapshot:${id}` });
+
+    // The marker already names its backup: a second run takes none.
+    const second = await rollback(args, connection);
+    expect(second.rows.find((r) => r.name === 'backup')?.found).toBe(`already taken: rds-snapshot:${id}`);
+    expect(rds.commandCalls(CreateDBSnapshotCommand)).toHaveLength(1);
+  });
+
+  test('an external database (no RDS instance) fails the backup row with what to do, and the rest still runs', async () => {
+    const admin = await svc.tokenFor({ id: 'ops:gha-2', admin: true });
+    const headers = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
+    await fetch(`${svc.url}/api/admin/payments/ops/rollback-marker/close`, { method: 'POST', headers, body: JSON.stringify({ summary: {} }) });
+    const target: OpsTarget = { env: 'staging', serviceUrl: svc.url, webhookUrl: `${svc.url}/api/webhooks/stripe`, stripe: { secretKey: 'sk_test_rollback', apiBase: svc.sandbox.url }, auth: svc.config.auth, aws: {} as OpsTarget['aws'] };
+    const result = await rollback(parseRollbackArgs(['--env', 'staging', '--reason', 'x', '--scope', 'app']), { target, api: new OpsApi(svc.url, admin), stripe: svc.stripe, rds: new RDSClient({ region: 'eu-central-1' }), close: async () => undefined });
+    expect(result.rows.map((r) => [r.name, r.ok])).toEqual([['rollback marker', true], ['backup', false], ['notify', true]]);
+    expect(result.rows[1]).toMatchObject({ found: expect.stringContaining('no RDS instance (external database)'), fix: expect.stringContaining('npm run backup where the database is') });
+    expect(rds.commandCalls(CreateDBSnapshotCommand)).toHaveLength(0);
+  });
 });
