@@ -4,6 +4,11 @@
  * failing come back. Already applied events are counted and skipped.
  *
  *   npm run replay-events -- --since 2026-11-01T00:00:00Z [--types invoice.payment_failed,...] [--dry-run] [--json] [--yes]
+ *   npm run replay-events -- --env staging|production --in-cluster --since … [--types …] [--dry-run] [--yes]
+ *
+ * --in-cluster runs the replay where the database is: a one-off task of the service's own task
+ * definition (ECS RunTask, its private subnets and security group, the stack's outputs) whose log
+ * lines are streamed back; the exit code is the task's.
  *
  * Touches: reads the service configuration from the environment (as `npm run serve` does), reads
  * Stripe events with STRIPE_SECRET_KEY, and writes the service database (webhook inbox, payments,
@@ -19,10 +24,12 @@ import { redact } from '../service/shared/redact';
 import { noopObserver } from '../service/shared/observer';
 import type { WebhookDeps } from '../service/webhooks';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
+import { type InClusterClients, inClusterClients, runInCluster } from './lib/in-cluster';
+import { type OpsEnvDeps, type OpsStackOutputs, resolveOpsTarget } from './lib/ops-env';
 
 export { UsageError };
 
-const USAGE = 'usage: npm run replay-events -- --since <ISO time> [--types a,b] [--dry-run] [--json] [--yes]';
+const USAGE = 'usage: npm run replay-events -- [--env staging|production --in-cluster] --since <ISO time> [--types a,b] [--dry-run] [--json] [--yes]';
 const THIRTY_DAYS_MS = 30 * 86_400_000;
 
 export interface ReplayArgs {
@@ -31,6 +38,8 @@ export interface ReplayArgs {
   dryRun: boolean;
   json: boolean;
   yes: boolean;
+  /** --env staging|production --in-cluster: run as a one-off task in that stack's cluster. */
+  inCluster?: 'staging' | 'production';
 }
 
 export function parseReplayArgs(argv: string[], now = new Date()): ReplayArgs {
@@ -40,7 +49,11 @@ export function parseReplayArgs(argv: string[], now = new Date()): ReplayArgs {
     'dry-run': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     yes: { type: 'boolean', default: false },
+    env: { type: 'string' },
+    'in-cluster': { type: 'boolean', default: false },
   });
+  if (values['in-cluster'] !== (values.env !== undefined)) throw new UsageError('--in-cluster and --env staging|production go together (without them the replay runs here, against DATABASE_URL)');
+  if (values.env !== undefined && values.env !== 'staging' && values.env !== 'production') throw new UsageError(`--env must be staging or production with --in-cluster, got ${values.env}`);
   if (values.since === undefined) throw new UsageError('--since is required (an ISO time, e.g. 2026-11-01T00:00:00Z)');
   const since = new Date(values.since);
   if (!/^\d{4}-\d{2}-\d{2}/.test(values.since) || Number.isNaN(since.getTime())) throw new UsageError(`--since is not an ISO time: ${values.since}`);
@@ -55,7 +68,7 @@ export function parseReplayArgs(argv: string[], now = new Date()): ReplayArgs {
     const bad = types.find((t) => !/^[a-z_]+(\.[a-z_]+)+$/.test(t));
     if (bad) throw new UsageError(`--types: not an event type: ${bad}`);
   }
-  return { since, types, dryRun: values['dry-run'], json: values.json, yes: values.yes };
+  return { since, types, dryRun: values['dry-run'], json: values.json, yes: values.yes, ...(values.env ? { inCluster: values.env as 'staging' | 'production' } : {}) };
 }
 
 export interface ReplayConnection {
@@ -86,7 +99,39 @@ function describe(summary: ReplaySummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<ReplayConnection> = {}): Promise<number> {
+export interface InClusterConnection {
+  outputs: OpsStackOutputs;
+  clients: InClusterClients;
+  close(): Promise<void>;
+}
+
+/** The replay as a one-off task in the stack's cluster, its log lines streamed to `out`. */
+async function mainInCluster(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<InClusterConnection> & { opsEnv?: Omit<OpsEnvDeps, 'env'> }): Promise<number> {
+  return runScript<ReplayArgs, InClusterConnection>({
+    name: 'replay-events',
+    usage: USAGE,
+    argv,
+    env,
+    io,
+    parse: (a) => parseReplayArgs(a),
+    refuse: (args) => (args.inCluster === 'production' && !args.yes && !args.dryRun ? 'this writes the production database; re-run with --yes (or --dry-run first)' : undefined),
+    connect: async () => {
+      const target = await resolveOpsTarget(parseReplayArgs(argv).inCluster!, { env, ...io.opsEnv });
+      const clients = inClusterClients(target.aws!.region);
+      return { outputs: target.aws!, clients, close: async () => undefined };
+    },
+    run: async (args, connection, out) => {
+      const taskArgs = ['--since', args.since.toISOString(), ...(args.types ? ['--types', args.types.join(',')] : []), ...(args.dryRun ? ['--dry-run'] : [])];
+      out(`replay-events: starting a task in ${connection.outputs.clusterName} (${connection.outputs.taskDefinitionFamily})\n`);
+      const result = await runInCluster(connection.outputs, { task: 'replay', args: taskArgs }, connection.clients, (line) => out(`  ${line}\n`));
+      out(`replay-events: task ${result.taskArn.split('/').pop()} exited ${result.exitCode ?? `without an exit code (${result.stoppedReason ?? 'unknown'})`}\n`);
+      return result.exitCode === 0 ? 0 : 1;
+    },
+  });
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<ReplayConnection> & { inCluster?: ScriptIo<InClusterConnection> & { opsEnv?: Omit<OpsEnvDeps, 'env'> } } = {}): Promise<number> {
+  if (argv.includes('--in-cluster')) return mainInCluster(argv, env, io.inCluster ?? {});
   return runScript({
     name: 'replay-events',
     usage: USAGE,
