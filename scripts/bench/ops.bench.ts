@@ -1,0 +1,150 @@
+/**
+ * The operational commands' two timing targets (issue 12), on a real service and the sandbox:
+ * - rollback trigger → maintenance on and processing paused: the median of 5 rollbacks (each undone
+ *   through the admin API before the next), target ≤ 5 s;
+ * - restore replay: BENCH_REPLAY_EVENTS (default 10,000) Stripe events of the service's types,
+ *   created by checkouts while the endpoint is disabled (so the service never saw them), replayed
+ *   through `POST /api/admin/payments/ops/replay` as `npm run restore` does; target ≤ 30 s.
+ * Uses a fresh database on DATABASE_URL's server when set (dropped after), else embedded PGlite
+ * (slower; says so). Prints the figures and each against its target.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { startSandbox } from '../../sandbox';
+import { issueToken } from '../../service/security';
+import { startService } from '../../service/server';
+import { WEBHOOK_EVENTS, WEBHOOK_PATH } from '../../service/shared/catalog';
+import { loadConfig } from '../../service/shared/config';
+import { createLogger } from '../../service/shared/logger';
+import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
+import { OpsApi } from '../lib/ops-api';
+import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
+import { parseRollbackArgs, rollback } from '../rollback';
+
+const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 10_000);
+const ROLLBACKS = 5;
+const JWT = 'bench-only-jwt-secret-0123456789-0123456789';
+
+async function freshDatabase(): Promise<{ url?: string; drop(): Promise<void> }> {
+  const server = process.env.DATABASE_URL;
+  if (!server) return { drop: async () => undefined };
+  const name = `upiik_bench_ops_${randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: server });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: server });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'upiik-bench-ops-'));
+  const database = await freshDatabase();
+  const sandbox = await startSandbox({ port: 0, deliveryTimeoutMs: 60_000 });
+  const stripe = createStripeClient({ secretKey: 'sk_test_bench', apiVersion: SDK_API_VERSION, apiBase: sandbox.url });
+  const catalog = await ensureCatalog(stripe);
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const endpoint = await registerWebhookEndpoint(stripe, `http://127.0.0.1:${port}${WEBHOOK_PATH}`, SDK_API_VERSION);
+  const config = loadConfig({
+    NODE_ENV: 'development',
+    PORT: String(port),
+    LOG_LEVEL: 'error',
+    AUTH_JWT_SECRET: JWT,
+    STRIPE_SECRET_KEY: 'sk_test_bench',
+    STRIPE_PUBLISHABLE_KEY: 'pk_test_bench',
+    STRIPE_WEBHOOK_SECRET: endpoint.secret,
+    STRIPE_API_BASE: sandbox.url,
+    STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
+    STRIPE_PRICE_YEARLY: catalog.prices.yearly,
+    CHECKOUT_SUCCESS_URL: 'http://127.0.0.1/success?session_id={CHECKOUT_SESSION_ID}',
+    CHECKOUT_CANCEL_URL: 'http://127.0.0.1/cancel',
+    BILLING_PORTAL_RETURN_URL: 'http://127.0.0.1/account',
+    OPS_BACKUP_DIR: join(dir, 'backups'),
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
+  });
+  // EMF metric lines would flood the figures: the bench keeps them.
+  const emfStream = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const service = await startService({ config, logger: createLogger({ level: 'error' }), host: '127.0.0.1', emfStream }).catch(async (error: unknown) => {
+    await sandbox.close();
+    await database.drop();
+    throw error;
+  });
+  const serviceUrl = `http://127.0.0.1:${port}`;
+  const token = await issueToken(config.auth, { userId: 'ops:bench', admin: true, expiresIn: '1h' });
+  const api = new OpsApi(serviceUrl, token, fetch, 600_000);
+  try {
+    console.log(`database: ${database.url ? 'PostgreSQL (fresh database on DATABASE_URL)' : 'embedded PGlite (set DATABASE_URL for the production figure)'}`);
+    // 1. Rollback trigger -> safe.
+    const target = { env: 'local' as const, serviceUrl, webhookUrl: `${serviceUrl}${WEBHOOK_PATH}`, stripe: { secretKey: 'sk_test_bench', apiBase: sandbox.url }, auth: config.auth };
+    const connection = { target, api, stripe, close: async () => undefined };
+    const times: number[] = [];
+    for (let i = 0; i < ROLLBACKS; i++) {
+      const result = await rollback(parseRollbackArgs(['--env', 'local', '--reason', `bench ${i}`]), connection);
+      if (!result.rows.every((r) => r.ok) || result.triggerToSafeMs === undefined) throw new Error(`rollback ${i} failed: ${JSON.stringify(result.rows)}`);
+      times.push(result.triggerToSafeMs);
+      await api.call('POST', '/api/admin/payments/ops/rollback-marker/close', { summary: { bench: i } });
+      await api.call('DELETE', '/api/admin/payments/maintenance');
+      await api.call('POST', '/api/admin/payments/webhooks/resume', {});
+    }
+    const trigger = median(times);
+    console.log(`rollback trigger -> paused + maintenance: median ${trigger.toFixed(0)} ms of ${ROLLBACKS} (target 5000 ms: ${(trigger / 5000).toFixed(3)} of it)`);
+
+    // 2. Replay of EVENTS events the service never received.
+    await stripe.webhookEndpoints.update(endpoint.id, { disabled: true });
+    const since = new Date(sandbox.control.now() * 1000 - 1000);
+    let users = 0;
+    const checkouts = async (n: number) => {
+      for (let done = 0; done < n; done += 16) {
+        await Promise.all(
+          Array.from({ length: Math.min(16, n - done) }, async () => {
+            const userId = `u_bench_${users++}`;
+            const customer = await stripe.customers.create({ metadata: { userId } });
+            const session = await stripe.checkout.sessions.create({ mode: 'subscription', customer: customer.id, client_reference_id: userId, line_items: [{ price: catalog.prices.monthly, quantity: 1 }], success_url: 'http://127.0.0.1/s', cancel_url: 'http://127.0.0.1/c', metadata: { userId } });
+            await sandbox.control.completeCheckoutSession(session.id, 'pm_card_visa');
+          }),
+        );
+      }
+    };
+    const countEvents = async () => {
+      let n = 0;
+      for await (const _event of stripe.events.list({ created: { gte: Math.floor(since.getTime() / 1000) }, types: [...WEBHOOK_EVENTS], limit: 100 })) n++;
+      return n;
+    };
+    const started = performance.now();
+    await checkouts(16);
+    const perCheckout = (await countEvents()) / 16;
+    await checkouts(Math.max(0, Math.ceil(EVENTS / perCheckout) - 16));
+    const created = await countEvents();
+    console.log(`seeded ${created} events (${users} checkouts) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const t0 = performance.now();
+    const summary = await api.call<{ seen: number; applied: number; failed: number }>('POST', '/api/admin/payments/ops/replay', { since: since.toISOString() });
+    const replaySeconds = (performance.now() - t0) / 1000;
+    if (summary.failed > 0) throw new Error(`replay failed for ${summary.failed} events`);
+    console.log(`restore replay: ${summary.seen} events (${summary.applied} applied) in ${replaySeconds.toFixed(1)} s, ${(summary.seen / replaySeconds).toFixed(0)} events/s (target 30 s for 10,000: ${((replaySeconds / 30) * (10_000 / Math.max(summary.seen, 1))).toFixed(2)} of it, scaled to 10,000)`);
+  } finally {
+    await service.stop();
+    await sandbox.close();
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
