@@ -77,7 +77,8 @@ export class WebhookEndpointProvider implements pulumi.dynamic.ResourceProvider<
       (olds.endpointUrl ?? olds.url) !== registeredUrl(news.url, news.apiVersion) ||
       !sameEvents(olds.enabledEvents, news.enabledEvents) ||
       olds.description !== news.description ||
-      (olds.status ?? 'enabled') !== 'enabled';
+      (olds.status ?? 'enabled') !== 'enabled' ||
+      rolledSecret(_id, olds, news) !== undefined;
     // Create-before-delete: the old endpoint keeps delivering until the new one exists.
     return { changes, replaces, deleteBeforeReplace: false };
   }
@@ -163,7 +164,7 @@ export class WebhookEndpointProvider implements pulumi.dynamic.ResourceProvider<
       // replay them from the Events API (docs/infra.md, "Stripe drift").
       disabled: false,
     });
-    return { outs: outputsOf(updated, news, olds.secret) };
+    return { outs: outputsOf(updated, news, rolledSecret(id, olds, news) ?? olds.secret) };
   }
 
   async delete(id: string): Promise<void> {
@@ -173,6 +174,15 @@ export class WebhookEndpointProvider implements pulumi.dynamic.ResourceProvider<
       if (!isMissing(error)) throw error;
     }
   }
+}
+
+/**
+ * A signing secret rolled in the Stripe Dashboard (runbooks/rotate-webhook-secret.md): Stripe shows
+ * the new secret to a person only, so it comes back as the adopted secret of this same endpoint.
+ * Undefined when nothing was rolled.
+ */
+function rolledSecret(id: string, olds: WebhookEndpointOutputs, news: WebhookEndpointInputs): string | undefined {
+  return news.adoptEndpointId === id && news.adoptedSecret && news.adoptedSecret !== olds.secret ? news.adoptedSecret : undefined;
 }
 
 /** Outputs from what Stripe answered; no undefined values (the engine's protobuf structs refuse them). */

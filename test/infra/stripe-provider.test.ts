@@ -94,6 +94,21 @@ describe('webhook endpoint provider', () => {
     });
   });
 
+  test('takes a secret rolled in the Dashboard as the adopted secret of the same endpoint, and only then', async () => {
+    const provider = new WebhookEndpointProvider();
+    const inputs = base();
+    const created = await provider.create(inputs);
+    const rolled = { ...inputs, adoptEndpointId: created.id, adoptedSecret: 'whsec_rolled_in_the_dashboard' };
+    expect(await provider.diff(created.id, created.outs!, rolled)).toMatchObject({ changes: true, replaces: [] });
+    const updated = await provider.update(created.id, created.outs!, rolled);
+    expect(updated.outs).toMatchObject({ endpointId: created.id, secret: 'whsec_rolled_in_the_dashboard' });
+    // Left set afterwards, the two keys change nothing more; another endpoint's id never moves the secret.
+    expect(await provider.diff(created.id, updated.outs!, rolled)).toMatchObject({ changes: false });
+    const other = { ...inputs, adoptEndpointId: 'we_someone_else', adoptedSecret: 'whsec_other' };
+    expect(await provider.diff(created.id, created.outs!, other)).toMatchObject({ changes: false });
+    expect((await provider.update(created.id, created.outs!, other)).outs?.secret).toBe(created.outs!.secret);
+  });
+
   test('replaces the endpoint (create first) when the API version changes, because Stripe cannot update it', async () => {
     const provider = new WebhookEndpointProvider();
     const inputs = base();

@@ -23,6 +23,15 @@ describe('signature check', () => {
     expect(check([sign(SECRET, body, NOW), sign(SECRET, body, NOW)])).toEqual(missing);
   });
 
+  test('while a secret is rolled, Stripe signs with both: either secret verifies, a third does not', () => {
+    // runbooks/rotate-webhook-secret.md: old tasks keep the old secret until the new ones run.
+    const NEW = 'whsec_rolled_0123456789abcdef';
+    const both = `${sign(SECRET, body, NOW)},${sign(NEW, body, NOW).split(',')[1]!}`;
+    expect(check(both)).toBe('accepted');
+    expect(refusalOf(() => verifyStripeSignature(Buffer.from(body), both, NEW, NOW_MS))).toBe('accepted');
+    expect(refusalOf(() => verifyStripeSignature(Buffer.from(body), both, 'whsec_neither_0123456789', NOW_MS))).toMatchObject({ code: 'invalid_signature' });
+  });
+
   test('an absent or empty body is empty_body, checked after the header', () => {
     const empty = { code: 'empty_body', status: 400, message: 'Empty webhook body' };
     expect(check(sign(SECRET, '', NOW), Buffer.alloc(0))).toEqual(empty);
