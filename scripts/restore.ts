@@ -25,10 +25,9 @@
  */
 import type Stripe from 'stripe';
 import { WEBHOOK_EVENTS } from '../service/shared/catalog';
-import { createStripeClient, SDK_API_VERSION } from '../service/shared/stripe-client';
-import { confirmOnTty, parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
+import { parseFlags, runAsEntry, runScript, type ScriptIo, UsageError } from './lib/cli';
 import { OpsApi } from './lib/ops-api';
-import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget } from './lib/ops-env';
+import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget, stripeFor } from './lib/ops-env';
 import { printReport, type ReportRow } from './lib/report';
 import { defaultWho, validateStripe } from './stripe-validate';
 
@@ -194,7 +193,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
       const target = await resolveOpsTarget(parsed!.env, { env, ...io.opsEnv });
       // The replay of a long outage runs inside one request: a generous bound.
       const api = new OpsApi(target.serviceUrl, await opsToken(target, parsed!.who), fetch, 300_000);
-      const stripe = createStripeClient({ secretKey: target.stripe.secretKey, apiVersion: SDK_API_VERSION, ...(target.stripe.apiBase ? { apiBase: target.stripe.apiBase } : {}), maxNetworkRetries: 2 });
+      const stripe = stripeFor(target, 2);
       return { target, api, stripe, close: async () => undefined };
     },
     run: async (args, connection, out) => {
@@ -214,16 +213,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
 }
 
 if (require.main === module) {
-  void (async () => {
-    const argv = process.argv.slice(2);
-    let args: RestoreArgs | undefined;
-    try {
-      args = parseRestoreArgs(argv, process.env);
-    } catch {
-      // main reports the usage error
-    }
-    const extra: string[] = [];
-    if (args?.env === 'production' && !args.yes && (await confirmOnTty('This restores PRODUCTION payments.', 'production'))) extra.push('--yes');
-    process.exitCode = await main([...argv, ...extra], process.env);
-  })();
+  runAsEntry(main, (argv) => {
+    const args = parseRestoreArgs(argv, process.env);
+    return args.env === 'production' && !args.yes ? 'This restores PRODUCTION payments.' : undefined;
+  });
 }

@@ -29,11 +29,11 @@
 import { CreateDBSnapshotCommand, DescribeDBSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
 import type Stripe from 'stripe';
 import { WEBHOOK_EVENTS } from '../service/shared/catalog';
-import { createStripeClient, SDK_API_VERSION } from '../service/shared/stripe-client';
+import { SDK_API_VERSION } from '../service/shared/stripe-client';
 import { servingEndpoint, serviceUrlOf } from '../infra/stripe/webhook-endpoint-rules';
-import { confirmOnTty, parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
+import { parseFlags, runAsEntry, runScript, type ScriptIo, UsageError } from './lib/cli';
 import { OpsApi } from './lib/ops-api';
-import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget } from './lib/ops-env';
+import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget, stripeFor } from './lib/ops-env';
 import { formatDuration, printReport, type ReportRow } from './lib/report';
 import { defaultWho } from './stripe-validate';
 
@@ -222,7 +222,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
     connect: async () => {
       const target = await resolveOpsTarget(parsed!.env, { env, ...io.opsEnv });
       const api = new OpsApi(target.serviceUrl, await opsToken(target, parsed!.who));
-      const stripe = createStripeClient({ secretKey: target.stripe.secretKey, apiVersion: SDK_API_VERSION, ...(target.stripe.apiBase ? { apiBase: target.stripe.apiBase } : {}), maxNetworkRetries: 2 });
+      const stripe = stripeFor(target, 2);
       const rds = target.aws ? (io.rds?.(target.aws.region) ?? new RDSClient({ region: target.aws.region })) : undefined;
       return { target, api, stripe, ...(rds ? { rds } : {}), close: async () => rds?.destroy() };
     },
@@ -242,16 +242,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
 }
 
 if (require.main === module) {
-  void (async () => {
-    const argv = process.argv.slice(2);
-    let args: RollbackArgs | undefined;
-    try {
-      args = parseRollbackArgs(argv, process.env);
-    } catch {
-      // main reports the usage error
-    }
-    const extra: string[] = [];
-    if (args?.env === 'production' && !args.yes && (await confirmOnTty(`This rolls back PRODUCTION payments (${args.scope}).`, 'production'))) extra.push('--yes');
-    process.exitCode = await main([...argv, ...extra], process.env);
-  })();
+  runAsEntry(main, (argv) => {
+    const args = parseRollbackArgs(argv, process.env);
+    return args.env === 'production' && !args.yes ? `This rolls back PRODUCTION payments (${args.scope}).` : undefined;
+  });
 }

@@ -19,10 +19,10 @@
  */
 import type Stripe from 'stripe';
 import { PREMIUM_PRICES, PREMIUM_PRODUCT, WEBHOOK_EVENTS } from '../service/shared/catalog';
-import { createStripeClient, SDK_API_VERSION } from '../service/shared/stripe-client';
+import { SDK_API_VERSION } from '../service/shared/stripe-client';
 import { sameEvents, servingEndpoint, serviceUrlOf } from '../infra/stripe/webhook-endpoint-rules';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
-import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget } from './lib/ops-env';
+import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget, stripeFor } from './lib/ops-env';
 import { printReport, type ReportRow } from './lib/report';
 
 export { UsageError };
@@ -215,7 +215,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
     parse: (a) => (parsed = parseValidateArgs(a, env)),
     connect: async () => {
       const target = await resolveOpsTarget(parsed!.env, { env, ...io.opsEnv });
-      const stripe = createStripeClient({ secretKey: target.stripe.secretKey, apiVersion: SDK_API_VERSION, ...(target.stripe.apiBase ? { apiBase: target.stripe.apiBase } : {}), maxNetworkRetries: 1 });
+      const stripe = stripeFor(target, 1);
       return { target, stripe, fetch, close: async () => undefined };
     },
     run: async (args, connection, out) => {

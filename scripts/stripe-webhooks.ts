@@ -24,10 +24,10 @@ import { dirname, join } from 'node:path';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type Stripe from 'stripe';
 import { WEBHOOK_EVENTS } from '../service/shared/catalog';
-import { createStripeClient, SDK_API_VERSION } from '../service/shared/stripe-client';
+import { SDK_API_VERSION } from '../service/shared/stripe-client';
 import { registeredUrl, sameEvents, servingEndpoint, serviceUrlOf } from '../infra/stripe/webhook-endpoint-rules';
-import { confirmOnTty, parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
-import { type OpsEnvDeps, type OpsEnvName, type OpsTarget, parseOpsEnv, resolveOpsTarget } from './lib/ops-env';
+import { parseFlags, runAsEntry, runScript, type ScriptIo, UsageError } from './lib/cli';
+import { type OpsEnvDeps, type OpsEnvName, type OpsTarget, parseOpsEnv, resolveOpsTarget, stripeFor } from './lib/ops-env';
 
 export { UsageError };
 
@@ -177,7 +177,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
     refuse: (args) => (args.apply && args.env === 'production' && !args.yes ? 'changing the production webhook endpoint needs --yes (or a confirmation typed at a terminal)' : undefined),
     connect: async () => {
       const target = await resolveOpsTarget(parsed!.env, { env, ...io.opsEnv });
-      const stripe = createStripeClient({ secretKey: target.stripe.secretKey, apiVersion: SDK_API_VERSION, ...(target.stripe.apiBase ? { apiBase: target.stripe.apiBase } : {}), maxNetworkRetries: 1 });
+      const stripe = stripeFor(target, 1);
       const storeSecret = async (secret: string): Promise<string> => {
         if (target.aws) {
           const client = io.opsEnv?.secretsManager?.(target.aws.region) ?? new SecretsManagerClient({ region: target.aws.region });
@@ -197,16 +197,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
 }
 
 if (require.main === module) {
-  void (async () => {
-    const argv = process.argv.slice(2);
-    let args: WebhooksArgs | undefined;
-    try {
-      args = parseWebhooksArgs(argv);
-    } catch {
-      // main reports the usage error
-    }
-    const extra: string[] = [];
-    if (args?.apply && args.env === 'production' && !args.yes && (await confirmOnTty('This changes the production Stripe webhook endpoint.', 'production'))) extra.push('--yes');
-    process.exitCode = await main([...argv, ...extra], process.env);
-  })();
+  runAsEntry(main, (argv) => {
+    const args = parseWebhooksArgs(argv);
+    return args.apply && args.env === 'production' && !args.yes ? 'This changes the production Stripe webhook endpoint.' : undefined;
+  });
 }

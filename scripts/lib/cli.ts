@@ -88,3 +88,22 @@ export async function confirmOnTty(question: string, expected: string, io: { std
     rl.close();
   }
 }
+
+/**
+ * The command-line entry of a command that changes production: at a terminal, a production run
+ * without --yes asks for the environment's name first and adds --yes when it is typed right;
+ * otherwise `main` refuses it (exit 2). Sets the process exit code.
+ */
+export function runAsEntry(main: (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>, needsConfirmation?: (argv: string[]) => string | undefined): void {
+  void (async () => {
+    const argv = process.argv.slice(2);
+    let question: string | undefined;
+    try {
+      question = needsConfirmation?.(argv);
+    } catch {
+      // A wrong invocation: main reports it with the usage.
+    }
+    const confirmed = question !== undefined && (await confirmOnTty(question, 'production'));
+    process.exitCode = await main(confirmed ? [...argv, '--yes'] : argv, process.env);
+  })();
+}

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parse as parseDotenv } from 'dotenv';
 import { type AuthConfig, issueToken } from '../../service/security';
+import type Stripe from 'stripe';
 import { WEBHOOK_PATH } from '../../service/shared/catalog';
+import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
 import { LOCAL_ENV_FILE, resolveAuthConfig } from '../issue-token';
 import { UsageError } from './cli';
 
@@ -181,4 +183,9 @@ async function pulumiStackOutputs(stack: 'staging' | 'production'): Promise<Reco
  */
 export async function opsToken(target: OpsTarget, who: string): Promise<string> {
   return issueToken(target.auth, { userId: `ops:${who}`, admin: true, expiresIn: '5m' });
+}
+
+/** The Stripe client a command uses on its target: the sandbox locally, api.stripe.com in AWS, on the service's API version. */
+export function stripeFor(target: OpsTarget, maxNetworkRetries = 1): Stripe {
+  return createStripeClient({ secretKey: target.stripe.secretKey, apiVersion: SDK_API_VERSION, ...(target.stripe.apiBase ? { apiBase: target.stripe.apiBase } : {}), maxNetworkRetries });
 }
