@@ -50,6 +50,14 @@ describe('the database as parts (DATABASE_HOST)', () => {
     ]);
   });
 
+  it('takes OPS_BACKUP_DIR on a local stack only: a task\'s disk is gone with the task', () => {
+    expect(loadConfig({ ...BASE_TEST_ENV, OPS_BACKUP_DIR: '.data/backups' }).opsBackupDir).toBe('.data/backups');
+    expect(loadConfig(BASE_TEST_ENV).opsBackupDir).toBeUndefined();
+    expect(problemsOf({ ...BASE_TEST_ENV, ...DEPLOYED, ...PARTS, OPS_BACKUP_DIR: '/tmp/backups' })).toEqual([
+      'OPS_BACKUP_DIR: must be unset when NODE_ENV=staging (a task\'s disk is gone with the task; the rollback takes an RDS snapshot)',
+    ]);
+  });
+
   it('refuses DATABASE_URL and DATABASE_HOST together, naming both', () => {
     const problems = problemsOf({ ...BASE_TEST_ENV, ...PARTS, DATABASE_URL: 'postgres://payments@db.internal/payments' });
     expect(problems).toEqual([
