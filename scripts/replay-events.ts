@@ -24,8 +24,7 @@ import { redact } from '../service/shared/redact';
 import { noopObserver } from '../service/shared/observer';
 import type { WebhookDeps } from '../service/webhooks';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
-import { type InClusterClients, inClusterClients, runInCluster } from './lib/in-cluster';
-import { type OpsEnvDeps, type OpsStackOutputs, resolveOpsTarget } from './lib/ops-env';
+import { type InClusterIo, runCommandInCluster } from './lib/in-cluster';
 
 export { UsageError };
 
@@ -99,38 +98,24 @@ function describe(summary: ReplaySummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-export interface InClusterConnection {
-  outputs: OpsStackOutputs;
-  clients: InClusterClients;
-  close(): Promise<void>;
-}
-
 /** The replay as a one-off task in the stack's cluster, its log lines streamed to `out`. */
-async function mainInCluster(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<InClusterConnection> & { opsEnv?: Omit<OpsEnvDeps, 'env'> }): Promise<number> {
-  return runScript<ReplayArgs, InClusterConnection>({
+function mainInCluster(argv: string[], env: NodeJS.ProcessEnv, io: InClusterIo): Promise<number> {
+  return runCommandInCluster({
     name: 'replay-events',
     usage: USAGE,
     argv,
     env,
     io,
-    parse: (a) => parseReplayArgs(a),
+    parse: (a) => {
+      const args = parseReplayArgs(a);
+      return { ...args, stack: args.inCluster! };
+    },
     refuse: (args) => (args.inCluster === 'production' && !args.yes && !args.dryRun ? 'this writes the production database; re-run with --yes (or --dry-run first)' : undefined),
-    connect: async () => {
-      const target = await resolveOpsTarget(parseReplayArgs(argv).inCluster!, { env, ...io.opsEnv });
-      const clients = inClusterClients(target.aws!.region);
-      return { outputs: target.aws!, clients, close: async () => undefined };
-    },
-    run: async (args, connection, out) => {
-      const taskArgs = ['--since', args.since.toISOString(), ...(args.types ? ['--types', args.types.join(',')] : []), ...(args.dryRun ? ['--dry-run'] : [])];
-      out(`replay-events: starting a task in ${connection.outputs.clusterName} (${connection.outputs.taskDefinitionFamily})\n`);
-      const result = await runInCluster(connection.outputs, { task: 'replay', args: taskArgs }, connection.clients, (line) => out(`  ${line}\n`));
-      out(`replay-events: task ${result.taskArn.split('/').pop()} exited ${result.exitCode ?? `without an exit code (${result.stoppedReason ?? 'unknown'})`}\n`);
-      return result.exitCode === 0 ? 0 : 1;
-    },
+    task: (args) => ({ task: 'replay', args: ['--since', args.since.toISOString(), ...(args.types ? ['--types', args.types.join(',')] : []), ...(args.dryRun ? ['--dry-run'] : [])] }),
   });
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<ReplayConnection> & { inCluster?: ScriptIo<InClusterConnection> & { opsEnv?: Omit<OpsEnvDeps, 'env'> } } = {}): Promise<number> {
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<ReplayConnection> & { inCluster?: InClusterIo } = {}): Promise<number> {
   if (argv.includes('--in-cluster')) return mainInCluster(argv, env, io.inCluster ?? {});
   return runScript({
     name: 'replay-events',

@@ -5,6 +5,10 @@
  *   npm run rollups -- --check [--json]          exit 0 when equal, 1 on any difference (listed)
  *   npm run rollups -- --rebuild [--json] [--yes] repairs what differs; a second run changes nothing
  *   npm run rollups -- --add-zone <IANA zone> [--yes]   the dashboard answers that zone from rollups
+ *   npm run rollups -- --env staging|production --in-cluster (--check | --rebuild [--yes])
+ *
+ * --in-cluster runs --check or --rebuild where the database is: a one-off task of the service's own
+ * task definition (scripts/lib/in-cluster.ts), its log lines streamed back, its exit code the command's.
  *
  * Touches: the service database only, found as `npm run serve` finds it (DATABASE_URL, or
  * DATABASE_HOST and the RDS parts, read through the service configuration), else the local stack's
@@ -17,10 +21,11 @@ import { addRollupZone, checkRollups, rebuildRollups, type RollupReport } from '
 import { isTimeZone } from '../service/dashboard/query';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
 import { connectDatabaseFromEnv, type DatabaseConnection } from './lib/database';
+import { type InClusterIo, runCommandInCluster } from './lib/in-cluster';
 
 export { UsageError };
 
-const USAGE = 'usage: npm run rollups -- (--check | --rebuild | --add-zone <IANA zone>) [--json] [--yes]';
+const USAGE = 'usage: npm run rollups -- (--check | --rebuild | --add-zone <IANA zone>) [--json] [--yes]   or   --env staging|production --in-cluster (--check | --rebuild [--yes])';
 
 export type RollupsArgs = { action: 'check' | 'rebuild'; json: boolean; yes: boolean } | { action: 'add-zone'; zone: string; json: boolean; yes: boolean };
 
@@ -60,7 +65,33 @@ function describe(action: 'check' | 'rebuild', report: RollupReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<RollupsConnection> = {}): Promise<number> {
+/** `--env staging|production --in-cluster (--check | --rebuild [--yes])`. */
+export function parseInClusterRollupsArgs(argv: string[]): { stack: 'staging' | 'production'; rebuild: boolean; yes: boolean } {
+  const values = parseFlags(argv, {
+    env: { type: 'string' },
+    'in-cluster': { type: 'boolean', default: false },
+    check: { type: 'boolean', default: false },
+    rebuild: { type: 'boolean', default: false },
+    yes: { type: 'boolean', default: false },
+  });
+  if (values.env !== 'staging' && values.env !== 'production') throw new UsageError(`--in-cluster needs --env staging|production, got ${values.env ?? 'none'}`);
+  if (values.check === values.rebuild) throw new UsageError('--in-cluster runs exactly one of --check, --rebuild');
+  return { stack: values.env, rebuild: values.rebuild, yes: values.yes };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<RollupsConnection> & { inCluster?: InClusterIo } = {}): Promise<number> {
+  if (argv.includes('--in-cluster')) {
+    return runCommandInCluster({
+      name: 'rollups',
+      usage: USAGE,
+      argv,
+      env,
+      io: io.inCluster ?? {},
+      parse: parseInClusterRollupsArgs,
+      refuse: (args) => (args.rebuild && args.stack === 'production' && !args.yes ? '--rebuild writes the production database; run --check first, then re-run with --yes' : undefined),
+      task: (args) => ({ task: 'rollups', args: [args.rebuild ? '--rebuild' : '--check'] }),
+    });
+  }
   return runScript({
     name: 'rollups',
     usage: USAGE,

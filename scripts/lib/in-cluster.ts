@@ -1,7 +1,8 @@
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTasksCommand, ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { type OpsTaskRequest, taskCommand } from '../../service/ops/task';
-import type { OpsStackOutputs } from './ops-env';
+import { runScript, type ScriptIo } from './cli';
+import { type OpsEnvDeps, type OpsStackOutputs, resolveOpsTarget } from './ops-env';
 
 /** The service's container in its task definition (infra/components/service.ts) and its log stream prefix. */
 export const SERVICE_CONTAINER = 'payments';
@@ -91,4 +92,47 @@ export async function runInCluster(outputs: OpsStackOutputs, request: OpsTaskReq
     if (Date.now() > deadline) throw new Error(`task ${taskId} still ${current?.lastStatus ?? 'unknown'} after the time allowed: it keeps running; follow it in CloudWatch (${outputs.logGroupName}, ${logStreamName})`);
     await sleep(clients.pollMs ?? 3000);
   }
+}
+
+export interface InClusterConnection {
+  outputs: OpsStackOutputs;
+  clients: InClusterClients;
+  close(): Promise<void>;
+}
+
+export type InClusterIo = ScriptIo<InClusterConnection> & { opsEnv?: Omit<OpsEnvDeps, 'env'> };
+
+/**
+ * A command's `--in-cluster` form: parse, refuse, then run the task in the stack's cluster and
+ * stream its lines to stdout; the exit code is the task's (0 stays 0, anything else is 1).
+ */
+export function runCommandInCluster<A>(spec: {
+  name: string;
+  usage: string;
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  io: InClusterIo;
+  parse(argv: string[]): A & { stack: 'staging' | 'production' };
+  refuse?(args: A): string | undefined;
+  task(args: A): OpsTaskRequest;
+}): Promise<number> {
+  return runScript<A & { stack: 'staging' | 'production' }, InClusterConnection>({
+    name: spec.name,
+    usage: spec.usage,
+    argv: spec.argv,
+    env: spec.env,
+    io: spec.io,
+    parse: spec.parse,
+    ...(spec.refuse ? { refuse: spec.refuse } : {}),
+    connect: async () => {
+      const target = await resolveOpsTarget(spec.parse(spec.argv).stack, { env: spec.env, ...spec.io.opsEnv });
+      return { outputs: target.aws!, clients: inClusterClients(target.aws!.region), close: async () => undefined };
+    },
+    run: async (args, connection, out) => {
+      out(`${spec.name}: starting a task in ${connection.outputs.clusterName} (${connection.outputs.taskDefinitionFamily})\n`);
+      const result = await runInCluster(connection.outputs, spec.task(args), connection.clients, (line) => out(`  ${line}\n`));
+      out(`${spec.name}: task ${result.taskArn.split('/').pop()} exited ${result.exitCode ?? `without an exit code (${result.stoppedReason ?? 'unknown'})`}\n`);
+      return result.exitCode === 0 ? 0 : 1;
+    },
+  });
 }

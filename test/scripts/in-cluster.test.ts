@@ -4,6 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { runTask } from '../../service/ops/task';
 import { captureLogger } from '../support/logger';
 import { main as replayEvents } from '../../scripts/replay-events';
+import { main as rollups } from '../../scripts/rollups';
 import { runInCluster } from '../../scripts/lib/in-cluster';
 import type { OpsStackOutputs } from '../../scripts/lib/ops-env';
 import { BASE_TEST_ENV } from '../support/config';
@@ -99,6 +100,18 @@ test('npm run replay-events -- --env staging --in-cluster: the task\'s lines and
   const refused = await replayEvents(['--env', 'production', '--in-cluster', '--since', new Date().toISOString()], {}, { inCluster: { stderr: () => undefined } });
   expect(refused).toBe(2);
   expect(await replayEvents(['--in-cluster', '--since', new Date().toISOString()], {}, { stderr: () => undefined })).toBe(2);
+});
+
+test('npm run rollups -- --env production --in-cluster: --check runs as a task; --rebuild needs --yes first', async () => {
+  scriptTask(0, [['{"message":"ops task finished","task":"rollups","ok":true,"differences":0}']]);
+  let stdout = '';
+  const io = { inCluster: { stdout: (s: string) => (stdout += s), stderr: () => undefined, connect: async () => ({ outputs: OUTPUTS, clients: clients(), close: async () => undefined }) } };
+  expect(await rollups(['--env', 'production', '--in-cluster', '--check'], {}, io)).toBe(0);
+  expect(ecs.commandCalls(RunTaskCommand)[0]!.args[0].input.overrides!.containerOverrides![0]!.command).toEqual(['node', 'dist/service/ops/task.js', 'rollups', '--check']);
+  expect(stdout).toContain('rollups: task 0123abcd exited 0');
+  expect(await rollups(['--env', 'production', '--in-cluster', '--rebuild'], {}, io)).toBe(2);
+  expect(await rollups(['--env', 'production', '--in-cluster', '--add-zone', 'UTC'], {}, io)).toBe(2);
+  expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
 });
 
 describe('the task itself (what the container runs), against the real database and the sandbox', () => {
