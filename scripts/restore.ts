@@ -200,13 +200,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
       const result = await restore(args, connection);
       const ok = result.rows.every((r) => r.ok);
       const title = `restore --env ${args.env}${result.markerId ? ` (marker #${result.markerId})` : ''}`;
-      if (args.json) out(`${JSON.stringify({ title, ok, markerId: result.markerId, counts: result.counts, rows: result.rows })}\n`);
-      else {
-        await printReport(result.rows, { title, json: false, out, env: {} });
+      await printReport(result.rows, { title, json: args.json, out, env, extra: { markerId: result.markerId, counts: result.counts } });
+      if (!args.json) {
         const n = result.counts;
         out(`replayed ${n.replayed} · already applied ${n.alreadyApplied} · drained ${n.drained} · failed ${n.failed} · missing ${n.missing}\n`);
       }
-      if (env.GITHUB_ACTIONS === 'true') await printReport(result.rows, { title, json: false, out: () => undefined, env });
       return ok ? 0 : 1;
     },
   });

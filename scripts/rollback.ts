@@ -229,13 +229,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<
     run: async (args, connection, out) => {
       const result = await rollback(args, connection, started);
       const title = `rollback --env ${args.env} --scope ${args.scope}${result.markerId ? ` (marker #${result.markerId})` : ''}`;
-      if (args.json) out(`${JSON.stringify({ title, ok: result.rows.every((r) => r.ok), markerId: result.markerId, triggerToSafeMs: result.triggerToSafeMs, rows: result.rows })}\n`);
-      else {
-        await printReport(result.rows, { title, json: false, out, env: {} });
+      await printReport(result.rows, { title, json: args.json, out, env, extra: { markerId: result.markerId, triggerToSafeMs: result.triggerToSafeMs } });
+      if (!args.json) {
         if (result.triggerToSafeMs !== undefined) out(`maintenance on and processing paused ${formatDuration(result.triggerToSafeMs)} after the trigger (target 5 s)\n`);
         out(`undo with: npm run restore -- --env ${args.env}${args.env === 'production' ? ' --yes' : ''}\n`);
       }
-      if (env.GITHUB_ACTIONS === 'true') await printReport(result.rows, { title, json: false, out: () => undefined, env });
       return result.rows.every((r) => r.ok) ? 0 : 1;
     },
   });

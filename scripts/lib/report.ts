@@ -17,6 +17,8 @@ export interface ReportOptions {
   json: boolean;
   out: (s: string) => void;
   env: NodeJS.ProcessEnv;
+  /** More of the command's result for `--json` (a marker id, counts), beside the rows. */
+  extra?: Record<string, unknown>;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface ReportOptions {
 export async function printReport(rows: ReportRow[], options: ReportOptions): Promise<void> {
   const safe = rows.map((r) => redact(r) as ReportRow);
   const ok = safe.every((r) => r.ok);
-  if (options.json) options.out(`${JSON.stringify({ title: options.title, ok, rows: safe }, null, 2)}\n`);
+  if (options.json) options.out(`${JSON.stringify({ title: options.title, ok, ...(redact(options.extra ?? {}) as Record<string, unknown>), rows: safe }, null, 2)}\n`);
   else options.out(table(options.title, safe, ok));
   if (options.env.GITHUB_ACTIONS === 'true') await toGitHub(options.title, safe, options.env);
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
@@ -119,7 +119,7 @@ export async function exportPaymentTables(db: Database, file: string, now: Date 
   }
   const sha256 = await fileSha256(file);
   writeFileSync(`${file}.sha256`, `${sha256}  ${basename(file)}\n`, { mode: 0o600 });
-  const bytes = readFileSync(file).length;
+  const bytes = statSync(file).size;
   return { file, sha256, bytes, migration, tables };
 }
 
