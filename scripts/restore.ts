@@ -27,9 +27,9 @@ import type Stripe from 'stripe';
 import { WEBHOOK_EVENTS } from '../service/shared/catalog';
 import { parseFlags, runAsEntry, runScript, type ScriptIo, UsageError } from './lib/cli';
 import { OpsApi } from './lib/ops-api';
-import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget, stripeFor } from './lib/ops-env';
+import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, parseWho, resolveOpsTarget, stripeFor } from './lib/ops-env';
 import { printReport, type ReportRow } from './lib/report';
-import { defaultWho, validateStripe } from './stripe-validate';
+import { validateStripe } from './stripe-validate';
 
 export { UsageError };
 
@@ -46,8 +46,7 @@ export interface RestoreArgs {
 
 export function parseRestoreArgs(argv: string[], env: NodeJS.ProcessEnv = {}): RestoreArgs {
   const values = parseFlags(argv, { env: { type: 'string' }, yes: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, who: { type: 'string' } });
-  const who = values.who ?? defaultWho(env);
-  if (!/^[A-Za-z0-9_\-.@]{1,100}$/.test(who)) throw new UsageError('--who must be 1-100 characters of A-Z a-z 0-9 _ - . @');
+  const who = parseWho(values.who, env);
   return { env: parseOpsEnv(values.env), yes: values.yes, json: values.json, who };
 }
 

@@ -33,9 +33,8 @@ import { SDK_API_VERSION } from '../service/shared/stripe-client';
 import { servingEndpoint, serviceUrlOf } from '../infra/stripe/webhook-endpoint-rules';
 import { parseFlags, runAsEntry, runScript, type ScriptIo, UsageError } from './lib/cli';
 import { OpsApi } from './lib/ops-api';
-import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget, stripeFor } from './lib/ops-env';
+import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, parseWho, resolveOpsTarget, stripeFor } from './lib/ops-env';
 import { formatDuration, printReport, type ReportRow } from './lib/report';
-import { defaultWho } from './stripe-validate';
 
 export { UsageError };
 
@@ -76,8 +75,7 @@ export function parseRollbackArgs(argv: string[], env: NodeJS.ProcessEnv = {}): 
   const ttl = Number(values['maintenance-ttl']);
   if (!/^\d+$/.test(values['maintenance-ttl']) || ttl < 60 || ttl > 86_400) throw new UsageError('--maintenance-ttl must be 60-86400 seconds');
   if (values['disable-endpoint'] && values.scope === 'app') throw new UsageError('--disable-endpoint changes Stripe: not with --scope app');
-  const who = values.who ?? defaultWho(env);
-  if (!/^[A-Za-z0-9_\-.@]{1,100}$/.test(who)) throw new UsageError('--who must be 1-100 characters of A-Z a-z 0-9 _ - . @');
+  const who = parseWho(values.who, env);
   return {
     env: target,
     reason,

@@ -22,7 +22,7 @@ import { PREMIUM_PRICES, PREMIUM_PRODUCT, WEBHOOK_EVENTS } from '../service/shar
 import { SDK_API_VERSION } from '../service/shared/stripe-client';
 import { sameEvents, servingEndpoint, serviceUrlOf } from '../infra/stripe/webhook-endpoint-rules';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
-import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, resolveOpsTarget, stripeFor } from './lib/ops-env';
+import { type OpsEnvDeps, type OpsEnvName, opsToken, type OpsTarget, parseOpsEnv, parseWho, resolveOpsTarget, stripeFor } from './lib/ops-env';
 import { printReport, type ReportRow } from './lib/report';
 
 export { UsageError };
@@ -35,16 +35,9 @@ export interface ValidateArgs {
   who: string;
 }
 
-/** Who the ops token names: --who, else the pipeline run, else the local user. */
-export function defaultWho(env: NodeJS.ProcessEnv): string {
-  if (env.GITHUB_RUN_ID) return `gha-${env.GITHUB_RUN_ID}`;
-  return (env.USER || env.USERNAME || 'unknown').replace(/[^A-Za-z0-9_\-.@]/g, '_').slice(0, 100);
-}
-
 export function parseValidateArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ValidateArgs {
   const values = parseFlags(argv, { env: { type: 'string' }, json: { type: 'boolean', default: false }, who: { type: 'string' } });
-  const who = values.who ?? defaultWho(env);
-  if (!/^[A-Za-z0-9_\-.@]{1,100}$/.test(who)) throw new UsageError('--who must be 1-100 characters of A-Z a-z 0-9 _ - . @');
+  const who = parseWho(values.who, env);
   return { env: parseOpsEnv(values.env), json: values.json, who };
 }
 

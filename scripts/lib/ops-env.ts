@@ -189,3 +189,13 @@ export async function opsToken(target: OpsTarget, who: string): Promise<string> 
 export function stripeFor(target: OpsTarget, maxNetworkRetries = 1): Stripe {
   return createStripeClient({ secretKey: target.stripe.secretKey, apiVersion: SDK_API_VERSION, ...(target.stripe.apiBase ? { apiBase: target.stripe.apiBase } : {}), maxNetworkRetries });
 }
+
+/**
+ * Who an ops token names (`ops:<who>`): --who, else the pipeline run, else the local user. A --who
+ * the service would refuse in a token is a usage error.
+ */
+export function parseWho(value: string | undefined, env: NodeJS.ProcessEnv): string {
+  const who = value ?? (env.GITHUB_RUN_ID ? `gha-${env.GITHUB_RUN_ID}` : (env.USER || env.USERNAME || 'unknown').replace(/[^A-Za-z0-9_\-.@]/g, '_').slice(0, 100));
+  if (!/^[A-Za-z0-9_\-.@]{1,100}$/.test(who)) throw new UsageError('--who must be 1-100 characters of A-Z a-z 0-9 _ - . @');
+  return who;
+}
