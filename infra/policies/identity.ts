@@ -70,7 +70,7 @@ export function deployRolesPinnedToRepository(resources: PolicyResource[]): Verd
       if (repos.size > 1) verdict.fail(`${role.name}: trusted by several repositories (${[...repos].join(', ')})`);
       if (!subs.some((s) => typeof s === 'string' && s.includes(':environment:'))) {
         const beyond = beyondImagePush(role, resources, verdict);
-        if (beyond !== undefined && beyond.length > 0) verdict.fail(`${role.name}: no sub pins a GitHub environment, yet it may do more than push images (${beyond.join(', ')})`);
+        if (beyond.length > 0) verdict.fail(`${role.name}: no sub pins a GitHub environment, yet it may do more than push images (${beyond.join(', ')})`);
       }
     }
   }
@@ -78,32 +78,26 @@ export function deployRolesPinnedToRepository(resources: PolicyResource[]): Verd
 }
 
 /**
- * What `role` may do besides ECR (undefined while unknown): a role without a GitHub environment
- * (the build on main, no approval gate) may push images and nothing else; deploying, reading
- * secrets or passing roles needs the environment's protection rules.
+ * What `role` is known to be allowed besides ECR: a role without a GitHub environment (the build
+ * on main, no approval gate) may push images and nothing else; deploying, reading secrets or
+ * passing roles needs the environment's protection rules. A policy or role reference unknown at
+ * preview is recorded as pending and judged at the update; what is known is judged now.
  */
-function beyondImagePush(role: PolicyResource, resources: PolicyResource[], verdict: Verdict): string[] | undefined {
-  const documents: unknown[] = [];
-  let known = true;
+function beyondImagePush(role: PolicyResource, resources: PolicyResource[], verdict: Verdict): string[] {
   const mine = (holder: PolicyResource): boolean => {
     const ref = holder.props.role;
-    if (!verdict.known(holder, 'role', ref)) known = false;
-    return ref !== undefined && !isUnknown(ref) && (ref === role.props.name || ref === role.props.arn);
+    return verdict.known(holder, 'role', ref) && ref !== undefined && (ref === role.props.name || ref === role.props.arn);
   };
-  for (const rp of ofType(resources, TYPES.rolePolicy).filter(mine)) documents.push(rp.props.policy);
+  const documents: unknown[] = ofType(resources, TYPES.rolePolicy).filter(mine).map((rp) => rp.props.policy);
   for (const inline of (role.props.inlinePolicies as { policy?: unknown }[] | undefined) ?? []) documents.push(inline.policy);
-  const attached = ofType(resources, TYPES.rolePolicyAttachment).filter(mine).map((a) => `attached ${String(a.props.policyArn)}`);
-  const actions: string[] = [...attached];
+  const actions = ofType(resources, TYPES.rolePolicyAttachment).filter(mine).map((a) => `attached ${isUnknown(a.props.policyArn) ? 'a policy' : String(a.props.policyArn)}`);
   for (const doc of documents) {
-    if (!verdict.known(role, 'its permission policies', doc)) {
-      known = false;
-      continue;
-    }
+    if (!verdict.known(role, 'its permission policies', doc)) continue;
     for (const st of list(typeof doc === 'string' ? (JSON.parse(doc) as { Statement?: unknown }).Statement : undefined) as { Effect?: unknown; Action?: unknown; NotAction?: unknown }[]) {
       if (st.Effect !== 'Allow') continue;
       if (st.NotAction !== undefined) actions.push('NotAction');
       for (const action of list(st.Action)) if (typeof action !== 'string' || !/^ecr:[A-Za-z]+$/.test(action)) actions.push(String(action));
     }
   }
-  return known ? actions : undefined;
+  return actions;
 }

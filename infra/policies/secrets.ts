@@ -119,8 +119,11 @@ function secretGrants(role: PolicyResource, resources: PolicyResource[], verdict
       : [];
   const grants: SecretGrant[] = [];
   for (const rp of ofType(resources, TYPES.rolePolicy).filter(isThisRole)) grants.push(...fromDocument(rp, rp.name, rp.props.policy));
-  if (known(role, 'inlinePolicies', role.props.inlinePolicies))
-    for (const inline of (role.props.inlinePolicies as { name?: string; policy?: unknown }[] | undefined) ?? [])
+  // Each inline policy on its own: one document unknown at preview leaves the others judged.
+  const inlinePolicies = role.props.inlinePolicies;
+  if (isUnknown(inlinePolicies)) known(role, 'inlinePolicies', inlinePolicies);
+  else
+    for (const inline of (inlinePolicies as { name?: string; policy?: unknown }[] | undefined) ?? [])
       grants.push(...fromDocument(role, `${role.name}/${inline.name ?? 'inline'}`, inline.policy));
   const attachments = ofType(resources, TYPES.rolePolicyAttachment).filter(isThisRole);
   const managedArns = [
@@ -136,10 +139,15 @@ function secretGrants(role: PolicyResource, resources: PolicyResource[], verdict
   return { grants, complete };
 }
 
-/** A role other than the execution role that may read secrets, and exactly which: its job needs them. */
+/**
+ * A role other than the execution role that may read secrets, and exactly which: its job needs
+ * them. `complete` is false while the task definitions that name those secrets are unknown
+ * (preview): a grant outside `arns` then waits for the update.
+ */
 interface Allowance {
   job: string;
   arns: Set<string>;
+  complete: boolean;
 }
 
 /**
@@ -147,7 +155,8 @@ interface Allowance {
  * credentials secret its container names in DATABASE_CREDENTIALS_ARN (the service reads it itself,
  * RDS rotates it), which must be the master user secret of an RDS instance of this stack; a role
  * GitHub Actions assumes exactly the task's AUTH_JWT_SECRET (the pipeline signs its short-lived ops
- * token with it). `known` is false while a task role ARN or a trust policy is unknown (preview).
+ * token with it). `known` is false while a task role ARN or a trust policy is unknown (preview):
+ * any role may then be one of these.
  */
 function allowances(resources: PolicyResource[], verdict: Verdict): { byRole: Map<PolicyResource, Allowance>; known: boolean } {
   const roles = ofType(resources, TYPES.role);
@@ -161,25 +170,24 @@ function allowances(resources: PolicyResource[], verdict: Verdict): { byRole: Ma
     else for (const s of (secrets as { secretArn?: unknown }[] | undefined) ?? []) rdsSecrets.add(s.secretArn);
   }
   const jwtSecrets = new Set<string>();
+  let containersKnown = true;
   for (const td of ofType(resources, TYPES.taskDefinition)) {
     const containers = containersOf(td, new Verdict());
-    if (!containers) {
-      known = false;
-      continue;
-    }
-    for (const c of containers) for (const s of c.secrets ?? []) if (s.name === 'AUTH_JWT_SECRET') jwtSecrets.add(s.valueFrom);
-    const credentials = containers.flatMap((c) => databaseCredentialsArnOf(c) ?? []);
+    if (!containers) containersKnown = false;
+    for (const c of containers ?? []) for (const s of c.secrets ?? []) if (s.name === 'AUTH_JWT_SECRET') jwtSecrets.add(s.valueFrom);
+    const credentials = (containers ?? []).flatMap((c) => databaseCredentialsArnOf(c) ?? []);
     if (rdsKnown) for (const arn of credentials) if (!rdsSecrets.has(arn)) verdict.fail(`${td.name}: DATABASE_CREDENTIALS_ARN ${arn} is not the master user secret of an RDS instance in this stack`);
     const roleArn = td.props.taskRoleArn;
     if (roleArn === undefined) continue;
     const role = roles.find((r) => !isUnknown(r.props.arn) && r.props.arn === roleArn);
-    if (role) byRole.set(role, { job: 'task role', arns: new Set(credentials.filter((arn) => rdsSecrets.has(arn))) });
+    // While the instances' secrets are unknown the cross-check above waits (pending), and so does this one.
+    if (role) byRole.set(role, { job: 'task role', arns: new Set(rdsKnown ? credentials.filter((arn) => rdsSecrets.has(arn)) : credentials), complete: containers !== undefined });
     else if (isUnknown(roleArn) || roles.some((r) => isUnknown(r.props.arn))) known = false;
   }
   for (const role of roles) {
     const github = trustsGitHubActions(role, resources);
     if (github === undefined) known = false;
-    else if (github) byRole.set(role, { job: 'GitHub Actions role', arns: jwtSecrets });
+    else if (github) byRole.set(role, { job: 'GitHub Actions role', arns: jwtSecrets, complete: containersKnown });
   }
   return { byRole, known };
 }
@@ -208,6 +216,8 @@ export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): V
         verdict.pending(td, 'executionRoleArn');
         executionRolesKnown = false;
       } else if (roleArn !== undefined) verdict.fail(`${td.name}: execution role not found in the stack`);
+      // ECS pulls `secrets[]` with the execution role: without one, no task of it starts.
+      else if (referenced.size > 0) verdict.fail(`${td.name}: takes secrets through valueFrom but has no execution role to read them`);
       continue;
     }
     executionRoles.add(role);
@@ -223,10 +233,11 @@ export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): V
         granted.add(res);
       }
     }
-    // Each side of the comparison must be fully known (pending is already recorded).
-    if (!containers || !complete) continue;
+    // A known grant beyond what the known task uses is wrong whatever else is pending; a secret the
+    // task needs is missing only once every grant is known (pending is already recorded).
+    if (!containers) continue;
     for (const arn of granted) if (!referenced.has(arn)) verdict.fail(`${role.name}: may read ${arn}, which the task does not use`);
-    for (const arn of referenced) if (!granted.has(arn)) verdict.fail(`${role.name}: cannot read ${arn}, which the task needs`);
+    if (complete) for (const arn of referenced) if (!granted.has(arn)) verdict.fail(`${role.name}: cannot read ${arn}, which the task needs`);
   }
   const allowed = allowances(resources, verdict);
   for (const role of roles) {
@@ -243,7 +254,12 @@ export function executionRoleReadsOnlyOurSecrets(resources: PolicyResource[]): V
     }
     for (const grant of grants) {
       if (grant.resources === 'every secret') verdict.fail(`${grant.source}: the ${allowance.job} (${role.name}) reads every secret`);
-      else for (const res of grant.resources) if (!allowance.arns.has(res)) verdict.fail(`${grant.source}: the ${allowance.job} (${role.name}) may read ${res}, which its job does not need`);
+      else
+        for (const res of grant.resources) {
+          if (allowance.arns.has(res)) continue;
+          if (allowance.complete) verdict.fail(`${grant.source}: the ${allowance.job} (${role.name}) may read ${res}, which its job does not need`);
+          else verdict.pending(role, 'what its job may read');
+        }
     }
   }
   return verdict;
