@@ -6,7 +6,7 @@ import { redact } from '../shared/redact';
 /**
  * CloudWatch metrics without an agent: one JSON line per event in the Embedded Metric Format.
  * CloudWatch Logs (the ECS awslogs driver) extracts the metric from the line; the infra alarms
- * read the same names from CLOUDWATCH_METRICS.
+ * and the canary analysis read the same names from CLOUDWATCH_METRICS.
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  */
 export interface EmfLine {
@@ -20,6 +20,8 @@ export interface EmfLine {
 export interface EmfWriterOptions {
   /** The `Environment` dimension value (staging, production, ...). */
   environment: string;
+  /** The `ServiceVersion` dimension value (config `version`: SERVICE_VERSION, else `dev`). */
+  version: string;
   clock: Clock;
   /** Where lines go; stdout in the container (the awslogs driver ships it). */
   stream: Writable;
@@ -42,13 +44,17 @@ export class EmfWriter {
         CloudWatchMetrics: [
           {
             Namespace: CLOUDWATCH_METRICS.namespace,
-            Dimensions: [[CLOUDWATCH_METRICS.dimension]],
+            // Two dimension sets, so CloudWatch stores each point twice: per environment (what the
+            // alarms read, unchanged) and per environment and version (what the canary analysis
+            // reads to tell a new version's failures from the old tasks').
+            Dimensions: [[CLOUDWATCH_METRICS.dimension], [CLOUDWATCH_METRICS.dimension, CLOUDWATCH_METRICS.versionDimension]],
             Metrics: [{ Name: name, Unit: 'Count' }],
           },
         ],
       },
       ...(redact(definedOnly(properties)) as Properties),
       [CLOUDWATCH_METRICS.dimension]: this.options.environment,
+      [CLOUDWATCH_METRICS.versionDimension]: this.options.version,
       [name]: value,
     };
     try {

@@ -61,7 +61,7 @@ export function createMonitoring(options: MonitoringOptions): Monitoring {
     onCollectError: (error) => logger.warn('metrics: maintenance flag unreadable at scrape', { error: errorMessage(error) }),
     processMetrics: options.processMetrics,
   });
-  const emf = new EmfWriter({ environment: config.env, clock, stream: options.emfStream ?? process.stdout });
+  const emf = new EmfWriter({ environment: config.env, version: config.version, clock, stream: options.emfStream ?? process.stdout });
   // Alert throttling keeps working in this process while Redis is down (per-instance windows then).
   const alertStore = new FailoverStore(store, (failing, detail) =>
     failing ? logger.warn('alerts: shared store unavailable, throttling per instance', { error: detail }) : logger.info('alerts: shared store answers again'),

@@ -1,5 +1,11 @@
+import { EmfWriter, type EmfLine } from '../../../service/monitoring/emf';
+import { systemClock } from '../../../service/shared/clock';
 import { CLOUDWATCH_METRICS } from '../../../service/shared/metric-names';
+import { captureLines } from '../../support/capture';
 import { startTestService, type TestService } from '../../support/service';
+
+/** What the service's SERVICE_VERSION is in this suite: the value of the ServiceVersion dimension. */
+const VERSION = 'v2026.11.29-abc1234';
 
 /** A strict reader of the Prometheus text exposition format (what a scraper would refuse). */
 function parsePrometheus(text: string) {
@@ -28,7 +34,7 @@ function parsePrometheus(text: string) {
 describe('GET /metrics and EMF lines', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService();
+    svc = await startTestService({ env: { SERVICE_VERSION: VERSION } });
   });
   afterAll(async () => {
     await svc.close();
@@ -78,19 +84,21 @@ describe('GET /metrics and EMF lines', () => {
     expect(buckets).toEqual([...buckets].sort((x, y) => x - y));
   });
 
-  it('writes one EMF line per event with the documented namespace, names and Environment dimension', () => {
+  it('writes one EMF line per event with the documented namespace, names and both dimension sets: [Environment] and [Environment, ServiceVersion]', () => {
     const lines = svc.emfLines();
     const names = Object.values(CLOUDWATCH_METRICS.names) as string[];
     expect(lines.length).toBeGreaterThanOrEqual(3);
     for (const line of lines) {
       const [directive] = line._aws.CloudWatchMetrics;
       expect(directive?.Namespace).toBe('Upiik/Payments');
-      expect(directive?.Dimensions).toEqual([['Environment']]);
+      // The alarms read [Environment]; the canary analysis reads [Environment, ServiceVersion].
+      expect(directive?.Dimensions).toEqual([['Environment'], ['Environment', 'ServiceVersion']]);
       expect(directive?.Metrics).toHaveLength(1);
       const name = directive!.Metrics[0]!.Name;
       expect(names).toContain(name);
       expect(line[name]).toBe(1);
       expect(line.Environment).toBe('test');
+      expect(line.ServiceVersion).toBe(VERSION);
       expect(typeof line._aws.Timestamp).toBe('number');
     }
     const emitted = lines.map((l) => l._aws.CloudWatchMetrics[0]!.Metrics[0]!.Name);
@@ -103,6 +111,19 @@ describe('GET /metrics and EMF lines', () => {
     const last = svc.emfLines().slice(-2);
     expect(last.map((l) => l._aws.CloudWatchMetrics[0]!.Metrics[0]!.Name)).toEqual(['PaymentFailed', 'WebhookFailed']);
     expect(last[0]).toMatchObject({ failureCode: 'card_declined', PaymentFailed: 1 });
+  });
+});
+
+describe('EmfWriter', () => {
+  it('names both dimension sets from CLOUDWATCH_METRICS and sets every dimension the sets name on the line', () => {
+    const out = captureLines<EmfLine>();
+    new EmfWriter({ environment: 'production', version: 'sha256:0123abcd', clock: systemClock, stream: out.stream }).count('PaymentFailed', { failureCode: 'card_declined' });
+    const [line] = out.lines();
+    const dimensions = line!._aws.CloudWatchMetrics[0]!.Dimensions;
+    expect(dimensions).toEqual([[CLOUDWATCH_METRICS.dimension], [CLOUDWATCH_METRICS.dimension, CLOUDWATCH_METRICS.versionDimension]]);
+    // EMF drops a metric whose dimension set names a key missing from the line.
+    for (const key of dimensions.flat()) expect(typeof line![key]).toBe('string');
+    expect(line).toMatchObject({ Environment: 'production', ServiceVersion: 'sha256:0123abcd', PaymentFailed: 1, failureCode: 'card_declined' });
   });
 });
 

@@ -208,7 +208,7 @@ describe('errors from dependencies', () => {
       coalesceMs: 1,
     });
     const emf = memoryStream();
-    const observer = new MonitoringObserver(new PaymentMetrics({ processMetrics: false }), new EmfWriter({ environment: 'test', clock: systemClock, stream: emf.stream }), dispatcher);
+    const observer = new MonitoringObserver(new PaymentMetrics({ processMetrics: false }), new EmfWriter({ environment: 'test', version: 'dev', clock: systemClock, stream: emf.stream }), dispatcher);
     try {
       observer.webhookHandled({ eventId: 'evt_1', type: 'invoice.paid', outcome: 'failed', durationMs: 3, error });
       await waitUntil(() => capture.alerts.length === 1 && requests.length === 1, { what: 'the webhook failure alert in every sink' });
