@@ -106,8 +106,10 @@ export async function runStepEntry<I>(entry: StepEntry<I>, io: EntryIo = {}): Pr
   try {
     result = await entry.run(inputs, core);
   } catch (error) {
-    core.setFailed(redactString(`${title}: ${(error as Error).message}`));
-    return 1;
+    // An input found wrong only once the target is resolved (a live key for a test-mode smoke) is
+    // still a wrong invocation, not a failed release.
+    core.setFailed(redactString(`${error instanceof InputError ? 'wrong inputs: ' : ''}${title}: ${(error as Error).message}`));
+    return error instanceof InputError ? 2 : 1;
   }
   for (const [name, value] of Object.entries(result.outputs)) core.setOutput(name, value);
   await printReport(result.rows, { title, json: env.STEP_REPORT === 'json', out, env, extra: { summary: result.summary, outputs: result.outputs } });

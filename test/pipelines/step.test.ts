@@ -87,6 +87,9 @@ describe('runStepEntry', () => {
     expect(broken.calls.failed).toHaveLength(1);
     expect(broken.calls.failed[0]).toMatch(/^demo \(staging\): connect failed for /);
     expect(broken.calls.failed[0]).not.toContain('hunter2');
+    const late = fakeCore({ name: 'production' });
+    expect(await runStepEntry(entry(new InputError('mode full needs a test-mode key')), { core: late.core, env: {}, out: () => undefined })).toBe(2);
+    expect(late.calls.failed).toEqual(['wrong inputs: demo (production): mode full needs a test-mode key']);
   });
 
   test('STEP_REPORT=json prints one JSON document with the summary and outputs', async () => {
