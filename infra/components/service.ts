@@ -153,6 +153,11 @@ export class PaymentsService extends pulumi.ComponentResource {
           }),
         ),
       tags: args.tags,
+      // Keep every revision registered when a release replaces it: ECS updates a service only to
+      // an ACTIVE revision, so the rollback step (pipelines/app-rollback) and ECS's own rollback
+      // need the previous one. Old revisions cost nothing; `aws ecs deregister-task-definition`
+      // prunes them by hand.
+      skipDestroy: true,
     }, parent);
 
     const canary = args.deployment.strategy === 'CANARY';

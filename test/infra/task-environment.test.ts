@@ -76,6 +76,11 @@ describe.each(MODES)('the %s task definition with the %s database', (stack, mode
     expect(config?.database.url !== undefined).toBe(mode === 'external');
   });
 
+  test('keeps the replaced revision registered, so a rollback can return to it', () => {
+    const [td] = ofType(run.resources, TYPES.taskDefinition);
+    expect(td?.props.skipDestroy).toBe(true);
+  });
+
   test('passes every secret the service reads in production by valueFrom from a secret of this stack', () => {
     const app = containerOf(run);
     const secretArns = new Set(ofType(run.resources, TYPES.secret).map((s) => s.props.arn));
