@@ -1,24 +1,30 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
-import { ALARMS } from '../../infra/alarm-catalog';
-import type { ReportRow } from '../../scripts/lib/report';
-import { isTransientAwsError } from '../lib/aws';
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { StepClock } from '../lib/clock';
 import type { StepResult } from '../lib/step';
-import { MetricsNotReadyError, type MetricSource, type MetricWindow, type Side, type SideFigures } from './metric-source';
-import { stopInProgressDeployment, type StopOutcome } from './stop-deployment';
-import { judge, type MetricName, type Thresholds, type Verdict } from './verdict';
+import { bake } from './bake';
+import { describeWeights, groupName, parseListenerRuleArn, parseTargetGroupArn } from './listener-weights';
+import type { MetricSource } from './metric-source';
+import type { Thresholds } from './verdict';
+import { waitForCanary, whyEnded, type CanaryStart } from './wait-for-canary';
 
-/** The step's inputs, checked by the entry (main.ts); the workflow passes them snake_case. */
-export interface Inputs {
+/** Finding the canary during the deployment: the production listener rule and the service's two target groups. */
+export interface Discovery {
+  /** The production listener rule ECS shifts (`...:listener-rule/app/<alb>/<id>/<listener>/<rule>`). */
+  listenerRuleArn: string;
+  /** The primary and alternate target group ARNs, in any order: which is the candidate is found out. */
+  targetGroupArns: [string, string];
+  /** How long to wait for the deployment and its canary split before giving up. */
+  startTimeoutSeconds: number;
+  /** Deployments created before are not this release's; unset = when the step started. */
+  startedAfter?: Date;
+}
+
+interface CommonInputs {
   region: string;
   cluster: string;
   service: string;
   environment: string;
-  /** `app/<name>/<id>` */
-  loadBalancer: string;
-  /** `targetgroup/<name>/<id>`: where the canary's tasks are, and where the old tasks are. */
-  candidateTargetGroup: string;
-  stableTargetGroup: string;
   /** SERVICE_VERSION of each side: the EMF `ServiceVersion` dimension value. */
   candidateVersion: string;
   stableVersion: string;
@@ -28,127 +34,120 @@ export interface Inputs {
   stopOnFail: boolean;
 }
 
+/**
+ * The step's inputs, checked by the entry (main.ts); the workflow passes them snake_case. Either the
+ * target groups are named up front (`candidateTargetGroup`/`stableTargetGroup`, dimension values
+ * `targetgroup/<name>/<id>`, with `loadBalancer` `app/<name>/<id>`), or `discover` says where to find
+ * them once ECS starts the canary (`loadBalancer` then defaults to the rule's load balancer).
+ */
+export type Inputs = CommonInputs & (
+  | { loadBalancer: string; candidateTargetGroup: string; stableTargetGroup: string; discover?: undefined }
+  | { loadBalancer?: string; candidateTargetGroup?: undefined; stableTargetGroup?: undefined; discover: Discovery }
+);
+
+/** The CloudWatch dimension values one bake compares. */
+export interface BakeTargets {
+  loadBalancer: string;
+  candidateTargetGroup: string;
+  stableTargetGroup: string;
+}
+
 export interface Deps {
-  metrics: MetricSource;
+  /** The metric source for the target groups being compared (known only once the canary is found). */
+  metrics: (targets: BakeTargets) => MetricSource;
   ecs: ECSClient;
+  elb: ElasticLoadBalancingV2Client;
   clock: StepClock;
 }
 
-/** The runbook page of the alarm watching the same signal, for the on-call engineer's next read. */
-const RUNBOOK: Record<MetricName, string> = {
-  '5xx_rate': ALARMS.alb5xxRate.slug,
-  p99_latency: ALARMS.targetP99Latency.slug,
-  payment_failure_rate: ALARMS.paymentFailureRate.slug,
-  webhook_failure_rate: ALARMS.webhookFailureRate.slug,
-};
-
-interface Reading {
-  window: MetricWindow;
-  figures: Record<Side, SideFigures>;
-  verdict: Verdict;
-}
-
-/** A poll worth missing: throttled, AWS 5xx, or the source's data not complete yet. */
-const isMissedPoll = (error: unknown) => error instanceof MetricsNotReadyError || isTransientAwsError(error);
-
 /**
- * Bakes the canary: every poll_seconds reads both sides over the window since the step started and
- * judges them; a conclusive failure ends the bake at once (and stops the deployment with ROLLBACK
- * when stop_on_fail), otherwise the last reading at bake_seconds decides. A failed poll that is
- * worth retrying is a missed poll; any other error ends the step (the message says which call).
+ * Compares the canary's version with the stable one over the bake (bake.ts). With named target
+ * groups the bake starts at once. With `discover`, the step first waits (wait-for-canary.ts) for
+ * the release's ECS deployment and for the listener rule to split traffic, takes the candidate's
+ * group from the weights, bakes from the split, and ends early when ECS ends the canary phase. A
+ * deployment that ends before any split is reported: rolled back or stopped = not ok (ECS already
+ * undid it; the rollback job runs), completed (or all traffic already on the new group) =
+ * inconclusive (nothing to judge, the workflow decides).
  */
 export async function run(inputs: Inputs, deps: Deps): Promise<StepResult> {
   const { clock } = deps;
   const started = clock.now();
-  const deadline = started + inputs.bakeSeconds * 1000;
-  const rows: ReportRow[] = [];
-  let last: Reading | undefined;
-  let polls = 0;
-  let missed = 0;
-
-  while (clock.now() < deadline && last?.verdict.verdict !== 'fail') {
-    await clock.sleep(Math.min(inputs.pollSeconds * 1000, deadline - clock.now()));
-    polls += 1;
-    const window = { start: new Date(started), end: new Date(clock.now()) };
-    try {
-      const [candidate, stable] = await Promise.all([deps.metrics.read('candidate', window), deps.metrics.read('stable', window)]);
-      last = { window, figures: { candidate, stable }, verdict: judge(candidate, stable, inputs.thresholds) };
-    } catch (error) {
-      if (!isMissedPoll(error)) throw error;
-      missed += 1;
-      rows.push({ name: `poll ${polls}`, ok: true, found: `missed (${errorText(error)}); the next poll reads the whole window again` });
-    }
+  if (!inputs.discover) {
+    const targets = { loadBalancer: inputs.loadBalancer, candidateTargetGroup: inputs.candidateTargetGroup, stableTargetGroup: inputs.stableTargetGroup };
+    return bake(inputs, {
+      metrics: deps.metrics(targets), ...targets, windowStart: started, bakeStart: started, before: [],
+      outputs: { candidate_target_group: inputs.candidateTargetGroup, stable_target_group: inputs.stableTargetGroup },
+    }, deps);
   }
 
-  const elapsedMs = clock.now() - started;
-  const bakeRow = (ok: boolean, found: string): ReportRow => ({ name: 'bake', ok, found, durationMs: elapsedMs });
-  const pollText = `${polls} poll${polls === 1 ? '' : 's'}${missed ? `, ${missed} missed` : ''}`;
-  if (!last) {
-    rows.unshift(bakeRow(false, `${pollText}: no poll read the metrics`));
+  const { discover } = inputs;
+  const found = await waitForCanary({
+    cluster: inputs.cluster, service: inputs.service, listenerRuleArn: discover.listenerRuleArn, targetGroupArns: discover.targetGroupArns,
+    startedAfter: discover.startedAfter?.getTime() ?? started, deadline: started + discover.startTimeoutSeconds * 1000, pollSeconds: inputs.pollSeconds,
+  }, deps);
+  if (found.kind !== 'split') return notBaked(inputs, discover, found, Math.round((clock.now() - started) / 1000));
+
+  const targets = {
+    loadBalancer: inputs.loadBalancer ?? dimension(parseListenerRuleArn(discover.listenerRuleArn)?.dimension, 'listener_rule_arn'),
+    candidateTargetGroup: dimension(parseTargetGroupArn(found.candidate)?.dimension, 'target_groups'),
+    stableTargetGroup: dimension(parseTargetGroupArn(found.stable)?.dimension, 'target_groups'),
+  };
+  return bake(inputs, {
+    metrics: deps.metrics(targets), ...targets, windowStart: found.since, bakeStart: found.seenAt, before: found.rows,
+    outputs: { candidate_target_group: found.candidate, stable_target_group: found.stable },
+    watch: { ruleArn: discover.listenerRuleArn, candidateArn: found.candidate, stableArn: found.stable },
+  }, deps);
+}
+
+/** The entry checked the ARNs; this only keeps the types honest. */
+const dimension = (value: string | undefined, input: string): string => {
+  if (!value) throw new Error(`input ${input} is not an ELBv2 ARN`);
+  return value;
+};
+
+/** The canary phase never showed: the deployment ended first, or the start timeout passed. */
+function notBaked(inputs: Inputs, discover: Discovery, found: Exclude<CanaryStart, { kind: 'split' }>, waitedSeconds: number): StepResult {
+  const base = { candidate_target_group: '', stable_target_group: '', rollback_requested: false, verdict: 'inconclusive' };
+  const canary = `The canary ${inputs.candidateVersion}`;
+  if (found.kind === 'timeout') {
     return {
       ok: false,
-      summary: `no figures: every one of ${polls} polls over ${inputs.bakeSeconds} s failed to read the metrics, so the canary ${inputs.candidateVersion} was not judged and not stopped; re-run the analysis or decide by hand from the dashboards`,
-      rows,
-      outputs: { verdict: 'inconclusive', reason: 'no poll read the metrics', figures: JSON.stringify({ polls, missed }), rollback_requested: false },
+      summary: `no canary traffic split within start_timeout_seconds (${discover.startTimeoutSeconds} s): ${found.state}. ${canary} was not judged and nothing was stopped; check the deployment in the ECS console (or aws ecs list-service-deployments), then re-run the analysis or decide by hand from the dashboards`,
+      rows: found.rows,
+      outputs: { ...base, reason: `no canary traffic split within ${discover.startTimeoutSeconds} s`, figures: JSON.stringify({ waitedSeconds, state: found.state }) },
     };
   }
-
-  const { verdict } = last;
-  const early = verdict.verdict === 'fail' && clock.now() < deadline;
-  const to = last.window.end.toISOString();
-  rows.unshift(bakeRow(true, `${pollText}; figures ${last.window.start.toISOString()} to ${to}${early ? ' (ended early: a metric failed)' : ''}`));
-  for (const j of verdict.judgements)
-    rows.push({ name: j.metric, ok: j.outcome !== 'fail', found: j.message, ...(j.outcome === 'fail' ? { fix: `see runbooks/${RUNBOOK[j.metric]}.md` } : {}) });
-
-  const outputs = (rollbackRequested: boolean) => ({ verdict: verdict.verdict, reason: verdict.reason, figures: figuresJson(inputs, last!), rollback_requested: rollbackRequested });
-  const versions = `candidate ${inputs.candidateVersion} vs stable ${inputs.stableVersion}`;
-
-  if (verdict.verdict === 'pass') {
-    return { ok: true, summary: `pass: ${versions}, every metric within its limit over ${Math.round(elapsedMs / 1000)} s`, rows, outputs: outputs(false) };
-  }
-  if (verdict.verdict === 'inconclusive') {
-    const thin = verdict.judgements.filter((j) => j.outcome === 'inconclusive').map((j) => j.metric).join(', ');
-    rows.push({ name: 'verdict', ok: true, found: `WARNING inconclusive: too little traffic to judge ${thin}; not a failure, the workflow decides` });
+  if (found.kind === 'promoted') {
+    const why = `ECS moved all traffic from ${groupName(found.stable)} to ${groupName(found.candidate)} between two polls ${inputs.pollSeconds} s apart, so the canary split was never seen: the canary bake (canaryBakeTimeInMinutes) was shorter than poll_seconds`;
     return {
       ok: true,
-      summary: `inconclusive (not a failure): ${versions}, too little traffic over ${Math.round(elapsedMs / 1000)} s to judge ${thin}; nothing failed and nothing was stopped: the workflow decides whether to promote, bake longer or roll back`,
-      rows,
-      outputs: outputs(false),
+      summary: `inconclusive (not a failure): ${why} (deployment ${found.deploymentArn} is still in its final bake). ${canary} was not judged and nothing was stopped: the workflow decides`,
+      rows: [...found.rows, { name: 'verdict', ok: true, found: `WARNING inconclusive: ${why}` }],
+      outputs: {
+        ...base, candidate_target_group: found.candidate, stable_target_group: found.stable,
+        reason: 'the canary phase ended between two polls, before any split was seen', figures: JSON.stringify({ waitedSeconds, deployment: found.deploymentArn }),
+      },
     };
   }
-
-  const failedMetrics = verdict.judgements.filter((j) => j.outcome === 'fail').map((j) => j.metric);
-  const stop: StopOutcome | undefined = inputs.stopOnFail ? await stopInProgressDeployment(deps.ecs, { cluster: inputs.cluster, service: inputs.service }) : undefined;
-  let next: string;
-  if (!stop) {
-    rows.push({ name: 'rollback', ok: true, found: 'not requested: stop_on_fail is false' });
-    next = 'stop_on_fail is false, so the deployment was left running: the rollback workflow must run';
-  } else if (stop.stopped) {
-    rows.push({ name: 'rollback', ok: true, found: `StopServiceDeployment ROLLBACK requested for ${stop.serviceDeploymentArn}` });
-    next = `ECS is rolling ${inputs.service} back to the previous revision (StopServiceDeployment ROLLBACK of ${stop.serviceDeploymentArn}); the rollback workflow takes it from there`;
-  } else {
-    rows.push({ name: 'rollback', ok: false, found: `not requested: ${stop.why}`, fix: 'run the rollback workflow' });
-    next = `no deployment was stopped (${stop.why}): the rollback workflow must run`;
+  const { deployment } = found;
+  const figures = JSON.stringify({
+    waitedSeconds, deployment: deployment.serviceDeploymentArn, status: deployment.status,
+    ...(found.lastWeights ? { lastWeights: describeWeights(found.lastWeights) } : {}),
+  });
+  if (found.failed) {
+    const why = whyEnded(deployment);
+    return {
+      ok: false,
+      summary: `ECS ended deployment ${deployment.serviceDeploymentArn} ${deployment.status} before the canary traffic split was seen: ${why}. ${canary} was not judged and this step stopped nothing; the rollback job runs; read runbooks/ecs-deployment-failed.md`,
+      rows: found.rows,
+      outputs: { ...base, reason: `deployment ${deployment.status} before any canary split: ${why}`, figures },
+    };
   }
+  const why = `no poll in ${waitedSeconds} s saw the listener rule split traffic: the canary bake (canaryBakeTimeInMinutes) was shorter than poll_seconds (${inputs.pollSeconds} s), or the canary phase was over before the step started`;
   return {
-    ok: false,
-    summary: `fail on ${failedMetrics.join(', ')}${early ? ` after ${Math.round(elapsedMs / 1000)} s of the ${inputs.bakeSeconds} s bake` : ''}: ${verdict.reason}. ${next}; read runbooks/${RUNBOOK[failedMetrics[0]!]}.md`,
-    rows,
-    outputs: outputs(stop?.stopped ?? false),
+    ok: true,
+    summary: `inconclusive (not a failure): ECS completed deployment ${deployment.serviceDeploymentArn} (SUCCESSFUL) but ${why}. ${canary} was not judged and nothing was stopped: the workflow decides`,
+    rows: [...found.rows, { name: 'verdict', ok: true, found: `WARNING inconclusive: ${why}` }],
+    outputs: { ...base, reason: `deployment completed before any canary split was seen (${why})`, figures },
   };
 }
-
-/** Both sides' numbers and each metric's judgement, for later jobs and the release summary. */
-function figuresJson(inputs: Inputs, reading: Reading): string {
-  return JSON.stringify({
-    window: { start: reading.window.start.toISOString(), end: reading.window.end.toISOString() },
-    candidate: { version: inputs.candidateVersion, targetGroup: inputs.candidateTargetGroup, ...reading.figures.candidate },
-    stable: { version: inputs.stableVersion, targetGroup: inputs.stableTargetGroup, ...reading.figures.stable },
-    metrics: reading.verdict.judgements.map(({ metric, outcome, candidate, stable, limit, sample }) => ({ metric, outcome, candidate, stable, limit, sample })),
-  });
-}
-
-const errorText = (error: unknown): string => {
-  const e = error as { name?: string; message?: string };
-  return [e?.name, e?.message].filter(Boolean).join(': ') || String(error);
-};

@@ -7,6 +7,7 @@
  */
 import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { ECSClient, ListServiceDeploymentsCommand, StopServiceDeploymentCommand } from '@aws-sdk/client-ecs';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloudWatchMetricSource } from '../../pipelines/canary-analysis/cloudwatch-metric-source';
 import { entry } from '../../pipelines/canary-analysis/main';
@@ -24,7 +25,9 @@ const TG = { candidate: 'targetgroup/upiik-pay-prod-alt/73e2d6bc24d8a067', stabl
 const VERSION = { candidate: 'sha256:c0ffee01', stable: 'sha256:5ab1e002' };
 const DEPLOYMENT_ARN = 'arn:aws:ecs:eu-central-1:123456789012:service-deployment/upiik-payments-production/payments/AbCdEf123';
 
-const inputs = (over: Partial<Inputs> = {}): Inputs => ({
+/** The named-target-groups form of the inputs. */
+type NamedInputs = Extract<Inputs, { candidateTargetGroup: string }>;
+const inputs = (over: Partial<NamedInputs> = {}): NamedInputs => ({
   region: 'eu-central-1',
   cluster: 'upiik-payments-production',
   service: 'payments',
@@ -90,14 +93,14 @@ function seriesSide(q: MetricDataQuery): Side | undefined {
 const steady = (candidate: Partial<PerMinute>, stable: Partial<PerMinute> = {}) => (side: Side) => ({ ...HEALTHY, ...(side === 'candidate' ? candidate : stable) });
 const deployments = (...arns: string[]) => ecs.on(ListServiceDeploymentsCommand).resolves({ serviceDeployments: arns.map((serviceDeploymentArn) => ({ serviceDeploymentArn, status: 'IN_PROGRESS' })) });
 
-async function analyse(over: Partial<Inputs> = {}) {
+async function analyse(over: Partial<NamedInputs> = {}) {
   const clock = fakeClock();
   const metrics = new CloudWatchMetricSource(new CloudWatchClient({ region: 'eu-central-1' }), {
     loadBalancer: LB,
     environment: 'production',
     targets: { candidate: { targetGroup: TG.candidate, version: VERSION.candidate }, stable: { targetGroup: TG.stable, version: VERSION.stable } },
   });
-  const result = await run(inputs(over), { metrics, ecs: new ECSClient({ region: 'eu-central-1' }), clock });
+  const result = await run(inputs(over), { metrics: () => metrics, ecs: new ECSClient({ region: 'eu-central-1' }), elb: new ElasticLoadBalancingV2Client({ region: 'eu-central-1' }), clock });
   return { result, clock, figures: JSON.parse(String(result.outputs.figures)) };
 }
 
@@ -114,7 +117,7 @@ describe('canary analysis over CloudWatch', () => {
     publish(steady({ HTTPCode_Target_5XX_Count: 1, TargetResponseTime: 0.3 }));
     const { result, clock, figures } = await analyse();
     expect(result.ok).toBe(true);
-    expect(result.outputs).toMatchObject({ verdict: 'pass', reason: 'every metric within its limit', rollback_requested: false });
+    expect(result.outputs).toMatchObject({ verdict: 'pass', reason: 'every metric within its limit', rollback_requested: false, candidate_target_group: TG.candidate, stable_target_group: TG.stable });
     expect(clock.slept).toEqual(Array(10).fill(60_000));
     expect(cw.commandCalls(GetMetricDataCommand)).toHaveLength(20);
     expect(ecs.calls()).toHaveLength(0);
