@@ -114,15 +114,17 @@ test('a re-pause during a drain stops it; the rest stays pending in Stripe order
 test('an event stored behind the cursor while the drain runs is picked up by the same drain', async () => {
   await storeEvents(3, 1_800_000_100);
   let late: Promise<unknown> | undefined;
-  const summary = await drainPendingEvents(
-    deps({
-      webhookHandled: (h) => {
-        // A delivery that read the flag just before the resume: stored pending, older than the cursor.
-        if (h.eventId === 'evt_drain_0002') late = storeEvents(1, 1_800_000_000, 'evt_behind_');
-      },
-    }),
-  );
-  await late;
+  const drainDeps = deps({
+    webhookHandled: (h) => {
+      // A delivery that read the flag just before the resume: stored pending, older than the cursor.
+      if (h.eventId === 'evt_drain_0002') late = storeEvents(1, 1_800_000_000, 'evt_behind_');
+    },
+  });
+  // The drain reads the pause flag before each page: that read waits for the late insert to
+  // commit, so the insert lands between the pages on any machine (the observer cannot await it).
+  const get = drainDeps.store.get.bind(drainDeps.store);
+  drainDeps.store = Object.assign(Object.create(drainDeps.store) as Store, { get: async (key: string) => (await late, get(key)) });
+  const summary = await drainPendingEvents(drainDeps);
   expect(summary).toMatchObject({ seen: 4, applied: 4, failed: 0, stoppedByPause: false });
   expect((await statuses()).get('evt_behind_0000')).toBe('ignored');
 });
