@@ -91,8 +91,11 @@ export interface EntryIo {
  * failed: the message says which), 2 for wrong inputs. Every message is redacted.
  */
 export async function runStepEntry<I>(entry: StepEntry<I>, io: EntryIo = {}): Promise<number> {
-  const core = io.core ?? ((await import('@actions/core')) as ActionsCore);
   const env = io.env ?? process.env;
+  const actionsCore = io.core ?? ((await import('@actions/core')) as ActionsCore);
+  // `::add-mask::<value>` is a command to the Actions runner, which hides it; anywhere else (a
+  // laptop, the rehearsal, a CI log) @actions/core would print the secret itself.
+  const core: ActionsCore = env.GITHUB_ACTIONS === 'true' ? actionsCore : { ...actionsCore, setSecret: () => undefined };
   const out = io.out ?? ((s: string) => void process.stdout.write(s));
   let inputs: I;
   try {

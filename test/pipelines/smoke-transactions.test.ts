@@ -311,7 +311,7 @@ describe('the entry', () => {
   const runEntry = async (inputValues: Record<string, string>, env: NodeJS.ProcessEnv = localEnv()) => {
     const { core, calls } = fakeCore(inputValues);
     let printed = '';
-    const code = await runStepEntry(smokeEntry({ env, opsEnv: { localEnvFile: join(dir, 'none.env') } }), { core, env: {}, out: (s) => (printed += s) });
+    const code = await runStepEntry(smokeEntry({ env, opsEnv: { localEnvFile: join(dir, 'none.env') } }), { core, env: env.GITHUB_ACTIONS ? { GITHUB_ACTIONS: env.GITHUB_ACTIONS } : {}, out: (s) => (printed += s) });
     return { code, calls, printed };
   };
 
@@ -330,8 +330,8 @@ describe('the entry', () => {
     expect(calls.outputs).toEqual({});
   });
 
-  test('mode full on the local stack: exit 0, the outputs for later jobs, secrets masked and never printed', async () => {
-    const { code, calls, printed } = await runEntry({ mode: 'full', env: 'local', timeout_seconds: '120', poll_ms: '100' }, localEnv({ GITHUB_RUN_ID: '4242', GITHUB_RUN_ATTEMPT: '2' }));
+  test('mode full on the local stack as in GitHub Actions: exit 0, the outputs for later jobs, secrets masked and never printed', async () => {
+    const { code, calls, printed } = await runEntry({ mode: 'full', env: 'local', timeout_seconds: '120', poll_ms: '100' }, localEnv({ GITHUB_ACTIONS: 'true', GITHUB_RUN_ID: '4242', GITHUB_RUN_ATTEMPT: '2' }));
     expect(calls.failed).toEqual([]);
     expect(code).toBe(0);
     expect(calls.outputs.ok).toBe(true);

@@ -92,6 +92,16 @@ describe('runStepEntry', () => {
     expect(late.calls.failed).toEqual(['wrong inputs: demo (production): mode full needs a test-mode key']);
   });
 
+  test('secrets are masked through the runner in GitHub Actions only: elsewhere the mask command would print them', async () => {
+    const masking: StepEntry<{ name: string }> = { ...entry(passed), run: async (_inputs, core) => (core.setSecret('sk_test_derived_value'), passed) };
+    const local = fakeCore({ name: 'local' });
+    await runStepEntry(masking, { core: local.core, env: {}, out: () => undefined });
+    expect(local.calls.secrets).toEqual([]);
+    const actions = fakeCore({ name: 'staging' });
+    await runStepEntry(masking, { core: actions.core, env: { GITHUB_ACTIONS: 'true' }, out: () => undefined });
+    expect(actions.calls.secrets).toEqual(['sk_test_derived_value']);
+  });
+
   test('STEP_REPORT=json prints one JSON document with the summary and outputs', async () => {
     const { core } = fakeCore({ name: 'staging' });
     let printed = '';
