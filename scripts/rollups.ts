@@ -6,7 +6,13 @@
  *   npm run rollups -- --rebuild [--json] [--yes] repairs what differs; a second run changes nothing
  *   npm run rollups -- --add-zone <IANA zone> [--yes]   the dashboard answers that zone from rollups
  *   npm run rollups -- --env staging|production --in-cluster (--check | --rebuild [--yes])
+ *   npm run rollups -- --env local (--check | --rebuild) [--json] [--reason "…"] [--who <name>]
  *
+ * --env local runs --check or --rebuild in the stack `npm start` runs (the environment over
+ * env/local.env), through its admin API (`POST /api/admin/payments/ops/rollups`, audited with the
+ * actor and the reason, a 5-minute token signed as `ops:<who>`): its service is the one process that
+ * may open the embedded database, so `npm start` keeps running. --env staging|production without
+ * --in-cluster is refused: nothing outside the cluster reaches their database.
  * --in-cluster runs --check or --rebuild where the database is: a one-off task of the service's own
  * task definition (scripts/lib/in-cluster.ts), its log lines streamed back, its exit code the command's.
  *
@@ -22,10 +28,14 @@ import { isTimeZone } from '../service/dashboard/query';
 import { parseFlags, runScript, type ScriptIo, UsageError } from './lib/cli';
 import { connectDatabaseFromEnv, type DatabaseConnection } from './lib/database';
 import { type InClusterIo, runCommandInCluster } from './lib/in-cluster';
+import { type LocalStackIo, localOpsApi } from './lib/local-stack';
+import type { OpsApi } from './lib/ops-api';
+import { parseWho } from './lib/ops-env';
 
 export { UsageError };
 
-const USAGE = 'usage: npm run rollups -- (--check | --rebuild | --add-zone <IANA zone>) [--json] [--yes]   or   --env staging|production --in-cluster (--check | --rebuild [--yes])';
+const USAGE =
+  'usage: npm run rollups -- (--check | --rebuild | --add-zone <IANA zone>) [--json] [--yes]   or   --env local (--check | --rebuild) [--json] [--reason "<why>"] [--who <name>]   or   --env staging|production --in-cluster (--check | --rebuild [--yes])';
 
 export type RollupsArgs = { action: 'check' | 'rebuild'; json: boolean; yes: boolean } | { action: 'add-zone'; zone: string; json: boolean; yes: boolean };
 
@@ -79,7 +89,62 @@ export function parseInClusterRollupsArgs(argv: string[]): { stack: 'staging' | 
   return { stack: values.env, rebuild: values.rebuild, yes: values.yes };
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<RollupsConnection> & { inCluster?: InClusterIo } = {}): Promise<number> {
+export interface LocalRollupsArgs {
+  env: 'local' | 'staging' | 'production';
+  mode: 'check' | 'rebuild';
+  json: boolean;
+  reason?: string;
+  who: string;
+}
+
+/** `--env local (--check | --rebuild)`; a deployed stack without --in-cluster is a usage error saying what to add. */
+export function parseLocalRollupsArgs(argv: string[], env: NodeJS.ProcessEnv = {}): LocalRollupsArgs {
+  const values = parseFlags(argv, {
+    env: { type: 'string' },
+    check: { type: 'boolean', default: false },
+    rebuild: { type: 'boolean', default: false },
+    'add-zone': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    yes: { type: 'boolean', default: false },
+    reason: { type: 'string' },
+    who: { type: 'string' },
+  });
+  if (values.env === 'staging' || values.env === 'production') {
+    throw new UsageError(`--env ${values.env} needs --in-cluster: nothing outside the cluster (a laptop, a runner) reaches the ${values.env} database, so --check or --rebuild runs there as a one-off task`);
+  }
+  if (values.env !== 'local') throw new UsageError(`--env must be local, or staging|production with --in-cluster, got ${values.env ?? 'none'}`);
+  if (values['add-zone'] !== undefined) throw new UsageError('--add-zone is not offered through the local service: stop npm start and run it without --env');
+  if (values.check === values.rebuild) throw new UsageError('--env local runs exactly one of --check, --rebuild');
+  const reason = values.reason?.trim();
+  if (values.reason !== undefined && (!reason || reason.length > 200)) throw new UsageError('--reason must be 1-200 characters (it is audited)');
+  return { env: 'local', mode: values.check ? 'check' : 'rebuild', json: values.json, ...(reason ? { reason } : {}), who: parseWho(values.who, env) };
+}
+
+/** `--env local`: --check or --rebuild in the `npm start` stack, through its admin API. */
+function mainLocal(argv: string[], env: NodeJS.ProcessEnv, io: Pick<ScriptIo<never>, 'stdout' | 'stderr'> & LocalStackIo): Promise<number> {
+  return runScript<LocalRollupsArgs, { api: OpsApi; close(): Promise<void> }>({
+    name: 'rollups',
+    usage: USAGE,
+    argv,
+    env,
+    io: { ...(io.stdout ? { stdout: io.stdout } : {}), ...(io.stderr ? { stderr: io.stderr } : {}) },
+    parse: (a) => parseLocalRollupsArgs(a, env),
+    connect: async () => {
+      const { api } = await localOpsApi(env, parseLocalRollupsArgs(argv, env).who, io);
+      return { api, close: async () => undefined };
+    },
+    run: async (args, connection, out) => {
+      const answer = await connection.api.call<RollupReport & { mode: 'check' | 'rebuild' }>('POST', '/api/admin/payments/ops/rollups', { mode: args.mode, ...(args.reason ? { reason: args.reason } : {}) });
+      const { mode: _mode, ...report } = answer;
+      out(args.json ? `${JSON.stringify({ action: args.mode, ...report })}\n` : describe(args.mode, report));
+      return args.mode === 'check' && report.differences.length + report.peopleDifferences.length > 0 ? 1 : 0;
+    },
+  });
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: ScriptIo<RollupsConnection> & { inCluster?: InClusterIo } & LocalStackIo = {}): Promise<number> {
+  // --env without --in-cluster: the local stack (or a refusal saying to add --in-cluster).
+  if (!argv.includes('--in-cluster') && argv.some((a) => a === '--env' || a.startsWith('--env='))) return mainLocal(argv, env, io);
   if (argv.includes('--in-cluster')) {
     return runCommandInCluster({
       name: 'rollups',

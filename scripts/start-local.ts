@@ -14,7 +14,7 @@
  * values seeded here (price ids, PGlite directory) > env/local.env.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse } from 'dotenv';
 import { startSandbox } from '../sandbox';
 import { startService } from '../service/server';
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const seeded = {
     STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
     STRIPE_PRICE_YEARLY: catalog.prices.yearly,
-    PGLITE_DIR: env.DATABASE_URL ? undefined : demo ? join(dataDir, 'pglite') : join(ROOT, env.PGLITE_DIR ?? '.data/pglite'),
+    PGLITE_DIR: env.DATABASE_URL ? undefined : demo ? join(dataDir, 'pglite') : resolve(ROOT, env.PGLITE_DIR ?? '.data/pglite'),
     // `npm run rollback -- --env local` backs up through the service (the one process that may open the embedded database).
     OPS_BACKUP_DIR: join(dataDir, 'backups'),
   };

@@ -16,6 +16,7 @@ import { type Logger, requestContext } from '../shared/logger';
 import { redactString } from '../shared/redact';
 import type { Store } from '../shared/store';
 import { pauseWebhookProcessing, readWebhookPause, resumeWebhookProcessing, type WebhookDeps } from '../webhooks';
+import { checkRollups, rebuildRollups } from '../dashboard/rollup-check';
 import { replayEvents } from '../reconciliation';
 import { exportPaymentTables } from './export';
 import { closeRollbackMarker, lastMarker, openMarker, openRollbackMarker, recordMarkerDetails } from './markers';
@@ -41,7 +42,10 @@ const openMarkerBody = z.object({ reason, scope: z.enum(['app', 'stripe', 'both'
 const markerDetailsBody = z.object({ details }).strict();
 const closeMarkerBody = z.object({ summary: details }).strict();
 const backupBody = z.object({}).strict();
-const replayBody = z.object({ since: z.iso.datetime({ offset: true }), dryRun: z.boolean().optional() }).strict();
+/** Event types as Stripe names them; Stripe filters at most 20 per listing. */
+const eventTypes = z.array(z.string().regex(/^[a-z_]+(\.[a-z_]+)+$/)).min(1).max(20);
+const replayBody = z.object({ since: z.iso.datetime({ offset: true }), dryRun: z.boolean().optional(), types: eventTypes.optional() }).strict();
+const rollupsBody = z.object({ mode: z.enum(['check', 'rebuild']), reason: reason.optional() }).strict();
 const inboxCheckBody = z.object({ eventIds: z.array(z.string().regex(/^evt_[A-Za-z0-9_]{1,200}$/)).min(1).max(1000) }).strict();
 /** Stripe keeps events 30 days. */
 const EVENTS_KEPT_MS = 30 * 86_400_000;
@@ -72,7 +76,9 @@ async function inboxFigures(db: Database) {
  * The operational surface the rollback and restore commands drive over HTTPS (a runner cannot
  * reach the database or Redis): `GET /ops` (state at a glance), `POST /webhooks/pause` and
  * `/resume` (resume drains what was stored, in Stripe order), and the rollback marker
- * (`POST /ops/rollback-marker`, `PATCH` to record a step, `POST /ops/rollback-marker/close`).
+ * (`POST /ops/rollback-marker`, `PATCH` to record a step, `POST /ops/rollback-marker/close`); and
+ * the database work of the `--env local` commands, which only the service may do while it holds an
+ * embedded database (`/ops/backup`, `/ops/replay`, `/ops/rollups`).
  * Admin role; every change is audited with its actor and reason.
  */
 export function opsRouter(deps: OpsRouterDeps): Router {
@@ -156,14 +162,30 @@ export function opsRouter(deps: OpsRouterDeps): Router {
   // Replays Stripe's events since a time through the idempotent path (a restore after a disabled
   // endpoint): runs in the service, which reaches the database wherever it is.
   router.post('/ops/replay', ...admin, async (req, res) => {
-    const body = parse(replayBody, req.body, '{"since": ISO time within the last 30 days, "dryRun"?: boolean}');
+    const body = parse(replayBody, req.body, '{"since": ISO time within the last 30 days, "dryRun"?: boolean, "types"?: [event type (1-20)]}');
     const actor = currentUser(res).id;
     const since = new Date(body.since);
     const now = deps.clock.now().getTime();
     if (since.getTime() > now || since.getTime() < now - EVENTS_KEPT_MS) throw badRequest('since must be within the last 30 days (Stripe keeps events 30 days)', 'invalid_since');
-    const summary = await replayEvents(deps, { since, dryRun: body.dryRun === true });
-    await audit(actor, 'ops.replay', 'payments:webhooks', { since: since.toISOString(), ...summary, failures: summary.failures.length });
+    const summary = await replayEvents(deps, { since, dryRun: body.dryRun === true, ...(body.types ? { types: body.types } : {}) });
+    await audit(actor, 'ops.replay', 'payments:webhooks', { since: since.toISOString(), types: body.types ?? null, ...summary, failures: summary.failures.length });
     res.json(summary);
+  });
+
+  // Compares the dashboard's rollups with the ledger (`check`, read only) or repairs what differs
+  // (`rebuild`): `npm run rollups -- --env local`, run by the one process that may open an embedded database.
+  router.post('/ops/rollups', ...admin, async (req, res) => {
+    const body = parse(rollupsBody, req.body, '{"mode": "check" | "rebuild", "reason"?: string (1-200 chars)}');
+    const actor = currentUser(res).id;
+    const report = body.mode === 'check' ? await checkRollups(deps.db) : await rebuildRollups(deps.db);
+    await audit(actor, `ops.rollups.${body.mode}`, 'payments:rollups', {
+      reason: body.reason ?? null,
+      rowsCompared: report.rowsCompared,
+      differences: report.differences.length,
+      peopleDifferences: report.peopleDifferences.length,
+    });
+    if (body.mode === 'rebuild') deps.logger.warn('rollups rebuilt', { actor, reason: body.reason, repaired: report.differences.length + report.peopleDifferences.length });
+    res.json({ mode: body.mode, ...report });
   });
 
   // Which of these Stripe event ids the inbox lacks, and which it holds but has not finished (a

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -6,6 +7,7 @@ import { sql } from 'kysely';
 import { EXPORT_TABLES, exportPaymentTables, fileSha256, importExport, readExportRows, verifyExport } from '../../service/ops/export';
 import { main as backup } from '../../scripts/backup';
 import { main as restoreBackup } from '../../scripts/restore-backup';
+import { openDatabase } from '../../service/shared/db';
 import { createTestDatabase } from '../support/database';
 import type { TestService } from '../support/service';
 import { settleDeliveries, startWebhookService, subscribe } from '../service/webhooks/support';
@@ -20,11 +22,12 @@ jest.setTimeout(300_000);
 let svc: TestService;
 let dir: string;
 beforeAll(async () => {
-  svc = await startWebhookService();
+  dir = mkdtempSync(join(tmpdir(), 'upiik-backup-'));
+  // As npm start runs it: the service writes backups (--env local goes through it).
+  svc = await startWebhookService({ env: { OPS_BACKUP_DIR: join(dir, 'service-backups') } });
   for (const user of ['u_backup_1', 'u_backup_2']) await subscribe(svc, user);
   await settleDeliveries(svc);
   await svc.database.db.insertInto('ops_markers').values({ kind: 'rollback', scope: 'app', reason: 'backup test', opened_by: 'ops:test', details: JSON.stringify({ note: 'é ✓ "quoted"' }) }).execute();
-  dir = mkdtempSync(join(tmpdir(), 'upiik-backup-'));
 });
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
@@ -129,4 +132,93 @@ test('wrong invocations are exit 2; production loads need --yes', async () => {
   const refused = await run(restoreBackup, ['--file', join(dir, 'one.jsonl.gz')], { NODE_ENV: 'production' });
   expect(refused.code).toBe(2);
   expect(refused.stderr).toContain('re-run with --yes');
+});
+
+describe('--env', () => {
+  /** The environment `npm start` would read, pointing at this suite's running service; no env/local.env. */
+  const localEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+    PORT: new URL(svc.url).port,
+    SANDBOX_PORT: new URL(svc.sandbox.url).port,
+    STRIPE_SECRET_KEY: 'sk_test_backup',
+    AUTH_JWT_SECRET: svc.config.auth.secret,
+    OPS_BACKUP_DIR: join(dir, 'service-backups'),
+    USER: 'oncall',
+    ...extra,
+  });
+  // No connect: --env local never opens a database by itself (restore-backup's load is the one at rest).
+  async function runLocal(command: typeof backup, argv: string[], env: NodeJS.ProcessEnv = localEnv()) {
+    let stdout = '';
+    let stderr = '';
+    const code = await command(argv, env, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), opsEnv: { localEnvFile: join(dir, 'no-such.env') } });
+    return { code, stdout, stderr };
+  }
+  const closedPort = async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return String(port);
+  };
+
+  test('backup --env local: the running service writes the export; the file, rows and sha256 as without --env; audited as ops:<who>', async () => {
+    const { code, stdout, stderr } = await runLocal(backup, ['--env', 'local']);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const [, file, rows] = /^backup: (\S+) \(\d+ bytes, (\d+) rows in 16 tables, migration 0005-ops-markers, [^)]+\)\n {2}sha256 ([0-9a-f]{64}) \(in \S+\.sha256\)\n {2}check it: npm run restore-backup -- --file \S+ --verify\n$/.exec(stdout) ?? [];
+    expect(file!.startsWith(`${join(dir, 'service-backups')}/payments-`)).toBe(true);
+    expect(existsSync(file!)).toBe(true);
+    expect(Number(rows)).toBeGreaterThan(10);
+    const audited = await svc.database.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'ops.backup').execute();
+    expect(audited).toEqual([{ actor: 'ops:oncall', details: expect.objectContaining({ file, rows: Number(rows) }) }]);
+
+    // restore-backup --env local --verify finds the newest export in the local backup directory by itself.
+    const verified = await runLocal(restoreBackup, ['--env', 'local', '--verify']);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toBe(`restore-backup: ${file} verifies: checksum, 16 tables, ${rows} rows (migration 0005-ops-markers, taken ${verified.stdout.match(/taken (\S+)\)/)![1]})\n`);
+  });
+
+  test('restore-backup --env local --yes: refused while the local stack answers on its port; loaded into its database at rest once stopped', async () => {
+    const file = join(dir, 'local-load.jsonl.gz');
+    const source = await exportPaymentTables(svc.database.db, file);
+    const running = await runLocal(restoreBackup, ['--env', 'local', '--file', file, '--yes']);
+    expect(running.code).toBe(2);
+    expect(running.stderr).toContain(`the local stack answers on http://127.0.0.1:${new URL(svc.url).port}: stop npm start first`);
+
+    // Stopped: the database npm start would use (DATABASE_URL on the real server, else its PGlite directory).
+    const target = process.env.DATABASE_URL ? await createTestDatabase() : undefined;
+    const pgliteDir = join(dir, 'local-pglite');
+    try {
+      const where = target ? { DATABASE_URL: target.url } : { PGLITE_DIR: pgliteDir };
+      const loaded = await runLocal(restoreBackup, ['--env', 'local', '--file', file, '--yes', '--json'], localEnv({ PORT: await closedPort(), ...where }));
+      expect({ code: loaded.code, stderr: loaded.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(loaded.stdout).loaded).toEqual(Object.fromEntries(Object.entries(source.tables).map(([t, v]) => [t, v.rows])));
+      const handle = target ?? (await openDatabase({ pgliteDir }));
+      try {
+        expect(await count(handle.db, 'payments')).toBe(source.tables.payments!.rows);
+        expect(await count(handle.db, 'webhook_events')).toBe(source.tables.webhook_events!.rows);
+      } finally {
+        if (!target) await handle.close();
+      }
+      // A second load meets a database that holds rows: refused, saying what to do.
+      const again = await runLocal(restoreBackup, ['--env', 'local', '--file', file, '--yes'], localEnv({ PORT: await closedPort(), ...where }));
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/only loaded into an empty database: move the local database aside first/);
+    } finally {
+      await target?.close();
+    }
+  });
+
+  test('refusals are exit 2 with what to do instead', async () => {
+    const staging = await runLocal(backup, ['--env', 'staging']);
+    expect(staging.code).toBe(2);
+    expect(staging.stderr).toContain('npm run rollback -- --env staging --scope app --reason');
+    expect(staging.stderr).toContain('<instance>-rollback-<marker id>');
+    const production = await runLocal(restoreBackup, ['--env', 'production', '--file', join(dir, 'one.jsonl.gz'), '--yes']);
+    expect(production.code).toBe(2);
+    expect(production.stderr).toContain('Restore an RDS snapshot instead');
+    expect(production.stderr).toContain('runbooks/restore.md');
+    expect((await runLocal(backup, ['--env', 'local', '--file', join(dir, 'x.jsonl.gz')])).code).toBe(2);
+    const neither = await runLocal(restoreBackup, ['--env', 'local']);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toContain('give --verify');
+  });
 });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import { main, parseRollupsArgs, UsageError } from '../../scripts/rollups';
 import { upsertUser } from '../../service/checkout/repository';
@@ -5,6 +6,8 @@ import type { Database } from '../../service/shared/db';
 import { recordPayment } from '../../service/webhooks/effects/payments';
 import { recordRefund } from '../../service/webhooks/effects/refunds';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import type { TestService } from '../support/service';
+import { startWebhookService } from '../service/webhooks/support';
 
 describe('rollups arguments', () => {
   test.each([
@@ -126,3 +129,57 @@ describe('rollups command', () => {
   });
 });
 
+
+describe('rollups --env local: --check and --rebuild in the running service, through its admin API', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startWebhookService();
+  }, 120_000);
+  afterAll(async () => svc?.close());
+
+  // No connect: --env local reaches the service over HTTP, never the database.
+  const local = async (argv: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const env = { PORT: new URL(svc.url).port, SANDBOX_PORT: new URL(svc.sandbox.url).port, STRIPE_SECRET_KEY: 'sk_test_rollups', AUTH_JWT_SECRET: svc.config.auth.secret, USER: 'oncall' };
+    const code = await main(argv, env, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), opsEnv: { localEnvFile: join(__dirname, 'no-such.env') } });
+    return { code, stdout, stderr };
+  };
+
+  test('a spurious rollup row: --check lists it (exit 1), --rebuild repairs it (audited with actor and reason), --check is then equal', async () => {
+    await sql`insert into dashboard_rollups (zone, day, currency, city, refunds) values ('UTC', '2026-01-01', 'eur', 'Nowhere', 2)`.execute(svc.database.db);
+    const check = await local(['--env', 'local', '--check']);
+    expect({ code: check.code, stderr: check.stderr }).toEqual({ code: 1, stderr: '' });
+    expect(check.stdout).toBe(
+      [
+        'rollups check: zones Europe/Paris, UTC; 1 rows compared; 1 differ',
+        '  UTC 2026-01-01 eur Nowhere: refunds 2 -> 0',
+        'rollups check: subscription and user rollups: 0 rows differ',
+        '  repair: npm run rollups -- --rebuild',
+        '',
+      ].join('\n'),
+    );
+    const rebuild = await local(['--env', 'local', '--rebuild', '--reason', 'test repair', '--json']);
+    expect(rebuild.code).toBe(0);
+    expect(JSON.parse(rebuild.stdout)).toMatchObject({ action: 'rebuild', differences: [{ zone: 'UTC', city: 'Nowhere' }], peopleDifferences: [] });
+    expect(await local(['--env', 'local', '--check'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/; 0 differ\n/) });
+
+    const audited = await svc.database.db.selectFrom('audit_log').select(['actor', 'action', 'target', 'details']).where('action', 'like', 'ops.rollups.%').orderBy('id').execute();
+    expect(audited).toEqual([
+      { actor: 'ops:oncall', action: 'ops.rollups.check', target: 'payments:rollups', details: { reason: null, rowsCompared: 1, differences: 1, peopleDifferences: 0 } },
+      { actor: 'ops:oncall', action: 'ops.rollups.rebuild', target: 'payments:rollups', details: { reason: 'test repair', rowsCompared: 1, differences: 1, peopleDifferences: 0 } },
+      { actor: 'ops:oncall', action: 'ops.rollups.check', target: 'payments:rollups', details: { reason: null, rowsCompared: 0, differences: 0, peopleDifferences: 0 } },
+    ]);
+  });
+
+  test.each([
+    [['--env', 'staging', '--check'], '--env staging needs --in-cluster'],
+    [['--env', 'production', '--rebuild', '--yes'], '--env production needs --in-cluster'],
+    [['--env', 'local', '--add-zone', 'Asia/Tokyo'], 'stop npm start and run it without --env'],
+    [['--env', 'local'], 'exactly one of --check, --rebuild'],
+  ])('%j is exit 2 with its reason, before anything is touched', async (argv, message) => {
+    const result = await local(argv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+});

@@ -44,6 +44,9 @@ async function call(method: string, path: string, options: { token?: string; bod
   return { status: res.status, body: (await res.json()) as Answer };
 }
 
+/** A replay start Stripe still keeps events for. */
+const RECENT = new Date(Date.now() - 60_000).toISOString();
+
 const auditOf = (action: string) =>
   svc.database.db.selectFrom('audit_log').select(['actor', 'action', 'target', 'details']).where('action', '=', action).orderBy('id').execute();
 
@@ -62,6 +65,17 @@ describe('refused requests change nothing', () => {
     ['PATCH', '/ops/rollback-marker', { body: { details: { backup: 'b1' } } }, 409, 'no_open_rollback_marker'],
     ['POST', '/ops/rollback-marker/close', { body: { summary: { replayed: 0 } } }, 409, 'no_open_rollback_marker'],
     ['GET', '/ops?verbose=1', { as: 'admin' }, 400, undefined],
+    ['POST', '/ops/rollups', { body: { mode: 'check' } }, 401, 'missing_token'],
+    ['POST', '/ops/rollups', { body: { mode: 'check' }, as: 'user' }, 403, 'forbidden'],
+    ['POST', '/ops/rollups', { body: {} }, 400, 'invalid_body'],
+    ['POST', '/ops/rollups', { body: { mode: 'repair' } }, 400, 'invalid_body'],
+    ['POST', '/ops/rollups', { body: { mode: 'rebuild', zone: 'UTC' } }, 400, 'invalid_body'],
+    ['POST', '/ops/rollups', { body: { mode: 'check', reason: '  ' } }, 400, 'invalid_body'],
+    ['POST', '/ops/replay', { body: { since: RECENT } }, 401, 'missing_token'],
+    ['POST', '/ops/replay', { body: { since: RECENT }, as: 'user' }, 403, 'forbidden'],
+    ['POST', '/ops/replay', { body: { since: RECENT, types: ['DROP TABLE'] } }, 400, 'invalid_body'],
+    ['POST', '/ops/replay', { body: { since: RECENT, types: [] } }, 400, 'invalid_body'],
+    ['POST', '/ops/replay', { body: { since: RECENT, dryRun: true, verbose: true } }, 400, 'invalid_body'],
   ] as const)('%s %s (case %#)', async (method, path, options, status, code) => {
     const auditBefore = await countRows(svc, 'audit_log');
     const token = 'as' in options ? (options.as === 'user' ? user : admin) : status === 401 ? undefined : admin;
@@ -177,4 +191,27 @@ test('the rollback marker: opened once, resumed by a second rollback, steps reco
     { action: 'rollback.marker.close', target: `ops_marker:${id}` },
     { action: 'rollback.marker.open', target: `ops_marker:${next.body.marker.id}` },
   ]);
+});
+
+test('rollups through the ops API: check reads, rebuild repairs; both audited with the actor and the reason', async () => {
+  await svc.database.db.insertInto('dashboard_rollups').values({ zone: 'UTC', day: '2026-01-01', currency: 'eur', city: 'Nowhere', refunds: 2 } as never).execute();
+  const check = await call('POST', '/ops/rollups', { token: admin, body: { mode: 'check', reason: 'nightly check' } });
+  expect(check.status).toBe(200);
+  expect(check.body).toMatchObject({ mode: 'check', zones: ['Europe/Paris', 'UTC'], differences: [expect.objectContaining({ zone: 'UTC', city: 'Nowhere', columns: { refunds: { stored: 2, ledger: 0 } } })], peopleDifferences: [] });
+  const rebuild = await call('POST', '/ops/rollups', { token: admin, body: { mode: 'rebuild' } });
+  expect(rebuild.body).toMatchObject({ mode: 'rebuild', differences: [expect.objectContaining({ city: 'Nowhere' })] });
+  expect((await call('POST', '/ops/rollups', { token: admin, body: { mode: 'check' } })).body).toMatchObject({ differences: [], peopleDifferences: [] });
+  expect(await auditOf('ops.rollups.check')).toEqual([
+    expect.objectContaining({ actor: 'ops:run-42', target: 'payments:rollups', details: expect.objectContaining({ reason: 'nightly check', differences: 1 }) }),
+    expect.objectContaining({ actor: 'ops:run-42', details: expect.objectContaining({ reason: null, differences: 0 }) }),
+  ]);
+  expect(await auditOf('ops.rollups.rebuild')).toEqual([expect.objectContaining({ actor: 'ops:run-42', details: expect.objectContaining({ reason: null, differences: 1 }) })]);
+});
+
+test('replay through the ops API honours types and dry run, and audits them', async () => {
+  const res = await call('POST', '/ops/replay', { token: admin, body: { since: RECENT, dryRun: true, types: ['customer.subscription.created'] } });
+  expect(res.status).toBe(200);
+  // The three subscriptions of the pause test: one creation event each, all applied already.
+  expect(res.body).toMatchObject({ dryRun: true, seen: 3, alreadyApplied: 3, applied: 0, failed: 0 });
+  expect(await auditOf('ops.replay')).toEqual([expect.objectContaining({ actor: 'ops:run-42', details: expect.objectContaining({ types: ['customer.subscription.created'], dryRun: true, seen: 3 }) })]);
 });
