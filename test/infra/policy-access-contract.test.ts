@@ -360,6 +360,10 @@ describe('execution-role-reads-only-our-secrets: the jobs that may read a secret
   test('a task that takes secrets without an execution role (no task of it could start); a role without an ARN is not that role', () => {
     const resources = [...replace('payments-task', taskDefinition({ executionRoleArn: undefined })).filter((r) => r.name !== 'exec' && r.name !== 'exec-reads'), role('unnamed', { arn: undefined })];
     expect(secretsJudged(resources).violations).toEqual(['payments-task: takes secrets through valueFrom but has no execution role to read them']);
+    // Known to have none, even while some role's ARN is unknown; a task without secrets needs none.
+    expect(secretsJudged([...resources, role('later', { arn: UNKNOWN })]).violations).toEqual(['payments-task: takes secrets through valueFrom but has no execution role to read them']);
+    const noSecrets = taskDefinition({ executionRoleArn: undefined, taskRoleArn: undefined }, [container({}, { NODE_ENV: 'production' })]);
+    expect(secretsJudged([noSecrets])).toEqual(clean);
   });
 });
 
