@@ -14,7 +14,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { run, type AppRollbackInputs } from '../../pipelines/app-rollback/run';
 import { entry } from '../../pipelines/app-rollback/main';
 import { fakeClock } from '../../pipelines/lib/clock';
-import { runStepEntry, type ActionsCore } from '../../pipelines/lib/step';
+import { runStepEntry } from '../../pipelines/lib/step';
+import { ECS_SERVICE, fakeActionsCore as fakeCore } from '../support/actions-core';
 
 /**
  * app-rollback puts the service back on the previous task definition. ECS is mocked with
@@ -27,11 +28,7 @@ const ecs = mockClient(ECSClient);
 afterEach(() => ecs.reset());
 
 const T0 = Date.parse('2026-11-29T10:00:00Z');
-const CLUSTER = 'upiik-payments-production';
-const SERVICE = 'upiik-payments-production';
-const deploymentArn = (id: string) => `arn:aws:ecs:eu-central-1:123456789012:service-deployment/${CLUSTER}/${SERVICE}/${id}`;
-const revisionArn = (n: number) => `arn:aws:ecs:eu-central-1:123456789012:service-revision/${CLUSTER}/${SERVICE}/rev-${n}`;
-const taskDefinition = (n: number) => `arn:aws:ecs:eu-central-1:123456789012:task-definition/${CLUSTER}:${n}`;
+const { cluster: CLUSTER, service: SERVICE, deploymentArn, revisionArn, taskDefinition } = ECS_SERVICE;
 const image = (n: number) => `123456789012.dkr.ecr.eu-central-1.amazonaws.com/upiik-payments@sha256:${n.toString(16).padStart(64, '0')}`;
 const revisionOf = (arn: string) => Number(arn.split(':').pop());
 const INPUTS: AppRollbackInputs = { region: 'eu-central-1', cluster: CLUSTER, service: SERVICE, reason: 'canary payment failure rate 31%', timeoutSeconds: 1800, pollSeconds: 15 };
@@ -209,17 +206,6 @@ test('a rollback deployment that ECS itself rolls back fails the step with its r
   expect(result.summary).toContain('runbooks/rollback.md');
 });
 
-function fakeCore(inputs: Record<string, string>) {
-  const calls = { outputs: {} as Record<string, unknown>, failed: [] as string[] };
-  const core: ActionsCore = {
-    getInput: (name) => (inputs[name] ?? '').trim(),
-    setOutput: (name, value) => void (calls.outputs[name] = value),
-    setFailed: (message) => void calls.failed.push(message),
-    setSecret: () => undefined,
-    info: () => undefined,
-  };
-  return { core, calls };
-}
 
 describe('the entry (main.ts)', () => {
   test('wrong inputs exit 2 before ECS is asked anything', async () => {

@@ -20,7 +20,8 @@ import { CloudWatchMetricSource } from '../../pipelines/canary-analysis/cloudwat
 import { entry } from '../../pipelines/canary-analysis/main';
 import { run, type Discovery, type Inputs } from '../../pipelines/canary-analysis/run';
 import { fakeClock } from '../../pipelines/lib/clock';
-import { inputReader, runStepEntry, type ActionsCore } from '../../pipelines/lib/step';
+import { inputReader, runStepEntry } from '../../pipelines/lib/step';
+import { fakeActionsCore as fakeCore } from '../support/actions-core';
 
 const cw = mockClient(CloudWatchClient);
 const ecs = mockClient(ECSClient);
@@ -331,17 +332,6 @@ describe('canary analysis that finds the canary during the deployment', () => {
 });
 
 describe('canary-analysis entry: the listener rule form', () => {
-  function fakeCore(values: Record<string, string>) {
-    const calls = { failed: [] as string[] };
-    const core: ActionsCore = {
-      getInput: (name) => (values[name] ?? '').trim(),
-      setOutput: () => undefined,
-      setFailed: (message) => void calls.failed.push(message),
-      setSecret: () => undefined,
-      info: () => undefined,
-    };
-    return { core, calls };
-  }
   const base = {
     region: 'eu-central-1', cluster: 'upiik-payments-production', service: 'payments', environment: 'production',
     candidate_version: VERSION.candidate, stable_version: VERSION.stable,

@@ -14,7 +14,8 @@ import { entry } from '../../pipelines/canary-analysis/main';
 import type { Side } from '../../pipelines/canary-analysis/metric-source';
 import { run, type Inputs } from '../../pipelines/canary-analysis/run';
 import { fakeClock } from '../../pipelines/lib/clock';
-import { inputReader, runStepEntry, type ActionsCore } from '../../pipelines/lib/step';
+import { inputReader, runStepEntry } from '../../pipelines/lib/step';
+import { fakeActionsCore as fakeCore } from '../support/actions-core';
 import { CLOUDWATCH_METRICS } from '../../service/shared/metric-names';
 
 const cw = mockClient(CloudWatchClient);
@@ -296,18 +297,6 @@ describe('canary analysis over CloudWatch', () => {
 });
 
 describe('canary-analysis entry', () => {
-  /** @actions/core as the entry uses it: inputs from a map (as INPUT_* would give them), the rest recorded. */
-  function fakeCore(values: Record<string, string>) {
-    const calls = { outputs: {} as Record<string, unknown>, failed: [] as string[], info: [] as string[] };
-    const core: ActionsCore = {
-      getInput: (name) => (values[name] ?? '').trim(),
-      setOutput: (name, value) => void (calls.outputs[name] = value),
-      setFailed: (message) => void calls.failed.push(message),
-      setSecret: () => undefined,
-      info: (message) => void calls.info.push(message),
-    };
-    return { core, calls };
-  }
   const required = {
     region: 'eu-central-1', cluster: 'upiik-payments-production', service: 'payments', environment: 'production', load_balancer: LB,
     candidate_target_group: TG.candidate, stable_target_group: TG.stable, candidate_version: VERSION.candidate, stable_version: VERSION.stable,

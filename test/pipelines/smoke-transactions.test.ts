@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Stripe from 'stripe';
 import { fakeClock, realClock, type StepClock } from '../../pipelines/lib/clock';
-import { type ActionsCore, runStepEntry } from '../../pipelines/lib/step';
+import { runStepEntry } from '../../pipelines/lib/step';
+import { fakeActionsCore } from '../support/actions-core';
 import { smokeEntry } from '../../pipelines/smoke-transactions/main';
 import { type CheckoutPayer, sandboxCheckoutPayer, testModeSubscriptionPayer } from '../../pipelines/smoke-transactions/payers';
 import { type Inputs, LIVE_KEY_REFUSAL, run, type SmokeDeps } from '../../pipelines/smoke-transactions/run';
@@ -257,20 +258,6 @@ describe('the entry', () => {
   beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'upiik-smoke-'))));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function fakeCore(inputValues: Record<string, string>) {
-    const calls = { outputs: {} as Record<string, unknown>, failed: [] as string[], info: [] as string[], secrets: [] as string[] };
-    const core: ActionsCore = {
-      getInput: (name, options) => {
-        const value = inputValues[name] ?? '';
-        return options?.trimWhitespace === false ? value : value.trim();
-      },
-      setOutput: (name, value) => void (calls.outputs[name] = value),
-      setFailed: (message) => void calls.failed.push(message),
-      setSecret: (secret) => void calls.secrets.push(secret),
-      info: (message) => void calls.info.push(message),
-    };
-    return { core, calls };
-  }
 
   /** The local target as `npm start` would describe this stack (no env/local.env: the test's own values). */
   const localEnv = (over: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
@@ -281,7 +268,7 @@ describe('the entry', () => {
     ...over,
   });
   const runEntry = async (inputValues: Record<string, string>, env: NodeJS.ProcessEnv = localEnv()) => {
-    const { core, calls } = fakeCore(inputValues);
+    const { core, calls } = fakeActionsCore(inputValues);
     let printed = '';
     const code = await runStepEntry(smokeEntry({ env, opsEnv: { localEnvFile: join(dir, 'none.env') } }), { core, env: env.GITHUB_ACTIONS ? { GITHUB_ACTIONS: env.GITHUB_ACTIONS } : {}, out: (s) => (printed += s) });
     return { code, calls, printed };

@@ -1,21 +1,6 @@
-import { inputReader, InputError, runStepEntry, type ActionsCore, type StepEntry } from '../../pipelines/lib/step';
+import { inputReader, InputError, runStepEntry, type StepEntry } from '../../pipelines/lib/step';
+import { fakeActionsCore as fakeCore } from '../support/actions-core';
 
-/** @actions/core as the entry uses it: inputs from a map (as INPUT_* would give them), the rest recorded. */
-function fakeCore(inputs: Record<string, string> = {}) {
-  const calls = { outputs: {} as Record<string, unknown>, failed: [] as string[], info: [] as string[], secrets: [] as string[] };
-  const core: ActionsCore = {
-    getInput: (name, options) => {
-      const value = inputs[name] ?? '';
-      if (options?.required && !value) throw new Error(`Input required and not supplied: ${name}`);
-      return options?.trimWhitespace === false ? value : value.trim();
-    },
-    setOutput: (name, value) => void (calls.outputs[name] = value),
-    setFailed: (message) => void calls.failed.push(message),
-    setSecret: (secret) => void calls.secrets.push(secret),
-    info: (message) => void calls.info.push(message),
-  };
-  return { core, calls };
-}
 
 describe('inputReader', () => {
   const read = (inputs: Record<string, string>) => inputReader(fakeCore(inputs).core);

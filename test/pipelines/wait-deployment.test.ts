@@ -11,7 +11,8 @@ import {
 } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { fakeClock } from '../../pipelines/lib/clock';
-import { runStepEntry, type ActionsCore } from '../../pipelines/lib/step';
+import { runStepEntry } from '../../pipelines/lib/step';
+import { ECS_SERVICE, fakeActionsCore as fakeCore } from '../support/actions-core';
 import { entry } from '../../pipelines/wait-deployment/main';
 import { run, type WaitDeploymentInputs } from '../../pipelines/wait-deployment/run';
 
@@ -25,11 +26,7 @@ const ecs = mockClient(ECSClient);
 afterEach(() => ecs.reset());
 
 const T0 = Date.parse('2026-11-29T10:00:00Z');
-const CLUSTER = 'upiik-payments-production';
-const SERVICE = 'upiik-payments-production';
-const deploymentArn = (id: string) => `arn:aws:ecs:eu-central-1:123456789012:service-deployment/${CLUSTER}/${SERVICE}/${id}`;
-const revisionArn = (n: number) => `arn:aws:ecs:eu-central-1:123456789012:service-revision/${CLUSTER}/${SERVICE}/rev-${n}`;
-const taskDefinition = (n: number) => `arn:aws:ecs:eu-central-1:123456789012:task-definition/${CLUSTER}:${n}`;
+const { cluster: CLUSTER, service: SERVICE, deploymentArn, revisionArn, taskDefinition } = ECS_SERVICE;
 const INPUTS: WaitDeploymentInputs = { region: 'eu-central-1', cluster: CLUSTER, service: SERVICE, timeoutSeconds: 3600, pollSeconds: 15 };
 
 /** The release's deployment (revision 41 -> 42) in a given status. */
@@ -200,17 +197,6 @@ test('a service that lists no service deployment is followed through DescribeSer
 });
 
 /** @actions/core as the entry uses it: inputs from a map (as INPUT_* would give them), the rest recorded. */
-function fakeCore(inputs: Record<string, string>) {
-  const calls = { outputs: {} as Record<string, unknown>, failed: [] as string[], info: [] as string[] };
-  const core: ActionsCore = {
-    getInput: (name) => (inputs[name] ?? '').trim(),
-    setOutput: (name, value) => void (calls.outputs[name] = value),
-    setFailed: (message) => void calls.failed.push(message),
-    setSecret: () => undefined,
-    info: (message) => void calls.info.push(message),
-  };
-  return { core, calls };
-}
 
 describe('the entry (main.ts)', () => {
   const good = { region: 'eu-central-1', cluster: CLUSTER, service: SERVICE };
