@@ -15,6 +15,7 @@ import { errorText } from './wait-for-canary';
 export interface BakeSettings {
   cluster: string;
   service: string;
+  /** SERVICE_VERSION of each side: the EMF `ServiceVersion` dimension value. */
   candidateVersion: string;
   stableVersion: string;
   bakeSeconds: number;

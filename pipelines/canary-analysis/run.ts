@@ -2,10 +2,9 @@ import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { StepClock } from '../lib/clock';
 import type { StepResult } from '../lib/step';
-import { bake } from './bake';
+import { bake, type BakeSettings } from './bake';
 import { describeWeights, groupName, parseListenerRuleArn, parseTargetGroupArn } from './listener-weights';
 import type { MetricSource } from './metric-source';
-import type { Thresholds } from './verdict';
 import { waitForCanary, whyEnded, type CanaryStart } from './wait-for-canary';
 
 /** Finding the canary during the deployment: the production listener rule and the service's two target groups. */
@@ -20,18 +19,10 @@ export interface Discovery {
   startedAfter?: Date;
 }
 
-interface CommonInputs {
+/** The bake's settings (cluster, service, versions, bake and poll seconds, thresholds, stopOnFail) and where. */
+interface CommonInputs extends BakeSettings {
   region: string;
-  cluster: string;
-  service: string;
   environment: string;
-  /** SERVICE_VERSION of each side: the EMF `ServiceVersion` dimension value. */
-  candidateVersion: string;
-  stableVersion: string;
-  bakeSeconds: number;
-  pollSeconds: number;
-  thresholds: Thresholds;
-  stopOnFail: boolean;
 }
 
 /**
