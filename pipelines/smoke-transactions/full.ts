@@ -70,6 +70,30 @@ export async function runFull(inputs: Inputs, deps: SmokeDeps): Promise<StepResu
       return { found: `premium, ${seen.value.subscription?.status} ${seen.value.subscription?.plan}`, value: undefined };
     });
 
+    // Premium alone is not the payment: a release can grant it and still lose the ledger's row.
+    await log.run('payment recorded', `${WEBHOOKS_CHECK} (invoice.payment_succeeded), and the admin API GET /api/admin/payments/users/${userId}`, async () => {
+      const price = PREMIUM_PRICES.monthly;
+      const seen = await pollUntil({ ...wait, pollMs: Math.max(wait.pollMs, ADMIN_POLL_MS) }, async () => {
+        const answer = await service.adminUser(userId);
+        if (answer.status !== 200) throw new Error(`GET /api/admin/payments/users/${userId} answered ${answerText(answer)}`);
+        return answer.body.local.payments.find((p) => p.subscription_id === paid.subscriptionId && p.status === 'succeeded');
+      });
+      if (!seen.value) {
+        throw new SmokeFailure(
+          `the first payment of ${paid.subscriptionId} was never recorded by the service as succeeded within ${seconds(wait.timeoutMs)}${lastPoll(seen)}: the user is premium but the ledger has no payment`,
+          `${WEBHOOKS_CHECK} (invoice.payment_succeeded), and the admin API GET /api/admin/payments/users/${userId}`,
+        );
+      }
+      const { amount, currency, invoice_id: invoice } = seen.value;
+      if (Number(amount) !== price.unitAmount || currency.toLowerCase() !== price.currency.toLowerCase()) {
+        throw new SmokeFailure(
+          `the payment of ${paid.subscriptionId} was recorded as ${amount} ${currency}, not the monthly price's ${price.unitAmount} ${price.currency}`,
+          'check the invoice in Stripe and the webhook handler of invoice.payment_succeeded in this release',
+        );
+      }
+      return { found: `${invoice ?? 'payment'} succeeded, ${amount} ${currency}`, value: undefined };
+    });
+
     await log.run('declined card recorded', WEBHOOKS_CHECK, async () => {
       const intentId = await chargeDecliningCard(deps.stripe, left.customerId!, userId);
       left.intents.push(intentId);
@@ -109,7 +133,7 @@ export async function runFull(inputs: Inputs, deps: SmokeDeps): Promise<StepResu
   const ok = failure === undefined;
   return {
     ok,
-    summary: ok ? `${userId} subscribed, paid, became premium, had a declined card recorded and was cancelled; nothing left live in Stripe` : failure!.sentence(),
+    summary: ok ? `${userId} subscribed, paid, became premium with the payment recorded, had a declined card recorded and was cancelled; nothing left live in Stripe` : failure!.sentence(),
     rows: log.rows,
     outputs: { ok, steps: JSON.stringify(log.records()), smoke_user: userId },
   };

@@ -26,7 +26,7 @@ export interface AdminUserAnswer {
   local: {
     user?: { id: string; is_internal: boolean };
     customer?: { customer_id: string };
-    payments: Array<{ payment_intent_id: string | null; status: string; failure_code: string | null; failed_attempts: number }>;
+    payments: Array<{ payment_intent_id: string | null; subscription_id: string | null; invoice_id: string | null; amount: number; currency: string; status: string; failure_code: string | null; failed_attempts: number }>;
   };
 }
 

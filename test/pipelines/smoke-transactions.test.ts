@@ -90,9 +90,9 @@ describe('mode full', () => {
   ])('a smoke user subscribes, pays, becomes premium, has a declined card recorded and is cancelled, paid by %s', async (_path, payer, sessionEvent) => {
     const d = deps({ payer: payer() });
     const result = await run(inputs(), d);
-    expect(result.summary).toMatch(/subscribed, paid, became premium, had a declined card recorded and was cancelled/);
+    expect(result.summary).toMatch(/subscribed, paid, became premium with the payment recorded, had a declined card recorded and was cancelled/);
     expect(result.ok).toBe(true);
-    expect(stepNames(result)).toEqual(['ok checkout session', 'ok pay with a test card', 'ok premium via webhooks', 'ok declined card recorded', 'ok cancellation', 'ok cleanup']);
+    expect(stepNames(result)).toEqual(['ok checkout session', 'ok pay with a test card', 'ok premium via webhooks', 'ok payment recorded', 'ok declined card recorded', 'ok cancellation', 'ok cleanup']);
     expect(result.outputs).toMatchObject({ ok: true, smoke_user: d.smokeUserId });
     for (const row of result.rows) expect(row.durationMs).toEqual(expect.any(Number));
 
@@ -183,6 +183,13 @@ describe('mode full', () => {
   /** Each case: the event Stripe holds back, the step that must fail, its message, and when the steps before it are done. */
   const db = () => svc.database.db;
   test.each<[string, string, RegExp, (userId: string) => Promise<boolean>]>([
+    [
+      // Premium comes from the subscription's events; the payment only from the invoice's.
+      'invoice.payment_succeeded',
+      'payment recorded',
+      /^step "payment recorded" failed: the first payment of sub_\w+ was never recorded by the service as succeeded within 60 s: the user is premium but the ledger has no payment: check the webhook endpoint's recent deliveries .*invoice\.payment_succeeded/,
+      async (userId) => (await db().selectFrom('users').select('is_premium').where('id', '=', userId).executeTakeFirst())?.is_premium === true,
+    ],
     [
       'payment_intent.payment_failed',
       'declined card recorded',
@@ -296,7 +303,7 @@ describe('the entry', () => {
     expect(calls.outputs.ok).toBe(true);
     expect(calls.outputs.smoke_user).toBe('smoke-local-4242-2');
     const steps = JSON.parse(String(calls.outputs.steps)) as Array<{ name: string; ok: boolean; ms: number }>;
-    expect(steps.map((s) => s.name)).toEqual(['checkout session', 'pay with a test card', 'premium via webhooks', 'declined card recorded', 'cancellation', 'cleanup']);
+    expect(steps.map((s) => s.name)).toEqual(['checkout session', 'pay with a test card', 'premium via webhooks', 'payment recorded', 'declined card recorded', 'cancellation', 'cleanup']);
     expect(steps.every((s) => s.ok && Number.isInteger(s.ms) && s.ms >= 0)).toBe(true);
     expect(calls.secrets).toEqual(expect.arrayContaining(['sk_test_smoke_entry', svc.config.auth.secret]));
     expect(printed).toContain('smoke-transactions full (local)');
