@@ -10,7 +10,8 @@ import type { SideFigures } from './metric-source';
  * candidate fails unless the old tasks are doing at least half as badly at the same time: what both
  * versions suffer (a Stripe incident failing payments everywhere) is not the release's doing, and
  * the alarms page for it; rolling back would not help. A metric whose candidate sample is below the
- * minimum is "inconclusive", never "pass".
+ * minimum is "inconclusive", never "pass", unless it is a rate whose failures already exceed the
+ * limit over the whole minimum sample: then it fails (more traffic could not bring it back).
  */
 
 export type Outcome = 'pass' | 'fail' | 'inconclusive';
@@ -72,6 +73,8 @@ interface SideReading {
   value: number | null;
   /** The sample the value was computed from (requests, attempts or deliveries). */
   sample: number;
+  /** Rates only: the failures counted, for the rule that judges a thin sample (see judgeOne). */
+  failures?: number;
   /** "12 of 200 requests": how the value came about, for the message. */
   describe: string;
 }
@@ -80,20 +83,32 @@ const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
 const millis = (v: number) => `${Math.round(v)} ms`;
 
 function rate(failures: number, total: number, noun: string): SideReading {
-  return { value: total > 0 ? failures / total : null, sample: total, describe: `${failures} of ${total} ${noun}` };
+  return { value: total > 0 ? failures / total : null, sample: total, failures, describe: `${failures} of ${total} ${noun}` };
 }
 
 function judgeOne(spec: Spec, candidate: SideReading, stable: SideReading): Judgement {
   const shown = (r: SideReading) => `${r.value === null ? 'n/a' : spec.format(r.value)} (${r.describe})`;
   const base = { metric: spec.metric, candidate: candidate.value, stable: stable.value, sample: { candidate: candidate.sample, stable: stable.sample, min: spec.min } };
-  if (candidate.sample < spec.min || candidate.value === null) {
-    const why = candidate.sample < spec.min ? `${candidate.sample} is below ${spec.minInput} ${spec.min}` : 'no value was published';
-    return { ...base, outcome: 'inconclusive', limit: null, message: `${spec.label} inconclusive: candidate ${shown(candidate)}, ${why}; stable ${shown(stable)}` };
-  }
   // A stable side below the minimum sample is no baseline: the candidate meets the threshold alone.
   const baseline = stable.sample >= spec.min ? stable.value : null;
   const relative = baseline === null ? null : RELATIVE_FACTOR * baseline + spec.epsilon;
   const limit = relative === null ? spec.threshold : Math.max(spec.threshold, relative);
+  if (candidate.sample < spec.min || candidate.value === null) {
+    // A thin sample can still be conclusive for a rate: when the failures counted already exceed the
+    // limit over the whole minimum sample (as if every missing request had succeeded), no more traffic
+    // could bring it back. A candidate that fails so fast that its health check takes it out of
+    // traffic (a leak, a crash loop) shows exactly this: few requests, most of them failed.
+    if (candidate.failures !== undefined && candidate.sample > 0 && candidate.failures / spec.min > limit) {
+      return {
+        ...base,
+        outcome: 'fail',
+        limit,
+        message: `${spec.label} fails on a thin sample: candidate ${shown(candidate)}, ${candidate.failures} failures are above the limit ${spec.format(limit)} even over ${spec.minInput} ${spec.min} (as if the ${spec.min - candidate.sample} missing had all succeeded); stable ${shown(stable)}`,
+      };
+    }
+    const why = candidate.sample < spec.min ? `${candidate.sample} is below ${spec.minInput} ${spec.min}` : 'no value was published';
+    return { ...base, outcome: 'inconclusive', limit: null, message: `${spec.label} inconclusive: candidate ${shown(candidate)}, ${why}; stable ${shown(stable)}` };
+  }
   const rule =
     baseline === null
       ? `threshold ${spec.format(spec.threshold)} only, stable below ${spec.minInput} ${spec.min}`

@@ -64,6 +64,26 @@ describe('canary verdict', () => {
     expect(v.reason).toContain('webhook failure rate inconclusive');
   });
 
+  test('a thin sample whose failures exceed the limit even over the minimum sample fails: no more traffic could bring it back', () => {
+    // 6 of 32: even as 6 of 50 (12 %) it is above 2 %. The leak that gets a candidate pulled from
+    // traffic by its health check leaves exactly this: few requests, many failed.
+    const v = judge(side({ requests: 32, errors5xx: 6 }), side(), T);
+    expect(of(v, '5xx_rate')).toMatchObject({ outcome: 'fail', limit: 0.02, candidate: 0.1875 });
+    expect(of(v, '5xx_rate').message).toBe(
+      '5xx rate fails on a thin sample: candidate 18.75% (6 of 32 requests), 6 failures are above the limit 2.00% even over min_requests 50 (as if the 18 missing had all succeeded); stable 0.20% (2 of 1000 requests)',
+    );
+    expect(v.verdict).toBe('fail');
+    // 1 of 32 is 2 % of 50: not above the limit, so still inconclusive; so is one failed payment of 4 (20 % of 5).
+    expect(of(judge(side({ requests: 32, errors5xx: 1 }), side(), T), '5xx_rate').outcome).toBe('inconclusive');
+    expect(of(judge(side({ paymentAttempts: 4, paymentFailures: 1 }), side({ paymentFailures: 0 }), T), 'payment_failure_rate').outcome).toBe('inconclusive');
+    expect(of(judge(side({ paymentAttempts: 4, paymentFailures: 2 }), side({ paymentFailures: 0 }), T), 'payment_failure_rate').outcome).toBe('fail');
+    // The relative limit applies as well: stable failing at 10 % lifts it to 20.5 %, and 10 of 40 is 20 % of 50.
+    expect(of(judge(side({ requests: 40, errors5xx: 10 }), side({ requests: 1000, errors5xx: 100 }), T), '5xx_rate')).toMatchObject({ outcome: 'inconclusive', limit: null });
+    expect(of(judge(side({ requests: 40, errors5xx: 11 }), side({ requests: 1000, errors5xx: 100 }), T), '5xx_rate').outcome).toBe('fail');
+    // Latency never judges a thin sample: one slow request among a few is not a verdict.
+    expect(of(judge(side({ requests: 32, errors5xx: 0, p99Ms: 9000 }), side(), T), 'p99_latency').outcome).toBe('inconclusive');
+  });
+
   test('no traffic at all is inconclusive with "n/a" for the rate', () => {
     const none = { requests: 0, errors5xx: 0, p99Ms: null, paymentAttempts: 0, paymentFailures: 0, webhookDeliveries: 0, webhookFailures: 0 };
     const v = judge(none, side(), T);
