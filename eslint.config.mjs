@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'reports/', '.stryker-tmp/', '**/*.js', '!jest.config.js', '!test/support/*.js', '!service/console/public/*.js'] },
+  { ignores: ['node_modules/', 'dist/', '.data/', '.rehearsal/', 'coverage/', 'reports/', '.stryker-tmp/', '**/*.js', '!jest.config.js', '!test/support/*.js', '!service/console/public/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

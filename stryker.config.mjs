@@ -165,5 +165,5 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${name ?? 'all'}.json` },
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
-  ignorePatterns: ['/.data', '/reports', '/dist', '/coverage', '/.stryker-tmp'],
+  ignorePatterns: ['/.data', '/.rehearsal', '/reports', '/dist', '/coverage', '/.stryker-tmp'],
 };
