@@ -159,7 +159,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
   const summarize = (): RehearsalReport => {
     const expected = options.fault?.gate ?? null;
     const rolledBack = rollback?.done !== undefined;
-    const rollbackSeconds = rollback?.done !== undefined ? round((rollback.done - rollback.at) / 1000) : null;
+    // In milliseconds' precision: a local rollback takes tens of them, which one decimal would show as 0.
+    const rollbackSeconds = rollback?.done !== undefined ? (rollback.done - rollback.at) / 1000 : null;
     let ok: boolean;
     let verdict: string;
     if (!options.fault) {
