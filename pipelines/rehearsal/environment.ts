@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -10,7 +12,7 @@ import { createStripeClient } from '../../service/shared/stripe-client';
 import { ensureCatalog, registerWebhookEndpoint } from '../../scripts/lib/stripe-catalog';
 import type { Side } from '../canary-analysis/metric-source';
 import { startBalancer, type Balancer } from './balancer';
-import { startServiceProcess, type ServiceProcess } from './fleet';
+import { freePort, startServiceProcess, type ServiceProcess } from './fleet';
 import { PrerequisiteError, type Release } from './releases';
 
 /**
@@ -36,13 +38,20 @@ export interface Servers {
 
 /**
  * The PostgreSQL and Redis the rehearsal shares between its service processes: DATABASE_URL and
- * REDIS_URL as in CI, else the local servers on their standard ports when they answer. PGlite and
- * the in-process store cannot be shared by several processes, so without a server the rehearsal
- * stops and names what is missing.
+ * REDIS_URL as in CI, else the local servers on their standard ports when they answer. Without a
+ * Redis there, a `redis-server` on the PATH is started for the run (no persistence, a free port,
+ * stopped with the run). PGlite and the in-process store cannot be shared by several processes,
+ * and PostgreSQL refuses to run as root, so without a PostgreSQL server the rehearsal stops and
+ * names what is missing.
  */
-export async function findServers(env: NodeJS.ProcessEnv): Promise<Servers> {
-  const databaseUrl = env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-  const redisUrl = env.REDIS_URL || 'redis://127.0.0.1:6379';
+export async function findServers(
+  env: NodeJS.ProcessEnv,
+  cleanups?: { add(name: string, run: () => Promise<unknown>): void },
+  defaults = { databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres', redisUrl: 'redis://127.0.0.1:6379' },
+): Promise<Servers> {
+  const databaseUrl = env.DATABASE_URL || defaults.databaseUrl;
+  let redisUrl = env.REDIS_URL || defaults.redisUrl;
+  const sources = [env.DATABASE_URL ? 'DATABASE_URL' : 'the local PostgreSQL'];
   const missing: string[] = [];
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3000 });
   try {
@@ -53,21 +62,68 @@ export async function findServers(env: NodeJS.ProcessEnv): Promise<Servers> {
   } finally {
     await client.end().catch(() => undefined);
   }
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (error) {
-    missing.push(`Redis at ${redactString(redisUrl)} (${env.REDIS_URL ? 'REDIS_URL' : 'no REDIS_URL set, tried the local default'}): ${redactString((error as Error).message)}`);
-  } finally {
-    redis.disconnect();
+  const redisError = await pingRedis(redisUrl);
+  if (!redisError) sources.push(env.REDIS_URL ? 'REDIS_URL' : 'the local Redis');
+  else if (!env.REDIS_URL && cleanups && (await hasCommand('redis-server'))) {
+    const started = await startEphemeralRedis();
+    cleanups.add('ephemeral redis-server', started.stop);
+    redisUrl = started.url;
+    sources.push(`a redis-server started for this run on ${started.url}`);
+  } else {
+    missing.push(`Redis at ${redactString(redisUrl)} (${env.REDIS_URL ? 'REDIS_URL' : 'no REDIS_URL set, tried the local default, and no redis-server on the PATH'}): ${redisError}`);
   }
   if (missing.length > 0)
     throw new PrerequisiteError(
       `the rehearsal runs several service processes on one PostgreSQL and one Redis (the embedded database and in-process store cannot be shared between processes); not reachable: ${missing.join('; ')}. Set DATABASE_URL and REDIS_URL, or start the local servers`,
     );
-  return { databaseUrl, redisUrl, source: env.DATABASE_URL ? 'DATABASE_URL / REDIS_URL' : 'local servers on their default ports' };
+  return { databaseUrl, redisUrl, source: sources.join(', ') };
+}
+
+/** Undefined when the Redis answers PING, else why not. */
+async function pingRedis(url: string): Promise<string | undefined> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+    return undefined;
+  } catch (error) {
+    return redactString((error as Error).message);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function hasCommand(name: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = spawn(name, ['--version'], { stdio: 'ignore' });
+    probe.once('error', () => resolve(false));
+    probe.once('exit', (code) => resolve(code === 0));
+  });
+}
+
+/** A throwaway redis-server: nothing on disk, its own port, gone with the run. */
+async function startEphemeralRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while ((await pingRedis(url)) !== undefined) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new PrerequisiteError(`redis-server did not answer on port ${port} within 30 s`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 function withDatabase(url: string, database: string): string {
@@ -130,6 +186,7 @@ export async function createEnvironment(options: {
   const endpoint = await registerWebhookEndpoint(stripe, `${balancer.url}${WEBHOOK_PATH}`, API_VERSION);
   const processes: Partial<Record<Side, ServiceProcess>> = {};
   const all: ServiceProcess[] = [];
+  let closed = false;
 
   return {
     name: options.name,
@@ -174,6 +231,9 @@ export async function createEnvironment(options: {
       return service;
     },
     async close() {
+      // Staging closes once its gates pass and again with the run's cleanups: the second is a no-op.
+      if (closed) return;
+      closed = true;
       await Promise.all(all.map((p) => p.stop(5000)));
       await balancer.close();
       await sandbox.close();

@@ -99,6 +99,15 @@ export function formatReport(report: RehearsalReport): string {
 }
 
 export async function main(argv: string[], io: { out: (s: string) => void; err: (s: string) => void; env: NodeJS.ProcessEnv }, cleanups = new Cleanups()): Promise<number> {
+  try {
+    return await rehearseAll(argv, io, cleanups);
+  } finally {
+    // What outlives a run (a redis-server started for the rehearsal) goes with the command.
+    await cleanups.runAll((line) => io.err(`${line}\n`));
+  }
+}
+
+async function rehearseAll(argv: string[], io: { out: (s: string) => void; err: (s: string) => void; env: NodeJS.ProcessEnv }, cleanups: Cleanups): Promise<number> {
   let invocation: Invocation;
   try {
     invocation = parseInvocation(argv);
@@ -113,7 +122,7 @@ export async function main(argv: string[], io: { out: (s: string) => void; err: 
   let candidate: string;
   let thresholds: Thresholds;
   try {
-    servers = await findServers(io.env);
+    servers = await findServers(io.env, cleanups);
     stable = await resolveRef(REPO, invocation.stable);
     candidate = invocation.candidate ? await resolveRef(REPO, invocation.candidate) : await workingTreeCommit(REPO);
     thresholds = productionThresholds();
@@ -121,6 +130,7 @@ export async function main(argv: string[], io: { out: (s: string) => void; err: 
     io.err(`rehearse: ${(error as Error).message}\n`);
     return error instanceof PrerequisiteError ? 2 : 1;
   }
+  log(`servers: ${servers.source}`);
   const reports: RehearsalReport[] = [];
   for (const fault of invocation.faults) {
     const runId = `${new Date().toISOString().replace(/\D/g, '').slice(2, 14)}${randomBytes(2).toString('hex')}`;

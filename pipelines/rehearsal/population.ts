@@ -13,8 +13,9 @@ import { REHEARSAL_JWT_SECRET } from './environment';
  *
  * Per user, one action a tick: mostly reading their subscription (the app does on every screen),
  * sometimes a checkout paid with a card or declined, a cancellation, a refund of their last charge.
- * A clock task advances the sandbox a day at a time (never past real time), so monthly renewals
- * happen while the release is under way. Deterministic choices for a given seed; timing is not.
+ * A clock task advances the sandbox a day every half second (never past real time, which it reaches
+ * after 30 s from its start 60 days back), so the first subscribers' monthly renewals happen while the
+ * release is under way. Deterministic choices for a given seed; timing is not.
  */
 
 export interface PopulationFigures {
@@ -172,7 +173,7 @@ export function startPopulation(options: {
   };
 
   const clockLoop = async () => {
-    const step = options.clockStepMs ?? 3000;
+    const step = options.clockStepMs ?? 500;
     if (step <= 0) return;
     while (!stopping) {
       await new Promise((r) => setTimeout(r, step));

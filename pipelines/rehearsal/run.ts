@@ -12,7 +12,7 @@ import { waitForBoot, type ServiceProcess } from './fleet';
 import { LocalMetricSource } from './local-metric-source';
 import { startPopulation } from './population';
 import { prove, waitForQuiet } from './proof';
-import { prepareRelease, type Release } from './releases';
+import { PrerequisiteError, prepareRelease, type Release } from './releases';
 import { localOpsEnv, smokeTransactions } from './steps';
 
 const exec = promisify(execFile);
@@ -134,6 +134,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     try {
       outcome = await body();
     } catch (error) {
+      // A missing prerequisite (a server, a patch that does not apply) is no gate's verdict: exit 2.
+      if (error instanceof PrerequisiteError) throw error;
       outcome = { ok: false, summary: (error as Error).message };
     }
     const report: GateReport = { gate: name, result: outcome.ok ? 'pass' : 'fail', seconds: round((Date.now() - t0) / 1000), summary: outcome.summary, figures: outcome.figures ?? {} };
@@ -213,7 +215,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
   if (!validated) return finish();
 
   // ---- production, on the stable release, with its users.
-  const production = await createEnvironment({ name: 'production', runId: options.runId, servers: options.servers, redisDb: redisDbFor(options.runId, 0), logDir: options.runDir, clockStart: Math.floor(Date.now() / 1000) - 45 * 86_400 });
+  const production = await createEnvironment({ name: 'production', runId: options.runId, servers: options.servers, redisDb: redisDbFor(options.runId, 0), logDir: options.runDir, clockStart: Math.floor(Date.now() / 1000) - 60 * 86_400 });
   cleanups.add('production environment', () => production.close());
   const stableProcess = await production.start('stable', stable, version(stable));
   const stableBoot = await waitForBoot(stableProcess, BOOT_TIMEOUT_MS);

@@ -1,13 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FAULTS, GATES } from '../../pipelines/rehearsal/catalog';
 import { startBalancer, type Balancer } from '../../pipelines/rehearsal/balancer';
+import { findServers } from '../../pipelines/rehearsal/environment';
 import { LocalMetricSource, p99, readCounters } from '../../pipelines/rehearsal/local-metric-source';
 import { formatReport, main, parseInvocation, productionThresholds } from '../../pipelines/rehearsal/main';
-import { pruneReleases, workingTreeCommit } from '../../pipelines/rehearsal/releases';
+import { Cleanups } from '../../pipelines/rehearsal/run';
+import { PrerequisiteError, prepareRelease, pruneReleases, workingTreeCommit } from '../../pipelines/rehearsal/releases';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -185,6 +188,22 @@ describe('npm run rehearse: invocation', () => {
     expect(err).toMatch(/Redis at redis:\/\/127\.0\.0\.1:1.*REDIS_URL/);
   });
 
+  // The PostgreSQL half needs a server (CI has one); skipped on the embedded default.
+  (process.env.DATABASE_URL ? it : it.skip)('without REDIS_URL and no Redis on the default port, starts a redis-server for the run and stops it with the run', async () => {
+    const cleanups = new Cleanups();
+    const servers = await findServers({ DATABASE_URL: process.env.DATABASE_URL }, cleanups, { databaseUrl: '', redisUrl: 'redis://127.0.0.1:1' });
+    expect(servers.source).toMatch(/^DATABASE_URL, a redis-server started for this run on redis:\/\/127\.0\.0\.1:\d+$/);
+    const port = Number(new URL(servers.redisUrl).port);
+    const answers = async () => new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    expect(await answers()).toBe(true);
+    await cleanups.runAll();
+    expect(await answers()).toBe(false);
+  });
+
   it('--all is the healthy candidate --runs times, then every fault in the catalogue', () => {
     const all = parseInvocation(['--all', '--runs', '2']);
     expect(all.faults.map((f) => f?.name ?? 'healthy')).toEqual(['healthy', 'healthy', ...FAULTS.map((f) => f.name)]);
@@ -267,6 +286,25 @@ describe('release snapshots', () => {
       expect(existsSync(join(repo, '.rehearsal', 'releases', 'newest'))).toBe(true);
       expect(existsSync(join(repo, '.rehearsal', 'releases', 'old'))).toBe(false);
       expect(git('worktree', 'list').split('\n')).toHaveLength(2);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  it('a fault patch that does not apply to the candidate is a missing prerequisite, named with its fix', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'rehearsal-patch-'));
+    try {
+      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+      git('init', '-q');
+      writeFileSync(join(repo, 'a.txt'), 'one\n');
+      git('add', '.');
+      git('commit', '-qm', 'one');
+      const patch = join(repo, '..', `${Date.now()}-stale.patch`);
+      writeFileSync(patch, 'diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-something else\n+two\n');
+      const attempt = prepareRelease(repo, { label: 'HEAD', commit: git('rev-parse', 'HEAD'), fault: { name: 'stale', patch } }, () => undefined);
+      await expect(attempt).rejects.toThrow(PrerequisiteError);
+      await expect(attempt).rejects.toThrow(/^fault stale: .*stale\.patch does not apply to [0-9a-f]{12} .*regenerate the patch against this release$/);
+      rmSync(patch, { force: true });
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }

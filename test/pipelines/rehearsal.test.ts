@@ -42,10 +42,17 @@ suite('npm run rehearse (reduced: healthy and three faults)', () => {
       gates: ['validation:pass', 'staging-deploy:pass', 'staging-smoke:pass', 'production-deploy:pass', 'canary-analysis:pass', 'production-smoke:pass', 'proof:pass'],
     });
     expect(report).toMatchObject({ caught: false, caughtAt: null, rolledBack: false, eventsLost: 0, run: { fault: null } });
-    const proof = gate(report, 'proof')!.figures as { eventsEmitted: number; population: { checkouts: { paid: number }; requests: number } };
-    // The population did enough for the proof to mean something.
+    const proof = gate(report, 'proof')!.figures as {
+      eventsEmitted: number;
+      checked: { subscriptions: number; invoices: number };
+      population: { checkouts: { paid: number }; requests: number; clockDays: number };
+    };
+    // The population did enough for the proof to mean something, renewals included: every
+    // subscription has its first paid invoice, so more paid invoices than subscriptions are renewals.
     expect(proof.eventsEmitted).toBeGreaterThan(20);
     expect(proof.population.checkouts.paid).toBeGreaterThan(3);
+    expect(proof.population.clockDays).toBeGreaterThan(30);
+    expect(proof.checked.invoices).toBeGreaterThan(proof.checked.subscriptions);
     expect(gate(report, 'canary-analysis')!.figures).toMatchObject({ verdict: expect.stringMatching(/^(pass|inconclusive)$/) });
     expect(err).toContain('canary-analysis pass');
   });
