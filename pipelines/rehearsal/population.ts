@@ -41,6 +41,8 @@ export interface Population {
 
 interface User {
   id: string;
+  /** Keeps their subscription (one user in three): the ones whose renewals the run sees. */
+  loyal: boolean;
   customerId?: string;
   subscriptionId?: string;
 }
@@ -58,7 +60,7 @@ export function startPopulation(options: {
   const int = (min: number, max: number) => uniformInt(rng, min, max);
   const chance = (percent: number) => int(1, 1000) <= percent * 10;
   const tickMs = options.tickMs ?? 500;
-  const users: User[] = Array.from({ length: options.users ?? 24 }, (_, i) => ({ id: `rehearsal_u${String(i + 1).padStart(3, '0')}` }));
+  const users: User[] = Array.from({ length: options.users ?? 24 }, (_, i) => ({ id: `rehearsal_u${String(i + 1).padStart(3, '0')}`, loyal: i % 3 === 0 }));
   const figures: PopulationFigures = {
     users: users.length,
     requests: 0,
@@ -136,7 +138,8 @@ export function startPopulation(options: {
   /**
    * A user without a subscription mostly tries to get one; a subscriber mostly reads, and now and
    * then cancels (and comes back later) or is refunded. The churn is far above production's, on
-   * purpose: a one-minute bake at 10 % must see enough checkouts to judge them.
+   * purpose: a one-minute bake at 10 % must see enough checkouts to judge them. One user in three
+   * never cancels, so subscriptions live long enough for the sandbox clock to renew them.
    */
   const act = async (user: User) => {
     const roll = int(1, 100);
@@ -151,6 +154,10 @@ export function startPopulation(options: {
     } else if (roll <= 85) {
       await request(user, 'GET', '/api/payments/status');
     } else if (roll <= 94) {
+      if (user.loyal) {
+        await request(user, 'GET', '/api/payments/subscription');
+        return;
+      }
       if (await backOffice(() => env.stripe.subscriptions.cancel(user.subscriptionId!))) {
         figures.cancellations += 1;
         user.subscriptionId = undefined;

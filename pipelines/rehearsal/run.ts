@@ -241,22 +241,14 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
 
   const stagingDeployed = await gate('staging-deploy', async () => {
     stagingProcess = await staging.start('candidate', candidate, version(candidate));
-    const boot = await waitForBoot(stagingProcess, BOOT_TIMEOUT_MS);
-    if (!boot.ok) return { ok: false, summary: boot.why, figures: { bootSeconds: round(boot.ms / 1000) } };
-    staging.balancer.setTarget('candidate', stagingProcess.url);
-    staging.balancer.setWeights({ stable: 0, candidate: 100 });
-    await staging.balancer.waitHealthy('candidate', BOOT_TIMEOUT_MS);
-    return { ok: true, summary: `ready in ${round(boot.ms / 1000)} s`, figures: { bootSeconds: round(boot.ms / 1000) } };
+    return deployCandidate(staging, stagingProcess, { stable: 0, candidate: 100 }, 'ready');
   });
   if (!stagingDeployed) {
     await stagingRollback();
     return afterFailure();
   }
 
-  const stagingSmoke = await gate('staging-smoke', async () => {
-    const step = await smokeTransactions(staging!, 'full', stepLog);
-    return { ok: step.code === 0, summary: step.message, figures: { steps: parseJson(step.outputs.steps) } };
-  });
+  const stagingSmoke = await gate('staging-smoke', () => smokeGate(staging, 'full', stepLog));
   if (!stagingSmoke) {
     await stagingRollback();
     return afterFailure();
@@ -277,12 +269,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
 
   const deployed = await gate('production-deploy', async () => {
     candidateProcess = await production.start('candidate', candidate, version(candidate));
-    const boot = await waitForBoot(candidateProcess, BOOT_TIMEOUT_MS);
-    if (!boot.ok) return { ok: false, summary: boot.why, figures: { bootSeconds: round(boot.ms / 1000) } };
-    production.balancer.setTarget('candidate', candidateProcess.url);
-    production.balancer.setWeights({ stable: 90, candidate: 10 });
-    await production.balancer.waitHealthy('candidate', BOOT_TIMEOUT_MS);
-    return { ok: true, summary: `candidate ready in ${round(boot.ms / 1000)} s, taking 10 % of production`, figures: { bootSeconds: round(boot.ms / 1000), weights: production.balancer.weights() } };
+    return deployCandidate(production, candidateProcess, { stable: 90, candidate: 10 }, 'candidate ready');
   });
   if (!deployed) {
     await appRollback();
@@ -314,10 +301,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
 
   production.balancer.setWeights({ stable: 0, candidate: 100 });
   log('promoted: candidate at 100 %');
-  const productionSmoke = await gate('production-smoke', async () => {
-    const step = await smokeTransactions(production!, 'readonly', stepLog);
-    return { ok: step.code === 0, summary: step.message, figures: { steps: parseJson(step.outputs.steps) } };
-  });
+  const productionSmoke = await gate('production-smoke', () => smokeGate(production, 'readonly', stepLog));
   if (!productionSmoke) {
     await appRollback();
     return afterFailure();
@@ -356,6 +340,26 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
       };
     });
   }
+}
+
+type GateOutcome = { ok: boolean; summary: string; figures?: Record<string, unknown> };
+
+/** A candidate process in an environment: ready on its own, then behind the balancer at these weights and healthy there. */
+async function deployCandidate(env: Environment, service: ServiceProcess, weights: { stable: number; candidate: number }, what: string): Promise<GateOutcome> {
+  const boot = await waitForBoot(service, BOOT_TIMEOUT_MS);
+  const figures = { bootSeconds: round(boot.ms / 1000) };
+  if (!boot.ok) return { ok: false, summary: boot.why, figures };
+  env.balancer.setTarget('candidate', service.url);
+  env.balancer.setWeights(weights);
+  await env.balancer.waitHealthy('candidate', BOOT_TIMEOUT_MS);
+  const share = weights.stable > 0 ? `, taking ${weights.candidate} % of ${env.name}` : '';
+  return { ok: true, summary: `${what} in ${figures.bootSeconds} s${share}`, figures: { ...figures, weights: env.balancer.weights() } };
+}
+
+/** smoke-transactions through its entry, as a gate. */
+async function smokeGate(env: Environment, mode: 'full' | 'readonly', stepLog: string): Promise<GateOutcome> {
+  const step = await smokeTransactions(env, mode, stepLog);
+  return { ok: step.code === 0, summary: step.message, figures: { steps: parseJson(step.outputs.steps) } };
 }
 
 /** What in production the fault may have touched: webhook deliveries that failed or were never applied. */

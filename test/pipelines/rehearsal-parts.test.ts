@@ -238,15 +238,22 @@ describe('npm run rehearse: invocation', () => {
   });
 });
 
+/** A git repository in a temporary folder with one commit (`a.txt`), and git run in it. */
+function tempRepo(): { repo: string; git: (...args: string[]) => string } {
+  const repo = mkdtempSync(join(tmpdir(), 'rehearsal-git-'));
+  const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env }).trim();
+  git('init', '-q');
+  writeFileSync(join(repo, 'a.txt'), 'one\n');
+  git('add', '.');
+  git('commit', '-qm', 'one');
+  return { repo, git };
+}
+
 describe('release snapshots', () => {
   it('the working tree as a commit: HEAD when clean, a stable commit with the changes otherwise, the index untouched', async () => {
-    const repo = mkdtempSync(join(tmpdir(), 'rehearsal-git-'));
+    const { repo, git } = tempRepo();
     try {
-      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
-      git('init', '-q');
-      writeFileSync(join(repo, 'a.txt'), 'one\n');
-      git('add', '.');
-      git('commit', '-qm', 'one');
       const head = git('rev-parse', 'HEAD');
       expect(await workingTreeCommit(repo)).toBe(head);
       writeFileSync(join(repo, 'a.txt'), 'two\n');
@@ -267,13 +274,8 @@ describe('release snapshots', () => {
   });
 
   it('prunes the least recently used release worktrees beyond the limit, as git worktrees', async () => {
-    const repo = mkdtempSync(join(tmpdir(), 'rehearsal-prune-'));
+    const { repo, git } = tempRepo();
     try {
-      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
-      git('init', '-q');
-      writeFileSync(join(repo, 'a.txt'), 'one\n');
-      git('add', '.');
-      git('commit', '-qm', 'one');
       mkdirSync(join(repo, '.rehearsal', 'releases'), { recursive: true });
       const now = Date.now() / 1000;
       for (const [name, age] of [['old', 300], ['newest', 0], ['middle', 100]] as const) {
@@ -292,13 +294,8 @@ describe('release snapshots', () => {
   });
 
   it('a fault patch that does not apply to the candidate is a missing prerequisite, named with its fix', async () => {
-    const repo = mkdtempSync(join(tmpdir(), 'rehearsal-patch-'));
+    const { repo, git } = tempRepo();
     try {
-      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
-      git('init', '-q');
-      writeFileSync(join(repo, 'a.txt'), 'one\n');
-      git('add', '.');
-      git('commit', '-qm', 'one');
       const patch = join(repo, '..', `${Date.now()}-stale.patch`);
       writeFileSync(patch, 'diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-something else\n+two\n');
       const attempt = prepareRelease(repo, { label: 'HEAD', commit: git('rev-parse', 'HEAD'), fault: { name: 'stale', patch } }, () => undefined);
