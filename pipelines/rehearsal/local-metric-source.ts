@@ -15,9 +15,10 @@ import type { Balancer } from './balancer';
  *   duplicate are neither). Counters are cumulative per process, so the window's figures are the
  *   difference from a baseline read when the window starts (`begin`).
  *
- * `/api/payments/health` is read too: it is the whole database's view (both versions write one
- * ledger), so it cannot tell the sides apart and is not in the verdict, but a `critical` status
- * there is reported with the figures by the rehearsal.
+ * `/api/payments/health` is read too (`paymentHealth`), through each side's process: it is the
+ * whole database's view (both versions write one ledger), so it cannot tell the sides apart and is
+ * not in the verdict; the rehearsal reports each side's answer beside the canary's figures, where a
+ * `critical` or an unanswered check stands out.
  */
 
 interface Counters {
@@ -85,6 +86,19 @@ export class LocalMetricSource implements MetricSource {
     for (const side of ['stable', 'candidate'] as const) {
       const url = this.processUrl(side);
       if (url) this.baseline[side] = { url, counters: await this.counters(url) };
+    }
+  }
+
+  /** The side's `GET /api/payments/health` status (healthy, degraded, critical), or why there is none. */
+  async paymentHealth(side: Side): Promise<string> {
+    const url = this.processUrl(side);
+    if (!url) return 'not running';
+    try {
+      const answer = await this.fetchFn(`${url}/api/payments/health`, { signal: AbortSignal.timeout(10_000) });
+      const body = (await answer.json().catch(() => null)) as { status?: unknown } | null;
+      return typeof body?.status === 'string' ? body.status : `answered ${answer.status} without a status`;
+    } catch (error) {
+      return `no answer (${(error as Error).message})`;
     }
   }
 

@@ -292,7 +292,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
       { ecs: NO_ECS, clock: realClock },
     );
     appendFileSync(stepLog, `${JSON.stringify({ step: 'canary-analysis', ...result }, null, 2)}\n`);
-    return { ok: result.ok, summary: result.summary, figures: { verdict: result.outputs.verdict, bakeSeconds, ...parseJson(result.outputs.figures) } };
+    const paymentHealth = { candidate: await source.paymentHealth('candidate'), stable: await source.paymentHealth('stable') };
+    return { ok: result.ok, summary: result.summary, figures: { verdict: result.outputs.verdict, bakeSeconds, paymentHealth, ...parseJson(result.outputs.figures) } };
   });
   if (!canary) {
     await appRollback();

@@ -35,6 +35,10 @@ async function backend(): Promise<Backend> {
       res.writeHead(b.ready ? 200 : 503).end();
       return;
     }
+    if (req.url === '/api/payments/health') {
+      res.writeHead(b.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: b.ready ? 'healthy' : 'critical' }));
+      return;
+    }
     if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end(b.metrics);
       return;
@@ -160,6 +164,11 @@ describe('rehearsal metric source', () => {
       expect((await source.read('stable', { start, end })).errors5xx).toBe(0);
       // Responses before the window are not in it.
       expect((await source.read('stable', { start: end, end: new Date(end.getTime() + 1000) })).requests).toBe(0);
+      // Each side's payment health, as its process answers it.
+      candidate.ready = false;
+      expect([await source.paymentHealth('stable'), await source.paymentHealth('candidate')]).toEqual(['healthy', 'critical']);
+      const stopped = new LocalMetricSource(lb, (side) => (side === 'stable' ? stable.url : undefined));
+      expect(await stopped.paymentHealth('candidate')).toBe('not running');
     } finally {
       await lb.close();
       for (const b of [stable, candidate]) {
