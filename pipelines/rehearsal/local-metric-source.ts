@@ -30,13 +30,15 @@ interface Counters {
 
 const HANDLED = new Set(['processed', 'ignored', 'unmatched']);
 
+const noCounters = (): Counters => ({ paymentSucceeded: 0, paymentFailed: 0, webhookHandled: 0, webhookFailed: 0 });
+
 /**
  * Sums the counters the verdict needs from a Prometheus text exposition. Only plain counter samples
  * of two known metric families are read (`name{label="v",...} value`); prom-client writes exactly
  * that, and no parser package on npm is kept better than these few lines need.
  */
 export function readCounters(text: string): Counters {
-  const counters: Counters = { paymentSucceeded: 0, paymentFailed: 0, webhookHandled: 0, webhookFailed: 0 };
+  const counters = noCounters();
   for (const line of text.split('\n')) {
     const match = /^(payments_total|payments_webhook_events_total)\{([^}]*)\}\s+(\S+)/.exec(line);
     if (!match) continue;
@@ -107,11 +109,11 @@ export class LocalMetricSource implements MetricSource {
     const end = window.end.getTime();
     const samples = this.balancer.stats(side).samples.filter((s) => s.at >= start && s.at < end);
     const url = this.processUrl(side);
-    let app = { paymentSucceeded: 0, paymentFailed: 0, webhookHandled: 0, webhookFailed: 0 };
+    let app = noCounters();
     if (url) {
       const now = await this.counters(url);
       // A process started after begin() (or restarted) counts from zero.
-      const base = this.baseline[side]?.url === url ? this.baseline[side]!.counters : { paymentSucceeded: 0, paymentFailed: 0, webhookHandled: 0, webhookFailed: 0 };
+      const base = this.baseline[side]?.url === url ? this.baseline[side]!.counters : noCounters();
       app = {
         paymentSucceeded: now.paymentSucceeded - base.paymentSucceeded,
         paymentFailed: now.paymentFailed - base.paymentFailed,

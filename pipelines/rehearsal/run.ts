@@ -153,11 +153,6 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
   let candidateProcess: ServiceProcess | undefined;
   const version = (r: Release) => `${r.commit.slice(0, 12)}${r.fault ? `-${r.fault}` : ''}`;
 
-  const finish = async (): Promise<RehearsalReport> => {
-    const report = summarize();
-    return report;
-  };
-
   const summarize = (): RehearsalReport => {
     const expected = options.fault?.gate ?? null;
     const rolledBack = rollback?.done !== undefined;
@@ -212,7 +207,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
       figures: { stable: stable.commit, candidate: candidate.commit, fault: options.fault?.name ?? null },
     };
   });
-  if (!validated) return finish();
+  if (!validated) return summarize();
 
   // ---- production, on the stable release, with its users.
   const production = await createEnvironment({ name: 'production', runId: options.runId, servers: options.servers, redisDb: redisDbFor(options.runId, 0), logDir: options.runDir, clockStart: Math.floor(Date.now() / 1000) - 60 * 86_400 });
@@ -311,7 +306,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
   await stableProcess.stop();
   production.balancer.setTarget('stable', undefined);
   await finalProof();
-  return finish();
+  return summarize();
 
   /** After a caught fault: payments repaired when production was touched, then the proof. */
   async function afterFailure(): Promise<RehearsalReport> {
@@ -322,7 +317,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
       if (touched) await gate('ops-rollback-restore', () => opsRollbackRestore(options, production!, touched));
     }
     await finalProof();
-    return finish();
+    return summarize();
   }
 
   async function finalProof(): Promise<void> {

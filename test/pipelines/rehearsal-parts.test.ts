@@ -51,6 +51,15 @@ async function backend(): Promise<Backend> {
   return b;
 }
 
+/** Both backends behind the balancer at these weights, each past its first health check. */
+async function routeBoth(lb: Balancer, stable: Backend, candidate: Backend, weights: { stable: number; candidate: number }): Promise<void> {
+  lb.setTarget('stable', stable.url);
+  lb.setTarget('candidate', candidate.url);
+  lb.setWeights(weights);
+  await lb.waitHealthy('stable', 30_000);
+  await lb.waitHealthy('candidate', 30_000);
+}
+
 describe('rehearsal load balancer', () => {
   let stable: Backend;
   let candidate: Backend;
@@ -69,11 +78,7 @@ describe('rehearsal load balancer', () => {
   });
 
   it('splits by weight exactly (one in ten at 10 %) and counts per target what the ALB would', async () => {
-    lb.setTarget('stable', stable.url);
-    lb.setTarget('candidate', candidate.url);
-    lb.setWeights({ stable: 90, candidate: 10 });
-    await lb.waitHealthy('stable', 30_000);
-    await lb.waitHealthy('candidate', 30_000);
+    await routeBoth(lb, stable, candidate, { stable: 90, candidate: 10 });
     candidate.status = 503;
     for (let i = 0; i < 100; i++) await (await fetch(`${lb.url}/api/x`)).arrayBuffer();
     expect(candidate.hits).toBe(10);
@@ -84,11 +89,7 @@ describe('rehearsal load balancer', () => {
   });
 
   it('sends nothing to a target whose /health/ready fails and answers 503 when none is healthy', async () => {
-    lb.setTarget('stable', stable.url);
-    lb.setTarget('candidate', candidate.url);
-    lb.setWeights({ stable: 50, candidate: 50 });
-    await lb.waitHealthy('candidate', 30_000);
-    await lb.waitHealthy('stable', 30_000);
+    await routeBoth(lb, stable, candidate, { stable: 50, candidate: 50 });
     candidate.ready = false;
     await waitUntil(() => !lb.healthy('candidate'), { timeoutMs: 30_000, what: 'the candidate marked unhealthy' });
     const before = candidate.hits;
@@ -145,11 +146,7 @@ describe('rehearsal metric source', () => {
     const candidate = await backend();
     const lb = await startBalancer({ healthIntervalMs: 100 });
     try {
-      lb.setTarget('stable', stable.url);
-      lb.setTarget('candidate', candidate.url);
-      lb.setWeights({ stable: 50, candidate: 50 });
-      await lb.waitHealthy('stable', 30_000);
-      await lb.waitHealthy('candidate', 30_000);
+      await routeBoth(lb, stable, candidate, { stable: 50, candidate: 50 });
       candidate.metrics = 'payments_total{outcome="succeeded"} 10\npayments_total{outcome="failed"} 1\n';
       const source = new LocalMetricSource(lb, (side) => (side === 'stable' ? stable.url : candidate.url));
       await source.begin();
