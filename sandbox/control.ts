@@ -35,6 +35,12 @@ export interface SandboxControl {
    * index lags writes; 0 turns the lag off (the default, restored by `reset`).
    */
   setSearchIndexLag(seconds: number): void;
+  /**
+   * Makes every API request (`/v1/...`) wait this many milliseconds before it is answered, as Stripe
+   * does on a bad day; 0 turns it off (the default, restored by `reset`). Webhook delivery and the
+   * control routes are not delayed.
+   */
+  setApiLatency(ms: number): void;
   setFaults(faults: DeliveryFaults): void;
   clearFaults(): void;
   /** The attempt log, oldest first. */
@@ -70,6 +76,10 @@ export function createControl(engine: Engine, idempotency: IdempotencyStore): Sa
     setSearchIndexLag(seconds) {
       if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`search index lag must be a non-negative number of seconds (got ${seconds})`);
       engine.searchIndexLagSeconds = seconds;
+    },
+    setApiLatency(ms) {
+      if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`API latency must be a non-negative number of milliseconds (got ${ms})`);
+      engine.apiLatencyMs = ms;
     },
     setFaults: (faults) => engine.delivery.setFaults(faults),
     clearFaults: () => engine.delivery.clearFaults(),

@@ -18,6 +18,8 @@ export class Engine {
    * lags writes (under a minute normally, longer during incidents). 0 (the default): searchable at once.
    */
   searchIndexLagSeconds = 0;
+  /** Milliseconds every `/v1/` request waits before it is answered, as a slow Stripe would; 0 (default): none. */
+  apiLatencyMs = 0;
 
   constructor(
     public state: SandboxState,
@@ -35,6 +37,7 @@ export class Engine {
     this.state = new SandboxState();
     this.clock.offset = 0;
     this.searchIndexLagSeconds = 0;
+    this.apiLatencyMs = 0;
   }
 
   now(): number {

@@ -63,6 +63,11 @@ export function createOtherHandler(engine: Engine, control: SandboxControl) {
         if (!Number.isFinite(seconds) || seconds < 0) throw new StripeApiError('seconds must be a non-negative number', { status: 400, type: 'invalid_request_error', param: 'seconds' });
         control.setSearchIndexLag(seconds);
         sendJson(res, 200, { seconds });
+      } else if (method === 'POST' && path === '/_sandbox/api-latency') {
+        const ms = Number(json.ms);
+        if (!Number.isFinite(ms) || ms < 0) throw new StripeApiError('ms must be a non-negative number', { status: 400, type: 'invalid_request_error', param: 'ms' });
+        control.setApiLatency(ms);
+        sendJson(res, 200, { ms });
       } else if (method === 'POST' && path === '/_sandbox/faults') {
         control.setFaults(json as DeliveryFaults);
         sendJson(res, 200, { ok: true });

@@ -45,6 +45,7 @@ async function handle(deps: SandboxHttpDeps, req: http.IncomingMessage, res: htt
     sendJson(res, 404, unrecognizedUrl(req.method ?? 'GET', url.pathname).toBody());
     return;
   }
+  if (deps.engine.apiLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, deps.engine.apiLatencyMs));
   const requestId = newId('req', 14);
   res.setHeader('Request-Id', requestId);
   res.setHeader('Stripe-Version', RENDERED_API_VERSION);

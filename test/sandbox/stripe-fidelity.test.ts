@@ -276,6 +276,27 @@ describe('search', () => {
     expect((await h.stripe.subscriptions.search({ query: `status:'canceled'` })).data).toEqual([]);
   });
 
+  sandboxOnly('with an API latency every /v1/ request waits that long, and reset turns it off', async () => {
+    h.control.setApiLatency(400);
+    try {
+      const slow = performance.now();
+      await h.stripe.customers.list({ limit: 1 });
+      expect(performance.now() - slow).toBeGreaterThanOrEqual(390);
+      // The control routes are not delayed (the bound is far below the latency, far above a slow machine).
+      h.control.setApiLatency(20_000);
+      const control = performance.now();
+      await fetch(`${h.apiBase}/_sandbox/clock`);
+      expect(performance.now() - control).toBeLessThan(10_000);
+    } finally {
+      h.control.setApiLatency(0);
+    }
+    expect(() => h.control.setApiLatency(-5)).toThrow(/non-negative/);
+    const res = await fetch(`${h.apiBase}/_sandbox/api-latency`, { method: 'POST', body: JSON.stringify({ ms: 'slow' }) });
+    expect(res.status).toBe(400);
+    const set = await fetch(`${h.apiBase}/_sandbox/api-latency`, { method: 'POST', body: JSON.stringify({ ms: 0 }) });
+    expect(await set.json()).toEqual({ ms: 0 });
+  });
+
   sandboxOnly('with a search index lag, new objects are missing from search (not from list or retrieve) until the lag has passed', async () => {
     const tag = unique('lag');
     const older = await h.stripe.customers.create({ email: `${tag}-old@example.com`, metadata: { userId: `${tag}_old` } });
