@@ -8,13 +8,13 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY service ./service
-COPY sandbox ./sandbox
 RUN npm run build
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only.
+# Production dependencies only: no PGlite, tsx or esbuild (development dependencies; the service loads
+# PGlite only when no database server is configured, which production config refuses).
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # The RDS CA bundle (every region's root and intermediate CAs) that the service verifies the

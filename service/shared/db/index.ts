@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { Kysely, Migrator, PostgresDialect, type PostgresPool, sql } from 'kysely';
-import { PGliteDialect } from 'kysely-pglite-dialect';
+import { type Dialect, Kysely, Migrator, PostgresDialect, type PostgresPool, sql } from 'kysely';
 import { Pool, type PoolConfig, types as pgTypes } from 'pg';
 import { connectingWithFreshCredentials, createCredentialedPool, type DatabaseServerParts, verifiedTls } from './credentialed-pool';
 import { type CredentialsEvent, type DatabaseCredentialsSource, SecretsManagerCredentials } from './credentials';
@@ -115,16 +114,33 @@ export function watchConnectionErrors(pool: Pool, onError: ((error: Error) => vo
 /** PGlite reads int8 as a number or a BigInt by size; parseInt8 makes it an exact number or an error. */
 const INT8_PARSERS = { 20: (text: string) => parseInt8(text) };
 
+/**
+ * The embedded engine and its dialect, imported only when a database has no server: they are
+ * development dependencies (26 MB of WASM the production install and the image leave out; issue 15).
+ */
+async function loadPglite() {
+  try {
+    // (The dynamic import resolves the ESM build; the dialect is typed against the CJS one.)
+    const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
+    return { PGlite, PGliteDialect };
+  } catch (error) {
+    throw new Error(
+      'No database server is configured (DATABASE_URL or DATABASE_HOST) and the embedded PGlite engine is not installed: it is a development dependency, absent from production installs. Set DATABASE_URL, or run `npm ci` with development dependencies for the embedded default.',
+      { cause: error },
+    );
+  }
+}
+
 async function openPglite(options: OpenDatabaseOptions) {
-  // Imported lazily: loading the WASM engine costs time a real-server run does not need to pay.
-  // (The dynamic import resolves the ESM build; the dialect is typed against the CJS one.)
-  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGlite, PGliteDialect } = await loadPglite();
   if (options.pgliteDir) mkdirSync(options.pgliteDir, { recursive: true });
   const pglite = options.pgliteDir
     ? new PGlite(options.pgliteDir, { parsers: INT8_PARSERS })
     : new PGlite(options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate, parsers: INT8_PARSERS } : { parsers: INT8_PARSERS });
   await pglite.waitReady;
-  const db = new Kysely<DatabaseSchema>({ dialect: new PGliteDialect(pglite as unknown as ConstructorParameters<typeof PGliteDialect>[0]) });
+  // The dynamic import types the dialect against kysely's ESM build; at run time it is the same class.
+  const dialect = new PGliteDialect(pglite as unknown as ConstructorParameters<typeof PGliteDialect>[0]) as unknown as Dialect;
+  const db = new Kysely<DatabaseSchema>({ dialect });
   return { pglite, db };
 }
 
