@@ -1,5 +1,5 @@
 /**
- * The admin dashboard at scale, on real PostgreSQL (DATABASE_URL; skipped, saying so, without it):
+ * The admin dashboard at scale, on real PostgreSQL (DATABASE_URL, else the local server):
  * two databases seeded server-side (generate_series, not HTTP calls), a small one (10,000 payments)
  * and a large one (1,000,000 payments over two years, 200,000 users; BENCH_DASHBOARD_PAYMENTS to
  * change), each with the same proportions of users, subscriptions, refunds and declines. The
@@ -15,6 +15,8 @@ import { sql } from 'kysely';
 import { loadDashboard, parseDashboardQuery } from '../../service/dashboard';
 import { rebuildRollups } from '../../service/dashboard/rollup-check';
 import { type Database, migrateToLatest, openDatabase } from '../../service/shared/db';
+import { report, wanted } from './report';
+import { databaseServer } from './support';
 
 const LARGE = Number(process.env.BENCH_DASHBOARD_PAYMENTS ?? 1_000_000);
 const SMALL = 10_000;
@@ -93,11 +95,8 @@ async function medianMs(db: Database): Promise<{ median: number; p90: number; to
 }
 
 async function main(): Promise<void> {
-  const serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    console.log('dashboard bench: skipped, it needs real PostgreSQL (set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test)');
-    return;
-  }
+  if (!wanted('dashboard-90d')) return;
+  const serverUrl = databaseServer();
   const results: Array<{ payments: number; seedS: number; median: number; p90: number; total: number }> = [];
   for (const payments of [SMALL, LARGE]) {
     await withDatabase(serverUrl, async (db) => {
@@ -113,7 +112,9 @@ async function main(): Promise<void> {
     console.log(`${String(r.payments).padEnd(11)} ${String(Math.max(100, Math.round(r.payments / 5))).padEnd(9)} ${r.seedS.toFixed(1).padEnd(9)} ${r.median.toFixed(1).padEnd(12)} ${r.p90.toFixed(1).padEnd(9)} ${r.total}`);
   }
   const [small, large] = results as [(typeof results)[0], (typeof results)[0]];
-  console.log(`ratio t(${large.payments}) / t(${small.payments}) = ${(large.median / small.median).toFixed(2)} (target <= 2); median at ${large.payments} = ${large.median.toFixed(1)} ms (target <= 50)`);
+  const ratio = large.median / small.median;
+  console.log(`ratio t(${large.payments}) / t(${small.payments}) = ${ratio.toFixed(2)} (target <= 2); median at ${large.payments} = ${large.median.toFixed(1)} ms (target <= 50)`);
+  report({ name: 'dashboard-90d', p50Ms: large.median, ratio, payments: large.payments, p50MsSmall: small.median, target: `median <= 50 ms at ${large.payments} payments, t(large) / t(${small.payments}) <= 2`, pass: large.median <= 50 && ratio <= 2 });
 }
 
 if (require.main === module) {

@@ -8,12 +8,10 @@
  * Uses a fresh database on DATABASE_URL's server when set (dropped after), else embedded PGlite
  * (slower; says so). Prints the figures and each against its target.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { startSandbox } from '../../sandbox';
 import { issueToken } from '../../service/security';
 import { startService } from '../../service/server';
@@ -24,35 +22,23 @@ import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe
 import { OpsApi } from '../lib/ops-api';
 import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
 import { parseRollbackArgs, rollback } from '../rollback';
+import { report, wanted } from './report';
+import { freshDatabase as freshDatabaseOn } from './support';
 
 const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 10_000);
 const ROLLBACKS = 5;
 const JWT = 'bench-only-jwt-secret-0123456789-0123456789';
 
+/** A fresh database on DATABASE_URL's server, else embedded PGlite (slower; the bench says so). */
 async function freshDatabase(): Promise<{ url?: string; drop(): Promise<void> }> {
   const server = process.env.DATABASE_URL;
-  if (!server) return { drop: async () => undefined };
-  const name = `upiik_bench_ops_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: server });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new Client({ connectionString: server });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return server ? freshDatabaseOn(server, 'ops') : { drop: async () => undefined };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
+  if (!wanted('rollback-trigger') && !wanted('replay-10k')) return;
   const dir = mkdtempSync(join(tmpdir(), 'upiik-bench-ops-'));
   const database = await freshDatabase();
   const sandbox = await startSandbox({ port: 0, deliveryTimeoutMs: 60_000 });
@@ -90,21 +76,25 @@ async function main(): Promise<void> {
   try {
     console.log(`database: ${database.url ? 'PostgreSQL (fresh database on DATABASE_URL)' : 'embedded PGlite (set DATABASE_URL for the production figure)'}`);
     // 1. Rollback trigger -> safe.
-    const target = { env: 'local' as const, serviceUrl, webhookUrl: `${serviceUrl}${WEBHOOK_PATH}`, stripe: { secretKey: 'sk_test_bench', apiBase: sandbox.url }, auth: config.auth };
-    const connection = { target, api, stripe, close: async () => undefined };
-    const times: number[] = [];
-    for (let i = 0; i < ROLLBACKS; i++) {
-      const result = await rollback(parseRollbackArgs(['--env', 'local', '--reason', `bench ${i}`]), connection);
-      if (!result.rows.every((r) => r.ok) || result.triggerToSafeMs === undefined) throw new Error(`rollback ${i} failed: ${JSON.stringify(result.rows)}`);
-      times.push(result.triggerToSafeMs);
-      await api.call('POST', '/api/admin/payments/ops/rollback-marker/close', { summary: { bench: i } });
-      await api.call('DELETE', '/api/admin/payments/maintenance');
-      await api.call('POST', '/api/admin/payments/webhooks/resume', {});
+    if (wanted('rollback-trigger')) {
+      const target = { env: 'local' as const, serviceUrl, webhookUrl: `${serviceUrl}${WEBHOOK_PATH}`, stripe: { secretKey: 'sk_test_bench', apiBase: sandbox.url }, auth: config.auth };
+      const connection = { target, api, stripe, close: async () => undefined };
+      const times: number[] = [];
+      for (let i = 0; i < ROLLBACKS; i++) {
+        const result = await rollback(parseRollbackArgs(['--env', 'local', '--reason', `bench ${i}`]), connection);
+        if (!result.rows.every((r) => r.ok) || result.triggerToSafeMs === undefined) throw new Error(`rollback ${i} failed: ${JSON.stringify(result.rows)}`);
+        times.push(result.triggerToSafeMs);
+        await api.call('POST', '/api/admin/payments/ops/rollback-marker/close', { summary: { bench: i } });
+        await api.call('DELETE', '/api/admin/payments/maintenance');
+        await api.call('POST', '/api/admin/payments/webhooks/resume', {});
     }
     const trigger = median(times);
     console.log(`rollback trigger -> paused + maintenance: median ${trigger.toFixed(0)} ms of ${ROLLBACKS} (target 5000 ms: ${(trigger / 5000).toFixed(3)} of it)`);
+    report({ name: 'rollback-trigger', seconds: trigger / 1000, rollbacks: ROLLBACKS, target: 'median trigger to paused + maintenance <= 5 s', pass: trigger <= 5000 });
+    }
 
     // 2. Replay of EVENTS events the service never received.
+    if (!wanted('replay-10k')) return;
     await stripe.webhookEndpoints.update(endpoint.id, { disabled: true });
     const since = new Date(sandbox.control.now() * 1000 - 1000);
     let users = 0;
@@ -136,6 +126,16 @@ async function main(): Promise<void> {
     const replaySeconds = (performance.now() - t0) / 1000;
     if (summary.failed > 0) throw new Error(`replay failed for ${summary.failed} events`);
     console.log(`restore replay: ${summary.seen} events (${summary.applied} applied) in ${replaySeconds.toFixed(1)} s, ${(summary.seen / replaySeconds).toFixed(0)} events/s (target 30 s for 10,000: ${((replaySeconds / 30) * (10_000 / Math.max(summary.seen, 1))).toFixed(2)} of it, scaled to 10,000)`);
+    const per10k = replaySeconds * (10_000 / Math.max(summary.seen, 1));
+    report({
+      name: 'replay-10k',
+      seconds: per10k,
+      events: summary.seen,
+      eventsPerSecond: summary.seen / replaySeconds,
+      database: database.url ? 'postgresql' : 'pglite',
+      target: 'replay of 10,000 missed events <= 30 s (scaled to 10,000 when BENCH_REPLAY_EVENTS differs)',
+      pass: per10k <= 30,
+    });
   } finally {
     await service.stop();
     await sandbox.close();

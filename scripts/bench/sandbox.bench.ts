@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startSandbox } from '../../sandbox';
+import { report, wanted } from './report';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -64,6 +65,7 @@ async function measure(name: string, op: () => Promise<number>): Promise<Result>
 }
 
 async function main(): Promise<void> {
+  if (!wanted('sandbox-throughput')) return;
   const payload = JSON.stringify({ id: 'cus_baseline', object: 'customer', email: 'bench@example.com', metadata: {} });
   const baseline = http.createServer((req, res) => {
     req.resume();
@@ -90,6 +92,16 @@ async function main(): Promise<void> {
   results.push(await measure(`sandbox GET /v1/customers?limit=10 (${n} customers stored)`, () => request(agent, listUrl, 'GET')));
 
   const base = results[0] as Result;
+  const create = results[1] as Result;
+  report({
+    name: 'sandbox-throughput',
+    opsPerSec: create.opsPerSec,
+    baselineOpsPerSec: base.opsPerSec,
+    ratio: create.opsPerSec / base.opsPerSec,
+    listOpsPerSec: (results[2] as Result).opsPerSec,
+    target: 'regression floor (no issue target): POST /v1/customers >= 0.1x a bare node:http JSON server',
+    pass: create.opsPerSec / base.opsPerSec >= 0.1,
+  });
   console.log(`concurrency ${CONCURRENCY}, ${DURATION_MS} ms per case, node ${process.version}`);
   for (const r of results) {
     console.log(

@@ -1,0 +1,305 @@
+/**
+ * Webhook ingest as Stripe's bursts load it, on real PostgreSQL, with the service in its own process
+ * (`node --import tsx service/main.ts`, the configuration a task gets) and autocannon as the sender:
+ *
+ * - `webhook-ingest`: the most deliveries per second 16 concurrent senders get acknowledged, against a
+ *   bare Express endpoint that only verifies the signature (baseline-webhook-server.ts), measured in
+ *   the same run with the same senders and bodies: ratio >= 0.5. Then p99 of the acknowledgement at
+ *   a steady 200 deliveries/s: <= 25 ms.
+ * - `webhook-ingest-stripe-slow`: the same steady 200/s with every Stripe API call 300 ms slower
+ *   (the sandbox's API latency): p99 still <= 25 ms (acknowledgement never waits on Stripe).
+ * - `webhook-ingest-growth`: the steady run's mean acknowledgement time at 1,000,000 inbox rows over
+ *   that at 10,000: <= 1.5.
+ *
+ * The bodies are real events: checkouts, renewals and refunds of BENCH_INGEST_USERS users played
+ * through the sandbox (and applied by the service) first; each delivery is one of them under a new
+ * event id with a later `created`, so it is applied again rather than skipped, and one in five is a
+ * redelivery of an event already sent. Afterwards every distinct event must be in the inbox, final
+ * and applied once: a figure that lost or double-applied anything fails, however fast.
+ */
+import autocannon from 'autocannon';
+import { sql } from 'kysely';
+import type Stripe from 'stripe';
+import { startSandbox } from '../../sandbox';
+import { WEBHOOK_EVENTS, WEBHOOK_PATH } from '../../service/shared/catalog';
+import { openDatabase } from '../../service/shared/db';
+import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
+import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
+import { report, wanted } from './report';
+import { type BenchProcess, databaseServer, freePort, freshDatabase, startProcess } from './support';
+
+const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
+const USERS = Number(process.env.BENCH_INGEST_USERS ?? 40);
+const GROWTH_ROWS = Number(process.env.BENCH_INGEST_GROWTH_ROWS ?? 1_000_000);
+const CONNECTIONS = 16;
+const STEADY_RPS = 200;
+const DAY = 86_400;
+
+/** Sends realistic deliveries: real events under new ids, one in five a redelivery. */
+class Deliveries {
+  private n = 0;
+  private readonly sent: Array<[string, string]> = [];
+  constructor(
+    private readonly templates: Stripe.Event[],
+    private readonly secret: string,
+    private readonly stripe: Stripe,
+    private readonly run: string,
+  ) {}
+
+  /** Distinct event ids the service acknowledged (2xx): what it must then hold, final and applied once. */
+  readonly acknowledged = new Set<string>();
+
+  next(): { id: string; body: string; signature: string } {
+    const k = this.n++;
+    let body: string;
+    let id: string;
+    if (k % 5 === 4 && this.sent.length > 20) {
+      [id, body] = this.sent[this.sent.length - 1 - (k % 20)]!;
+    } else {
+      const template = this.templates[k % this.templates.length]!;
+      // A later `created` per delivery: the ordering guard applies it instead of calling it stale.
+      const event = { ...template, id: `evt_${this.run}_${k}`, created: template.created + 1 + Math.floor(k / this.templates.length) };
+      body = JSON.stringify(event);
+      id = event.id;
+      this.sent.push([id, body]);
+      if (this.sent.length > 1000) this.sent.splice(0, 500);
+    }
+    return { id, body, signature: this.stripe.webhooks.generateTestHeaderString({ payload: body, secret: this.secret }) };
+  }
+}
+
+interface LoadResult {
+  rps: number;
+  p99Ms: number;
+  meanMs: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(url: string, deliveries: Deliveries, options: { seconds: number; rate?: number }): Promise<LoadResult> {
+  const result = await autocannon({
+    url: `${url}${WEBHOOK_PATH}`,
+    connections: CONNECTIONS,
+    duration: options.seconds,
+    ...(options.rate ? { overallRate: options.rate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        // One request at a time per connection (no pipelining): the context carries its event id to its response.
+        setupRequest: (request, context: { eventId?: string }) => {
+          const { id, body, signature } = deliveries.next();
+          context.eventId = id;
+          return { ...request, body, headers: { 'content-type': 'application/json', 'stripe-signature': signature } };
+        },
+        onResponse: (status: number, _body: string, context: { eventId?: string }) => {
+          if (status >= 200 && status < 300 && context.eventId) deliveries.acknowledged.add(context.eventId);
+        },
+      },
+    ],
+  });
+  return { rps: result.requests.average, p99Ms: result.latency.p99, meanMs: result.latency.mean, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+}
+
+/** Waits until no delivery is still being worked on (pending), then checks every acknowledged id is final and applied once. */
+async function audit(databaseUrl: string, ids: Set<string>): Promise<{ lost: number; doubleApplied: number; notFinal: number }> {
+  const handle = await openDatabase({ url: databaseUrl, poolMax: 2 });
+  try {
+    const deadline = Date.now() + 120_000;
+    let rows: Array<{ event_id: string; status: string; attempts: number }> = [];
+    for (;;) {
+      rows = await handle.db.selectFrom('webhook_events').select(['event_id', 'status', 'attempts']).where('event_id', 'like', 'evt_b%').execute();
+      if (!rows.some((r) => r.status === 'pending') || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const byId = new Map(rows.map((r) => [r.event_id, r]));
+    let lost = 0;
+    let doubleApplied = 0;
+    let notFinal = 0;
+    for (const id of ids) {
+      const row = byId.get(id);
+      if (!row) lost++;
+      else if (!['processed', 'ignored', 'unmatched'].includes(row.status)) notFinal++;
+      else if (row.attempts !== 1) doubleApplied++;
+    }
+    return { lost, doubleApplied, notFinal };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Real events: USERS checkouts, two renewals, refunds (full and partial) on a third of them. */
+async function playHistory(stripe: Stripe, sandbox: Awaited<ReturnType<typeof startSandbox>>, prices: { monthly: string; yearly: string }): Promise<Stripe.Event[]> {
+  for (let i = 0; i < USERS; i++) {
+    const userId = `u_ingest_${i}`;
+    const customer = await stripe.customers.create({ email: `ingest${i}@example.com`, metadata: { userId } });
+    const session = await stripe.checkout.sessions.create({
+      mode: 'subscription',
+      customer: customer.id,
+      client_reference_id: userId,
+      line_items: [{ price: i % 8 === 0 ? prices.yearly : prices.monthly, quantity: 1 }],
+      success_url: 'http://127.0.0.1/s',
+      cancel_url: 'http://127.0.0.1/c',
+      metadata: { userId },
+    });
+    await sandbox.control.completeCheckoutSession(session.id, 'pm_card_visa');
+  }
+  // Stripe's Events API (and the sandbox's) lists 30 days: the checkouts' events are read before the renewals.
+  const events = await listEvents(stripe);
+  await sandbox.control.advanceClock(32 * DAY);
+  await sandbox.control.advanceClock(32 * DAY);
+  const paid = (await stripe.paymentIntents.list({ limit: 100 })).data.filter((pi) => pi.status === 'succeeded');
+  for (const [i, pi] of paid.entries()) {
+    if (i % 3 !== 0) continue;
+    await stripe.refunds.create({ payment_intent: pi.id, ...(i % 2 === 0 ? { amount: Math.floor(pi.amount / 2) } : {}) });
+  }
+  await sandbox.control.waitForDeliveries(300_000);
+  const seen = new Set(events.map((e) => e.id));
+  return [...events, ...(await listEvents(stripe)).filter((e) => !seen.has(e.id))];
+}
+
+async function listEvents(stripe: Stripe): Promise<Stripe.Event[]> {
+  const types = new Set<string>(WEBHOOK_EVENTS);
+  const events: Stripe.Event[] = [];
+  for await (const event of stripe.events.list({ limit: 100 })) if (types.has(event.type)) events.push(event);
+  return events;
+}
+
+async function main(): Promise<void> {
+  if (!['webhook-ingest', 'webhook-ingest-stripe-slow', 'webhook-ingest-growth'].some(wanted)) return;
+  const server = databaseServer();
+  const database = await freshDatabase(server, 'ingest');
+  const sandbox = await startSandbox({ port: 0, deliveryConcurrency: 4, deliveryTimeoutMs: 60_000 });
+  const stripe = createStripeClient({ secretKey: 'sk_test_bench', apiVersion: SDK_API_VERSION, apiBase: sandbox.url });
+  const processes: BenchProcess[] = [];
+  try {
+    const catalog = await ensureCatalog(stripe);
+    const port = await freePort();
+    const endpoint = await registerWebhookEndpoint(stripe, `http://127.0.0.1:${port}${WEBHOOK_PATH}`, SDK_API_VERSION);
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      NODE_ENV: 'development',
+      PORT: String(port),
+      LOG_LEVEL: 'error',
+      DATABASE_URL: database.url,
+      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+      AUTH_JWT_SECRET: 'bench-only-jwt-secret-0123456789-0123456789',
+      STRIPE_SECRET_KEY: 'sk_test_bench',
+      STRIPE_PUBLISHABLE_KEY: 'pk_test_bench',
+      STRIPE_WEBHOOK_SECRET: endpoint.secret,
+      STRIPE_API_BASE: sandbox.url,
+      STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
+      STRIPE_PRICE_YEARLY: catalog.prices.yearly,
+      CHECKOUT_SUCCESS_URL: 'http://127.0.0.1/success?session_id={CHECKOUT_SESSION_ID}',
+      CHECKOUT_CANCEL_URL: 'http://127.0.0.1/cancel',
+      BILLING_PORTAL_RETURN_URL: 'http://127.0.0.1/account',
+      ALERT_FILE: '',
+    };
+    // BENCH_CPU_PROF=<dir>: the service writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
+    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+    const service = await startProcess({ args: [...profile, '--import', 'tsx', 'service/main.ts'], env, port, readyPath: '/health/ready' });
+    processes.push(service);
+    console.error(`service ready; store: ${process.env.REDIS_URL ? 'Redis (REDIS_URL)' : 'in-process (set REDIS_URL for the production figure)'}; playing ${USERS} users' history`);
+    const templates = await playHistory(stripe, sandbox, catalog.prices);
+    await stripe.webhookEndpoints.update(endpoint.id, { disabled: true });
+    const mix = new Map<string, number>();
+    for (const t of templates) mix.set(t.type, (mix.get(t.type) ?? 0) + 1);
+    console.error(`${templates.length} real events as templates: ${[...mix].map(([t, n]) => `${t} ${n}`).join(', ')}`);
+    const run = `b${Date.now().toString(36)}`;
+    const deliveries = new Deliveries(templates, endpoint.secret, stripe, run);
+
+    if (wanted('webhook-ingest')) {
+      const basePort = await freePort();
+      const baseline = await startProcess({ args: ['--import', 'tsx', 'scripts/bench/baseline-webhook-server.ts'], env: { PATH: process.env.PATH, PORT: String(basePort), STRIPE_WEBHOOK_SECRET: endpoint.secret }, port: basePort, readyPath: '/health/ready' });
+      processes.push(baseline);
+      const scratch = new Deliveries(templates, endpoint.secret, stripe, `${run}x`);
+      await load(baseline.url, scratch, { seconds: 2 }); // warm-up
+      const base = await load(baseline.url, scratch, { seconds: SECONDS });
+      await baseline.stop();
+      await load(service.url, deliveries, { seconds: 2 }); // warm-up: JIT, pool, plans
+      const max = await load(service.url, deliveries, { seconds: SECONDS });
+      const steady = await load(service.url, deliveries, { seconds: SECONDS, rate: STEADY_RPS });
+      const check = await audit(database.url, deliveries.acknowledged);
+      const ratio = max.rps / base.rps;
+      const clean = max.non2xx + max.errors + steady.non2xx + steady.errors === 0 && check.lost + check.doubleApplied + check.notFinal === 0;
+      report({
+        name: 'webhook-ingest',
+        throughputRps: max.rps,
+        baselineRps: base.rps,
+        ratio,
+        p99Ms: steady.p99Ms,
+        non2xx: max.non2xx + steady.non2xx,
+        lost: check.lost,
+        doubleApplied: check.doubleApplied,
+        notFinal: check.notFinal,
+        target: 'ratio >= 0.5, p99 <= 25 ms at 200/s, none lost or applied twice',
+        pass: clean && ratio >= 0.5 && steady.p99Ms <= 25,
+      });
+    }
+
+    if (wanted('webhook-ingest-stripe-slow')) {
+      const before = await load(service.url, deliveries, { seconds: SECONDS, rate: STEADY_RPS });
+      sandbox.control.setApiLatency(300);
+      const slow = await load(service.url, deliveries, { seconds: SECONDS, rate: STEADY_RPS });
+      sandbox.control.setApiLatency(0);
+      const check = await audit(database.url, deliveries.acknowledged);
+      const clean = slow.non2xx + slow.errors === 0 && check.lost + check.doubleApplied + check.notFinal === 0;
+      report({
+        name: 'webhook-ingest-stripe-slow',
+        p99Ms: slow.p99Ms,
+        p99MsStripeNormal: before.p99Ms,
+        stripeLatencyMs: 300,
+        lost: check.lost,
+        doubleApplied: check.doubleApplied,
+        target: 'p99 <= 25 ms at 200/s with Stripe +300 ms per call',
+        pass: clean && slow.p99Ms <= 25,
+      });
+    }
+
+    if (wanted('webhook-ingest-growth')) {
+      const handle = await openDatabase({ url: database.url, poolMax: 2 });
+      const fill = async (rows: number) => {
+        const have = Number((await sql<{ n: string }>`select count(*) as n from webhook_events`.execute(handle.db)).rows[0]!.n);
+        if (rows <= have) return;
+        const payload = JSON.stringify(templates[0]);
+        // Processed history, spread over the last 30 days, each with a real event's payload.
+        await sql`
+          insert into webhook_events (event_id, type, api_version, livemode, stripe_created_at, payload, status, attempts, processed_at, duration_ms, received_at)
+          select 'evt_fill_' || g, 'invoice.payment_succeeded', ${SDK_API_VERSION}, false, now() - (g % 2592000) * interval '1 second', ${payload}, 'processed', 1,
+            now() - (g % 2592000) * interval '1 second', 5, now() - (g % 2592000) * interval '1 second'
+          from generate_series(${have + 1}, ${rows}) g`.execute(handle.db);
+        await sql`analyze webhook_events`.execute(handle.db);
+      };
+      try {
+        await fill(10_000);
+        const small = await load(service.url, deliveries, { seconds: SECONDS, rate: STEADY_RPS });
+        const started = performance.now();
+        await fill(GROWTH_ROWS);
+        console.error(`inbox filled to ${GROWTH_ROWS} rows in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+        await load(service.url, deliveries, { seconds: 2, rate: STEADY_RPS }); // warm-up on the grown tables
+        const large = await load(service.url, deliveries, { seconds: SECONDS, rate: STEADY_RPS });
+        const ratio = large.meanMs / small.meanMs;
+        report({
+          name: 'webhook-ingest-growth',
+          ratio,
+          meanMsSmall: small.meanMs,
+          meanMsLarge: large.meanMs,
+          rowsSmall: 10_000,
+          rowsLarge: GROWTH_ROWS,
+          target: `mean acknowledgement at ${GROWTH_ROWS} inbox rows / at 10,000 <= 1.5`,
+          pass: ratio <= 1.5 && large.non2xx + large.errors === 0,
+        });
+      } finally {
+        await handle.close();
+      }
+    }
+  } finally {
+    for (const p of processes) await p.stop();
+    await sandbox.close();
+    await database.drop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,102 @@
+/**
+ * What several benchmarks need: a database of their own on the PostgreSQL server, and a service (or
+ * a baseline server) in its own process, as production runs it, so the load generator in the bench
+ * process does not share an event loop with what it measures.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Client } from 'pg';
+import { redactString } from '../../service/shared/redact';
+
+/** The PostgreSQL server the benchmarks use: DATABASE_URL, else the local one (trust auth). */
+export function databaseServer(): string {
+  return process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+}
+
+/** A database created for one benchmark on `server` and dropped by `drop()`. */
+export async function freshDatabase(server: string, label: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `upiik_bench_${label}_${randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: server });
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw new Error(`this benchmark needs PostgreSQL: ${redactString((error as Error).message)} (set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test)`, { cause: error });
+  }
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: server });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** A free local port (the kernel's choice; the short race until the child binds it is accepted). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface BenchProcess {
+  url: string;
+  child: ChildProcess;
+  /** Milliseconds from spawn until `readyPath` answered 200. */
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `node <args>` with `env` (stdout dropped: EMF metric lines; stderr kept for the error
+ * message) and waits until `readyPath` answers 200, polling every 20 ms within `timeoutMs`.
+ */
+export async function startProcess(options: { args: string[]; env: NodeJS.ProcessEnv; port: number; readyPath: string; timeoutMs?: number; cwd?: string }): Promise<BenchProcess> {
+  const started = performance.now();
+  const child = spawn(process.execPath, options.args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+  });
+  let exited: string | undefined;
+  const gone = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = `exit ${code ?? signal}`;
+      resolve();
+    }),
+  );
+  const url = `http://127.0.0.1:${options.port}`;
+  const stop = async () => {
+    if (exited === undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(timer);
+    }
+  };
+  const deadline = started + (options.timeoutMs ?? 90_000);
+  for (;;) {
+    if (exited !== undefined) throw new Error(`${options.args.join(' ')} stopped before it was ready (${exited}): ${redactString(stderr.trim().split('\n').slice(-5).join(' | '))}`);
+    const ok = await fetch(`${url}${options.readyPath}`).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (ok) return { url, child, readyMs: performance.now() - started, stop };
+    if (performance.now() > deadline) {
+      await stop();
+      throw new Error(`${options.args.join(' ')} was not ready within ${options.timeoutMs ?? 90_000} ms: ${redactString(stderr.trim().split('\n').slice(-5).join(' | '))}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
