@@ -11,7 +11,7 @@ import { errorMessage } from './shared/errors';
 import type { Logger } from './shared/logger';
 import type { Store } from './shared/store';
 import { noopObserver, type PaymentObserver } from './shared/observer';
-import { drainPendingEvents } from './webhooks';
+import { drainPendingEvents, startDrainSweep } from './webhooks';
 import { type AlertSink, createMonitoring, fanOutObserver } from './monitoring';
 
 export interface RunningService {
@@ -42,6 +42,9 @@ export interface StartServiceOptions {
  * Wires real dependencies from configuration and listens. Shared by `npm run serve` (main.ts) and
  * `npm start` (scripts/start-local.ts) so both start the service the same way.
  */
+/** How often each instance looks for acknowledged events whose retry time has come. */
+const WEBHOOK_SWEEP_MS = 5_000;
+
 export async function startService(options: StartServiceOptions): Promise<RunningService> {
   const { config, logger } = options;
   const { database, store, stripe, close: closeDependencies } = await connectDependencies(config, logger);
@@ -65,9 +68,10 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
   // Events stored while processing was paused (or left pending by a crash) are applied in Stripe
   // order; in the background, so a long backlog never delays readiness.
   const observer = options.observer ? fanOutObserver([monitoring.observer, options.observer]) : monitoring.observer;
-  void drainPendingEvents({ db: database.db, stripe, store, config, logger, observer }).catch((err: unknown) =>
-    logger.error('draining pending webhooks at startup failed', { error: errorMessage(err) }),
-  );
+  const webhookDeps = { db: database.db, stripe, store, config, logger, observer };
+  void drainPendingEvents(webhookDeps).catch((err: unknown) => logger.error('draining pending webhooks at startup failed', { error: errorMessage(err) }));
+  // Then every few seconds: the retries of events the service acknowledged itself fall due.
+  const sweep = startDrainSweep(webhookDeps, WEBHOOK_SWEEP_MS);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -83,6 +87,7 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         });
         server.closeIdleConnections();
       });
+      sweep.stop();
       // In-flight alerts finish before the store they throttle through closes.
       await monitoring.close().catch(() => undefined);
       await closeDependencies();

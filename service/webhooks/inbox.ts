@@ -50,7 +50,7 @@ export async function storePending(db: Database, event: Stripe.Event): Promise<{
   await db
     .insertInto('webhook_events')
     .values(newRow(event, 'pending'))
-    .onConflict((oc) => oc.column('event_id').doUpdateSet({ status: 'pending' }).where('webhook_events.status', '=', 'failed'))
+    .onConflict((oc) => oc.column('event_id').doUpdateSet({ status: 'pending', retry_at: null }).where('webhook_events.status', '=', 'failed'))
     .execute();
   const row = await db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow();
   return { stored: row.status === 'pending', status: row.status };
@@ -69,6 +69,7 @@ export async function markOutcome(
       last_error: storedError(outcome.error),
       processed_at: sql`clock_timestamp()`,
       duration_ms: Math.round(outcome.durationMs),
+      retry_at: null,
     })
     .where('event_id', '=', eventId)
     .execute();
@@ -91,19 +92,33 @@ function storedError(error: string | null | undefined): string | null {
   return redactString(error).replace(/\0/g, '\uFFFD').slice(0, 2000);
 }
 
+/** The service's retries of what it acknowledged: 10 s after the first failure, doubling, at most hourly. */
+const RETRY_FIRST_SECONDS = 10;
+const RETRY_MAX_SECONDS = 3600;
+/** After this long since it was received, the service stops retrying (as Stripe stops after three days). */
+const RETRY_GIVE_UP = '3 days';
+
 /**
  * Records a failure outside the rolled-back transaction. An event another delivery applied
- * meanwhile keeps its final status.
+ * meanwhile keeps its final status. `retry: 'service'` for an event the service acknowledged before
+ * applying it (Stripe will not redeliver it): the row gets its next attempt time (`retry_at`),
+ * backing off with its attempts, until three days after it was received. `'stripe'`: a live
+ * delivery answered 5xx, which Stripe retries.
  */
-export async function recordFailure(db: Database, event: Stripe.Event, error: string, durationMs: number): Promise<void> {
+export async function recordFailure(db: Database, event: Stripe.Event, error: string, durationMs: number, retry: 'stripe' | 'service' = 'stripe'): Promise<void> {
   const lastError = storedError(error);
+  const retryAt =
+    retry === 'service'
+      ? sql<Date | null>`case when webhook_events.received_at > now() - ${RETRY_GIVE_UP}::interval
+          then now() + make_interval(secs => least(${RETRY_MAX_SECONDS}, ${RETRY_FIRST_SECONDS} * power(2, least(webhook_events.attempts, 20)))) end`
+      : null;
   await db
     .insertInto('webhook_events')
-    .values({ ...newRow(event, 'failed'), attempts: 1, last_error: lastError, duration_ms: Math.round(durationMs) })
+    .values({ ...newRow(event, 'failed'), attempts: 1, last_error: lastError, duration_ms: Math.round(durationMs), retry_at: retry === 'service' ? sql`now() + make_interval(secs => ${RETRY_FIRST_SECONDS})` : null })
     .onConflict((oc) =>
       oc
         .column('event_id')
-        .doUpdateSet({ status: 'failed', attempts: sql`webhook_events.attempts + 1`, last_error: lastError, duration_ms: Math.round(durationMs) })
+        .doUpdateSet({ status: 'failed', attempts: sql`webhook_events.attempts + 1`, last_error: lastError, duration_ms: Math.round(durationMs), retry_at: retryAt })
         .where('webhook_events.status', 'not in', [...FINAL_STATUSES]),
     )
     .execute();
@@ -113,9 +128,16 @@ export async function findEvent(db: Database, eventId: string): Promise<WebhookE
   return db.selectFrom('webhook_events').selectAll().where('event_id', '=', eventId).executeTakeFirst();
 }
 
-/** Pending events in Stripe order (the drain's order); uses the (status, stripe_created_at) index. */
-export async function listPending(db: Database, limit: number, after?: { createdAt: Date; eventId: string }): Promise<WebhookEventRow[]> {
-  let query = db.selectFrom('webhook_events').selectAll().where('status', '=', 'pending');
+/**
+ * What the service applies on its own, in Stripe order (the drain's order): pending events, and
+ * failed ones it acknowledged whose retry time has come. Uses the (status, stripe_created_at) index
+ * and the partial retry index.
+ */
+export async function listDue(db: Database, limit: number, after?: { createdAt: Date; eventId: string }): Promise<WebhookEventRow[]> {
+  let query = db
+    .selectFrom('webhook_events')
+    .selectAll()
+    .where((eb) => eb.or([eb('status', '=', 'pending'), eb.and([eb('status', '=', 'failed'), eb('retry_at', '<=', sql<Date>`now()`)])]));
   if (after) {
     query = query.where((eb) =>
       eb.or([

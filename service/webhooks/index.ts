@@ -3,6 +3,9 @@ export { processEvent, type ProcessResult, type WebhookDeps } from './processor'
 export {
   WEBHOOKS_PAUSED_KEY,
   drainPendingEvents,
+  drainsSettled,
+  requestDrain,
+  startDrainSweep,
   isWebhookProcessingPaused,
   webhookDeliveryMode,
   pauseWebhookProcessing,

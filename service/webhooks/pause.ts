@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { errorMessage } from '../shared/errors';
 import type { Store } from '../shared/store';
-import { listPending } from './inbox';
+import { listDue } from './inbox';
 import { processEvent, type WebhookDeps } from './processor';
 
 /** Store key of the pause flag (the rollback tooling sets it; any value means paused). */
@@ -127,9 +127,11 @@ const DRAIN_PAGE = 100;
 const running = new WeakMap<Store, Promise<DrainSummary>>();
 
 /**
- * Processes pending events in Stripe order (created, then event id) through the same path as
- * live deliveries. A failed event stays `failed` for Stripe's retry (or a replay) and the drain
- * goes on. Stops early if processing is paused again.
+ * Applies what the service acknowledged and has not applied yet, in Stripe order (created, then
+ * event id), through the same path as live deliveries: pending events (stored while paused, deferred
+ * because they needed Stripe, left by a crash) and failed ones of those whose retry time has come.
+ * A failure gets its next retry time (Stripe will not redeliver these) and the drain goes on.
+ * Stops early if processing is paused again.
  */
 export function drainPendingEvents(deps: WebhookDeps): Promise<DrainSummary> {
   const current = running.get(deps.store);
@@ -148,20 +150,20 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
       summary.stoppedByPause = true;
       break;
     }
-    let page = await listPending(deps.db, DRAIN_PAGE, after);
+    let page = await listDue(deps.db, DRAIN_PAGE, after);
     if (page.length === 0 && after && !rescanned) {
       // Something stored while the cursor was past its position (a delivery that read the flag
       // just before the resume): one pass from the start picks it up.
       rescanned = true;
       after = undefined;
-      page = await listPending(deps.db, DRAIN_PAGE);
+      page = await listDue(deps.db, DRAIN_PAGE);
     }
     if (page.length === 0) break;
     for (const row of page) {
       summary.seen++;
       const event = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Stripe.Event;
       try {
-        const result = await processEvent(deps, event);
+        const result = await processEvent(deps, event, { acknowledged: true });
         if (result.outcome === 'duplicate') summary.alreadyApplied++;
         else summary.applied++;
       } catch (err) {
@@ -173,6 +175,54 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
   }
   if (summary.seen > 0) deps.logger.info('pending webhooks drained', { ...summary });
   return summary;
+}
+
+/** Per store: a drain asked for while one runs, so it runs once more after it (not once per request). */
+const requested = new WeakMap<Store, Promise<DrainSummary>>();
+
+/**
+ * Asks for a drain soon without waiting for it: many deliveries deferred in a burst start one drain,
+ * plus at most one more for what arrived while it ran. Failures are logged; the rows stay due and
+ * the next request or the periodic sweep picks them up.
+ */
+export function requestDrain(deps: WebhookDeps): Promise<DrainSummary> {
+  const queued = requested.get(deps.store);
+  if (queued) return queued;
+  const current = running.get(deps.store);
+  const next = (current ? current.catch(() => undefined) : Promise.resolve()).then(() => {
+    requested.delete(deps.store);
+    return drainPendingEvents(deps);
+  });
+  requested.set(deps.store, next);
+  next.catch((err: unknown) => deps.logger.warn('draining deferred webhooks failed; the sweep retries', { error: errorMessage(err) }));
+  return next;
+}
+
+/** Resolves once no drain runs or is requested for this store (tests and shutdown wait on it). */
+export async function drainsSettled(store: Store): Promise<void> {
+  for (;;) {
+    const pending = requested.get(store) ?? running.get(store);
+    if (!pending) return;
+    await pending.catch(() => undefined);
+  }
+}
+
+/**
+ * The periodic sweep every instance runs: applies what is due (retries of acknowledged events whose
+ * time has come, anything pending a crash left) unless processing is paused or the flag cannot be
+ * read (then the recovery watcher drains). Unref'd; `stop()` ends it.
+ */
+export function startDrainSweep(deps: WebhookDeps, intervalMs: number): { stop(): void } {
+  const timer = setInterval(() => {
+    isWebhookProcessingPaused(deps.store).then(
+      (paused) => {
+        if (!paused) void requestDrain(deps).catch(() => undefined);
+      },
+      () => undefined,
+    );
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Clears the pause flag and drains what arrived meanwhile. */

@@ -7,6 +7,7 @@ import type { PaymentObserver, WebhookOutcome } from '../shared/observer';
 import type { Store } from '../shared/store';
 import { type LedgerNotice, PrepareAgain, prepareEvent, reportNotices } from './handlers';
 import { claimEvent, countDuplicate, isFinal, markOutcome, recordFailure } from './inbox';
+import { deferringStripe, StripeCallDeferred } from './stripe-deferral';
 
 export interface WebhookDeps {
   db: Database;
@@ -23,6 +24,22 @@ export interface ProcessResult {
   error?: string;
 }
 
+export interface ProcessOptions {
+  /**
+   * The service acknowledged this event before applying it (stored while paused, or deferred):
+   * Stripe will not redeliver it, so a failure is retried by the service (`retry_at`), and finding
+   * it applied already (by another instance's drain) is not a redelivery to count.
+   */
+  acknowledged?: boolean;
+  /**
+   * A live delivery, answered only after this returns: preparing must not call the Stripe API. A
+   * call throws StripeCallDeferred before anything is written; the caller stores the event and
+   * acknowledges it, and a drain applies it with Stripe (issue 15: an acknowledgement never
+   * waits on Stripe's latency or rate limits).
+   */
+  deferStripeCalls?: boolean;
+}
+
 /** How often an event is prepared again when its state changed under it (PrepareAgain) before it fails. */
 const MAX_PREPARE_ATTEMPTS = 3;
 
@@ -36,7 +53,7 @@ class AlreadyApplied extends Error {}
  * effects back, is recorded as `failed` in a separate statement, and is rethrown so the caller
  * answers 5xx and Stripe retries.
  */
-export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Promise<ProcessResult> {
+export async function processEvent(deps: WebhookDeps, event: Stripe.Event, options: ProcessOptions = {}): Promise<ProcessResult> {
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   let notices: LedgerNotice[] = [];
@@ -44,11 +61,12 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Prom
   try {
     const known = await deps.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirst();
     if (known && isFinal(known.status)) {
-      await countDuplicate(deps.db, event.id);
+      if (!options.acknowledged) await countDuplicate(deps.db, event.id);
       outcome = 'duplicate';
     } else {
+      const prepareDeps = options.deferStripeCalls ? { ...deps, stripe: deferringStripe(deps.stripe) } : deps;
       for (let attempt = 1; ; attempt++) {
-        const prepared = await prepareEvent(deps, event);
+        const prepared = await prepareEvent(prepareDeps, event);
         try {
           outcome = await deps.db.transaction().execute(async (trx) => {
             const claimed = await claimEvent(trx, event);
@@ -76,15 +94,16 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event): Prom
       }
     }
   } catch (err) {
+    if (err instanceof StripeCallDeferred) throw err;
     if (err instanceof AlreadyApplied) {
-      await countDuplicate(deps.db, event.id).catch(() => undefined);
+      if (!options.acknowledged) await countDuplicate(deps.db, event.id).catch(() => undefined);
       outcome = 'duplicate';
     } else {
       const message = errorMessage(err);
       const durationMs = elapsed();
       // When the database is what failed, this record fails too: the observer is told, so health,
       // metrics and alerts still count the failure from memory.
-      const recorded = await recordFailure(deps.db, event, message, durationMs).then(
+      const recorded = await recordFailure(deps.db, event, message, durationMs, options.acknowledged ? 'service' : 'stripe').then(
         () => true,
         (recordErr: unknown) => {
           deps.logger.error('webhook failure could not be recorded', { eventId: event.id, error: errorMessage(recordErr) });

@@ -62,7 +62,7 @@ test('npm run backup: the file and its checksum, mode 0600, every row; it verifi
 
   const verified = await run(restoreBackup, ['--file', file, '--verify']);
   expect(verified.code).toBe(0);
-  expect(verified.stdout).toMatch(/verifies: checksum, 16 tables, \d+ rows \(migration 0005-ops-markers, taken /);
+  expect(verified.stdout).toMatch(/verifies: checksum, 16 tables, \d+ rows \(migration 0006-webhook-retries, taken /);
 });
 
 describe('a file that changed after it was written does not verify', () => {
@@ -163,7 +163,7 @@ describe('--env', () => {
   test('backup --env local: the running service writes the export; the file, rows and sha256 as without --env; audited as ops:<who>', async () => {
     const { code, stdout, stderr } = await runLocal(backup, ['--env', 'local']);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    const [, file, rows] = /^backup: (\S+) \(\d+ bytes, (\d+) rows in 16 tables, migration 0005-ops-markers, [^)]+\)\n {2}sha256 ([0-9a-f]{64}) \(in \S+\.sha256\)\n {2}check it: npm run restore-backup -- --file \S+ --verify\n$/.exec(stdout) ?? [];
+    const [, file, rows] = /^backup: (\S+) \(\d+ bytes, (\d+) rows in 16 tables, migration 0006-webhook-retries, [^)]+\)\n {2}sha256 ([0-9a-f]{64}) \(in \S+\.sha256\)\n {2}check it: npm run restore-backup -- --file \S+ --verify\n$/.exec(stdout) ?? [];
     expect(file!.startsWith(`${join(dir, 'service-backups')}/payments-`)).toBe(true);
     expect(existsSync(file!)).toBe(true);
     expect(Number(rows)).toBeGreaterThan(10);
@@ -173,7 +173,7 @@ describe('--env', () => {
     // restore-backup --env local --verify finds the newest export in the local backup directory by itself.
     const verified = await runLocal(restoreBackup, ['--env', 'local', '--verify']);
     expect(verified.code).toBe(0);
-    expect(verified.stdout).toBe(`restore-backup: ${file} verifies: checksum, 16 tables, ${rows} rows (migration 0005-ops-markers, taken ${verified.stdout.match(/taken (\S+)\)/)![1]})\n`);
+    expect(verified.stdout).toBe(`restore-backup: ${file} verifies: checksum, 16 tables, ${rows} rows (migration 0006-webhook-retries, taken ${verified.stdout.match(/taken (\S+)\)/)![1]})\n`);
   });
 
   test('restore-backup --env local --yes: refused while the local stack answers on its port; loaded into its database at rest once stopped', async () => {

@@ -11,6 +11,7 @@ import { WEBHOOK_PATH } from '../../service/shared/catalog';
 import { type AlertSink, CaptureAlertSink, createMonitoring, type EmfLine, type Monitoring } from '../../service/monitoring';
 import { noopObserver, type PaymentObserver } from '../../service/shared/observer';
 import type { Store } from '../../service/shared/store';
+import { drainsSettled } from '../../service/webhooks';
 import { createStripeClient } from '../../service/shared/stripe-client';
 import { captureLines } from './capture';
 import { testConfig } from './config';
@@ -132,6 +133,13 @@ async function assemble(options: StartTestServiceOptions, started: Array<() => P
   started.push(() => monitoring.close());
   const deps: AppDeps = { config, logger: logs.logger, db: database.db, store, stripe, clock, observer: options.observer ?? noopObserver, monitoring };
   server.on('request', buildApp(deps));
+  // Events that needed the Stripe API are acknowledged first and applied by a drain right after:
+  // "every delivery answered" also waits for those drains, so a suite reads the applied state.
+  const waitForDeliveries = sandbox.control.waitForDeliveries.bind(sandbox.control);
+  sandbox.control.waitForDeliveries = async (timeoutMs) => {
+    await waitForDeliveries(timeoutMs);
+    await drainsSettled(store);
+  };
 
   return {
     url,

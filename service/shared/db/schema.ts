@@ -108,6 +108,8 @@ export interface WebhookEventsTable {
   duration_ms: number | null;
   /** Redeliveries of this event after it was applied (durable duplicate count). */
   duplicate_deliveries: Generated<number>;
+  /** When the service retries a failed event it acknowledged itself (Stripe will not); null otherwise. */
+  retry_at: Date | null;
 }
 
 /** One failed (or otherwise counted) attempt at a payment, keyed so it is counted once. */

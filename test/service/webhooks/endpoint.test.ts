@@ -107,11 +107,17 @@ describe('events', () => {
 
       const payments = await db().selectFrom('payments').selectAll().where('user_id', '=', 'user_concurrent').execute();
       expect(payments).toHaveLength(1);
-      const rows = await db().selectFrom('webhook_events').selectAll().where('event_id', 'in', events.map((e) => e.id)).execute();
-      expect(rows.map((r) => [r.status, r.attempts, r.duplicate_deliveries])).toEqual([
-        ['processed', 1, 4],
-        ['processed', 1, 4],
+      const rows = await db().selectFrom('webhook_events').selectAll().where('event_id', 'in', events.map((e) => e.id)).orderBy('type').execute();
+      // The invoice's event is applied by the first delivery and the other four are counted as
+      // redeliveries. The payment intent's needs the Stripe API (which invoice it pays): every
+      // delivery that arrives before the drain applied it is acknowledged as pending, so only the
+      // ones after it count; however they interleave, it is applied once.
+      expect(rows.map((r) => [r.type, r.status, r.attempts])).toEqual([
+        ['invoice.payment_succeeded', 'processed', 1],
+        ['payment_intent.succeeded', 'processed', 1],
       ]);
+      expect(rows[0]!.duplicate_deliveries).toBe(4);
+      expect(rows[1]!.duplicate_deliveries).toBeLessThanOrEqual(4);
       const day = payments[0]!.occurred_at.toISOString().slice(0, 10);
       const revenue = await db().selectFrom('daily_revenue').selectAll().where(sql`day::text`, '=', day).executeTakeFirstOrThrow();
       const succeededThatDay = await db().selectFrom('payments').select((eb) => eb.fn.sum<string>('amount').as('sum')).where('status', '=', 'succeeded').where(sql`(occurred_at at time zone 'UTC')::date::text`, '=', day).executeTakeFirstOrThrow();

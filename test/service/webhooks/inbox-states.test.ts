@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import type Stripe from 'stripe';
-import { claimEvent, FINAL_STATUSES, findEvent, type InboxStatus, listPending, markOutcome, recordFailure, storePending } from '../../../service/webhooks/inbox';
+import { claimEvent, FINAL_STATUSES, findEvent, type InboxStatus, listDue, markOutcome, recordFailure, storePending } from '../../../service/webhooks/inbox';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { fakeEvent } from './support';
 
@@ -85,7 +86,7 @@ describe('storePending (processing paused)', () => {
   });
 });
 
-describe('listPending (the drain cursor)', () => {
+describe('listDue (the drain cursor)', () => {
   test('pages in Stripe order (created, then event id) and resumes strictly after the cursor, ties included', async () => {
     const base = 1_700_000_000;
     // Stored out of order; two share a second.
@@ -94,14 +95,75 @@ describe('listPending (the drain cursor)', () => {
     const tieA = event(base + 10, { id: 'evt_cursor_a' });
     const early = event(base, { id: 'evt_cursor_z' });
     for (const e of [late, tieB, tieA, early]) await storePending(db(), e);
-    const ours = (rows: { event_id: string }[]) => rows.map((r) => r.event_id).filter((id) => id.startsWith('evt_cursor_'));
+    const ours = (rows: Array<{ event_id: string }>) => rows.map((r) => r.event_id).filter((id) => id.startsWith('evt_cursor_'));
 
-    const all = await listPending(db(), 1000);
+    const all = await listDue(db(), 1000);
     expect(ours(all)).toEqual(['evt_cursor_z', 'evt_cursor_a', 'evt_cursor_b', 'evt_cursor_c']);
 
     const firstTwo = all.filter((r) => r.event_id.startsWith('evt_cursor_')).slice(0, 2);
     const cursor = { createdAt: firstTwo[1]!.stripe_created_at, eventId: firstTwo[1]!.event_id };
-    expect(ours(await listPending(db(), 1000, cursor))).toEqual(['evt_cursor_b', 'evt_cursor_c']);
-    expect(ours(await listPending(db(), 1, cursor))).toEqual(['evt_cursor_b']);
+    expect(ours(await listDue(db(), 1000, cursor))).toEqual(['evt_cursor_b', 'evt_cursor_c']);
+    expect(ours(await listDue(db(), 1, cursor))).toEqual(['evt_cursor_b']);
+  });
+});
+
+describe('retries the service owns (events it acknowledged before applying them)', () => {
+  const retryAt = async (e: Stripe.Event) => (await findEvent(db(), e.id))?.retry_at ?? null;
+  const secondsFromNow = (d: Date | null) => (d === null ? null : Math.round((d.getTime() - Date.now()) / 1000));
+
+  test('a live failure leaves the retry to Stripe; an acknowledged one gets a retry time that backs off with its attempts', async () => {
+    const live = event();
+    await recordFailure(db(), live, 'stripe down', 3);
+    expect(await retryAt(live)).toBeNull();
+
+    const acknowledged = event();
+    await storePending(db(), acknowledged);
+    await recordFailure(db(), acknowledged, 'stripe down', 3, 'service');
+    // First failure: 10 s; second: 20 s; then doubling, hourly at most (the database clock; a slow machine only shortens it).
+    expect(secondsFromNow(await retryAt(acknowledged))).toBeGreaterThan(5);
+    expect(secondsFromNow(await retryAt(acknowledged))).toBeLessThanOrEqual(10);
+    await recordFailure(db(), acknowledged, 'stripe down', 3, 'service');
+    expect(secondsFromNow(await retryAt(acknowledged))).toBeGreaterThan(15);
+    expect(secondsFromNow(await retryAt(acknowledged))).toBeLessThanOrEqual(20);
+    for (let i = 0; i < 10; i++) await recordFailure(db(), acknowledged, 'stripe down', 3, 'service');
+    expect(secondsFromNow(await retryAt(acknowledged))).toBeLessThanOrEqual(3600);
+    expect(secondsFromNow(await retryAt(acknowledged))).toBeGreaterThan(3500);
+  });
+
+  test('three days after it was received the service gives up (no retry time; the failure stays for on-call)', async () => {
+    const old = event();
+    await storePending(db(), old);
+    await sql`update webhook_events set received_at = now() - interval '3 days 1 minute' where event_id = ${old.id}`.execute(db());
+    await recordFailure(db(), old, 'stripe down', 3, 'service');
+    expect(await row(old)).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(await retryAt(old)).toBeNull();
+  });
+
+  test('listDue returns a failed acknowledged event once its time has come, never before, and never a live failure', async () => {
+    const base = 1_600_000_000;
+    const due = event(base, { id: 'evt_due_a' });
+    const later = event(base + 1, { id: 'evt_due_b' });
+    const live = event(base + 2, { id: 'evt_due_c' });
+    for (const e of [due, later]) {
+      await storePending(db(), e);
+      await recordFailure(db(), e, 'stripe down', 3, 'service');
+    }
+    await recordFailure(db(), live, 'stripe down', 3);
+    await db().updateTable('webhook_events').set({ retry_at: new Date(Date.now() - 1000) }).where('event_id', '=', due.id).execute();
+    const ids = (await listDue(db(), 1000)).map((r) => r.event_id).filter((id) => id.startsWith('evt_due_'));
+    expect(ids).toEqual(['evt_due_a']);
+  });
+
+  test('applying it, or Stripe redelivering it while paused, clears the retry time', async () => {
+    const e = event();
+    await storePending(db(), e);
+    await recordFailure(db(), e, 'stripe down', 3, 'service');
+    expect(await retryAt(e)).not.toBeNull();
+    await storePending(db(), e);
+    expect(await retryAt(e)).toBeNull();
+    await recordFailure(db(), e, 'stripe down', 3, 'service');
+    await settleAs(e, 'processed');
+    expect(await retryAt(e)).toBeNull();
+    expect((await row(e)).status).toBe('processed');
   });
 });

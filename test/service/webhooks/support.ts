@@ -3,6 +3,7 @@ import type Stripe from 'stripe';
 import { type RunningSandbox, startSandbox } from '../../../sandbox';
 import { toNumber } from '../../../service/shared/db';
 import { AppError } from '../../../service/shared/errors';
+import { drainsSettled } from '../../../service/webhooks';
 import { startTestService, type StartTestServiceOptions, type TestService } from '../../support/service';
 
 export const DAY = 86_400;
@@ -69,7 +70,13 @@ export function sign(secret: string, body: string, timestamp = Math.floor(Date.n
   return `t=${timestamp},v1=${v1}`;
 }
 
-export async function postWebhook(svc: TestService, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown }> {
+/**
+ * Posts one delivery and returns the answer. An event the service stored pending (it needs the
+ * Stripe API, so a drain applies it right after the 2xx) is waited for too, unless processing is
+ * paused, so the caller reads the applied state. `outcome`: the answer's outcome, or for a deferred
+ * event the inbox status it ended in.
+ */
+export async function postWebhook(svc: TestService, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; outcome?: string }> {
   const res = await fetch(`${svc.url}/api/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   const text = await res.text();
   let json: unknown;
@@ -78,7 +85,13 @@ export async function postWebhook(svc: TestService, body: string, headers: Recor
   } catch {
     json = text;
   }
-  return { status: res.status, json };
+  if ((json as { status?: string } | null)?.status === 'pending') {
+    await drainsSettled(svc.store);
+    const id = (JSON.parse(body) as { id: string }).id;
+    const row = await svc.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', id).executeTakeFirst();
+    return { status: res.status, json, outcome: row?.status };
+  }
+  return { status: res.status, json, outcome: (json as { outcome?: string } | null)?.outcome };
 }
 
 export function fakeEvent(type: string, object: Record<string, unknown>, overrides: Partial<Stripe.Event> = {}): Stripe.Event {
