@@ -8,7 +8,7 @@ module.exports = {
   // swc strips types only; `npm run typecheck` is the type gate.
   transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
   // ESM-only dependencies are compiled to CommonJS for jest (the service loads them with import()).
-  transformIgnorePatterns: ['/node_modules/(?!(jose|@actions)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(jose|@actions|p-map)/)'],
   // @actions/* 3.x export only an `import` condition, which jest's CommonJS resolver does not try:
   // their entry files are named here (and compiled to CommonJS above). Outside jest, import() loads them.
   moduleNameMapper: {
