@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { type RunningSandbox, startSandbox } from '../../../sandbox';
 import { createStripeClient } from '../../../service/shared/stripe-client';
-import { drainsSettled, pauseWebhookProcessing, requestDrain, startDrainSweep, type WebhookDeps } from '../../../service/webhooks';
+import { drainPendingEvents, drainsSettled, pauseWebhookProcessing, requestDrain, startDrainSweep, type WebhookDeps } from '../../../service/webhooks';
 import { deferringStripe, StripeCallDeferred } from '../../../service/webhooks/stripe-deferral';
 import { startTestService, type TestService } from '../../support/service';
 import { type StripeHop, startStripeHop } from '../../support/stripe-hop';
@@ -138,4 +138,23 @@ test('a deferred event whose drain fails is retried by the service on its schedu
   await drainsSettled(svc.store);
   expect(await inbox(event.id)).toMatchObject({ status: 'processed', attempts: 2, retry_at: null });
   expect((await refundsOf(paymentIntent)).map((r) => r.amount)).toEqual([100]);
+});
+
+test('a burst of drain requests while a drain runs queues exactly one more drain, and drainsSettled waits for both', async () => {
+  const running = drainPendingEvents(deps());
+  const queued = [requestDrain(deps()), requestDrain(deps()), requestDrain(deps())];
+  expect(queued[1]).toBe(queued[0]);
+  expect(queued[2]).toBe(queued[0]);
+  expect(queued[0]).not.toBe(running);
+  let settled = false;
+  const waiting = drainsSettled(svc.store).then(() => (settled = true));
+  await running;
+  expect(settled).toBe(false);
+  await queued[0];
+  await waiting;
+  expect(settled).toBe(true);
+  // Nothing runs or is queued now: the next request starts a drain of its own.
+  const next = requestDrain(deps());
+  expect(next).not.toBe(queued[0]);
+  await next;
 });
