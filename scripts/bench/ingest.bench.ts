@@ -26,7 +26,7 @@ import { openDatabase } from '../../service/shared/db';
 import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
 import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
 import { report, wanted } from './report';
-import { type BenchProcess, databaseServer, freePort, freshDatabase, startProcess } from './support';
+import { type BenchProcess, databaseServer, freePort, freshDatabase, serviceEnv, startProcess } from './support';
 
 const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const USERS = Number(process.env.BENCH_INGEST_USERS ?? 40);
@@ -175,25 +175,7 @@ async function main(): Promise<void> {
     const catalog = await ensureCatalog(stripe);
     const port = await freePort();
     const endpoint = await registerWebhookEndpoint(stripe, `http://127.0.0.1:${port}${WEBHOOK_PATH}`, SDK_API_VERSION);
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      NODE_ENV: 'development',
-      PORT: String(port),
-      LOG_LEVEL: 'error',
-      DATABASE_URL: database.url,
-      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
-      AUTH_JWT_SECRET: 'bench-only-jwt-secret-0123456789-0123456789',
-      STRIPE_SECRET_KEY: 'sk_test_bench',
-      STRIPE_PUBLISHABLE_KEY: 'pk_test_bench',
-      STRIPE_WEBHOOK_SECRET: endpoint.secret,
-      STRIPE_API_BASE: sandbox.url,
-      STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
-      STRIPE_PRICE_YEARLY: catalog.prices.yearly,
-      CHECKOUT_SUCCESS_URL: 'http://127.0.0.1/success?session_id={CHECKOUT_SESSION_ID}',
-      CHECKOUT_CANCEL_URL: 'http://127.0.0.1/cancel',
-      BILLING_PORTAL_RETURN_URL: 'http://127.0.0.1/account',
-      ALERT_FILE: '',
-    };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...serviceEnv({ port, databaseUrl: database.url, stripe: { apiBase: sandbox.url, webhookSecret: endpoint.secret, prices: catalog.prices } }) };
     // BENCH_CPU_PROF=<dir>: the service writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
     const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
     const service = await startProcess({ args: [...profile, '--import', 'tsx', 'service/main.ts'], env, port, readyPath: '/health/ready' });

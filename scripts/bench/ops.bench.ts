@@ -23,11 +23,10 @@ import { OpsApi } from '../lib/ops-api';
 import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
 import { parseRollbackArgs, rollback } from '../rollback';
 import { report, wanted } from './report';
-import { freshDatabase as freshDatabaseOn } from './support';
+import { freshDatabase as freshDatabaseOn, serviceEnv } from './support';
 
 const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 10_000);
 const ROLLBACKS = 5;
-const JWT = 'bench-only-jwt-secret-0123456789-0123456789';
 
 /** A fresh database on DATABASE_URL's server, else embedded PGlite (slower; the bench says so). */
 async function freshDatabase(): Promise<{ url?: string; drop(): Promise<void> }> {
@@ -47,21 +46,8 @@ async function main(): Promise<void> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const endpoint = await registerWebhookEndpoint(stripe, `http://127.0.0.1:${port}${WEBHOOK_PATH}`, SDK_API_VERSION);
   const config = loadConfig({
-    NODE_ENV: 'development',
-    PORT: String(port),
-    LOG_LEVEL: 'error',
-    AUTH_JWT_SECRET: JWT,
-    STRIPE_SECRET_KEY: 'sk_test_bench',
-    STRIPE_PUBLISHABLE_KEY: 'pk_test_bench',
-    STRIPE_WEBHOOK_SECRET: endpoint.secret,
-    STRIPE_API_BASE: sandbox.url,
-    STRIPE_PRICE_MONTHLY: catalog.prices.monthly,
-    STRIPE_PRICE_YEARLY: catalog.prices.yearly,
-    CHECKOUT_SUCCESS_URL: 'http://127.0.0.1/success?session_id={CHECKOUT_SESSION_ID}',
-    CHECKOUT_CANCEL_URL: 'http://127.0.0.1/cancel',
-    BILLING_PORTAL_RETURN_URL: 'http://127.0.0.1/account',
+    ...serviceEnv({ port, databaseUrl: database.url, stripe: { apiBase: sandbox.url, webhookSecret: endpoint.secret, prices: catalog.prices } }),
     OPS_BACKUP_DIR: join(dir, 'backups'),
-    ...(database.url ? { DATABASE_URL: database.url } : {}),
   });
   // EMF metric lines would flood the figures: the bench keeps them.
   const emfStream = new Writable({ write: (_chunk, _encoding, done) => done() });

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrateToLatest, openDatabase } from '../../service/shared/db';
 import { report, wanted } from './report';
-import { databaseServer, freePort, freshDatabase, startProcess } from './support';
+import { databaseServer, freePort, freshDatabase, serviceEnv, startProcess } from './support';
 
 const ROOT = join(__dirname, '..', '..');
 const STARTS = 3;
@@ -66,25 +66,7 @@ async function main(): Promise<void> {
           cwd: dir,
           port,
           readyPath: '/health/ready',
-          env: {
-            PATH: process.env.PATH,
-            NODE_ENV: 'development',
-            PORT: String(port),
-            LOG_LEVEL: 'error',
-            DATABASE_URL: database.url,
-            ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
-            AUTH_JWT_SECRET: 'bench-only-jwt-secret-0123456789-0123456789',
-            STRIPE_SECRET_KEY: 'sk_test_bench',
-            STRIPE_PUBLISHABLE_KEY: 'pk_test_bench',
-            STRIPE_WEBHOOK_SECRET: 'whsec_bench',
-            STRIPE_PRICE_MONTHLY: 'price_bench_monthly',
-            STRIPE_PRICE_YEARLY: 'price_bench_yearly',
-            STRIPE_API_BASE: 'http://127.0.0.1:9',
-            CHECKOUT_SUCCESS_URL: 'http://127.0.0.1/success?session_id={CHECKOUT_SESSION_ID}',
-            CHECKOUT_CANCEL_URL: 'http://127.0.0.1/cancel',
-            BILLING_PORTAL_RETURN_URL: 'http://127.0.0.1/account',
-            ALERT_FILE: '',
-          },
+          env: { PATH: process.env.PATH, ...serviceEnv({ port, databaseUrl: database.url, stripe: { apiBase: 'http://127.0.0.1:9', webhookSecret: 'whsec_bench', prices: { monthly: 'price_bench_monthly', yearly: 'price_bench_yearly' } } }) },
         });
         times.push(service.readyMs);
         await service.stop();

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Client } from 'pg';
 import { redactString } from '../../service/shared/redact';
 
@@ -38,17 +37,34 @@ export async function freshDatabase(server: string, label: string): Promise<{ ur
   };
 }
 
-/** A free local port (the kernel's choice; the short race until the child binds it is accepted). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+export { freePort } from '../../pipelines/rehearsal/fleet';
+
+/**
+ * The environment a benchmarked service gets, as a task definition would give it: development mode
+ * (no TLS to the local servers), errors only in the log, no alert file, bench-only secrets.
+ */
+export function serviceEnv(options: { port: number; databaseUrl?: string; stripe: { apiBase: string; webhookSecret: string; prices: { monthly: string; yearly: string } } }): Record<string, string> {
+  return {
+    NODE_ENV: 'development',
+    PORT: String(options.port),
+    LOG_LEVEL: 'error',
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    AUTH_JWT_SECRET: BENCH_JWT_SECRET,
+    STRIPE_SECRET_KEY: 'sk_test_bench',
+    STRIPE_PUBLISHABLE_KEY: 'pk_test_bench',
+    STRIPE_WEBHOOK_SECRET: options.stripe.webhookSecret,
+    STRIPE_API_BASE: options.stripe.apiBase,
+    STRIPE_PRICE_MONTHLY: options.stripe.prices.monthly,
+    STRIPE_PRICE_YEARLY: options.stripe.prices.yearly,
+    CHECKOUT_SUCCESS_URL: 'http://127.0.0.1/success?session_id={CHECKOUT_SESSION_ID}',
+    CHECKOUT_CANCEL_URL: 'http://127.0.0.1/cancel',
+    BILLING_PORTAL_RETURN_URL: 'http://127.0.0.1/account',
+    ALERT_FILE: '',
+  };
 }
+
+export const BENCH_JWT_SECRET = 'bench-only-jwt-secret-0123456789-0123456789';
 
 export interface BenchProcess {
   url: string;

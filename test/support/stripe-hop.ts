@@ -1,5 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Stripe from 'stripe';
+import { type RunningSandbox, startSandbox } from '../../sandbox';
+import { createStripeClient } from '../../service/shared/stripe-client';
+import { startTestService, type TestService } from './service';
 
 /** One API request the service sent towards Stripe, as the hop saw it. */
 export interface HopRequest {
@@ -77,4 +81,30 @@ export async function startStripeHop(target: string): Promise<StripeHop> {
       server.close(() => resolve());
     });
   return hop;
+}
+
+/**
+ * The whole service whose Stripe client goes through a hop in front of its own sandbox, and a
+ * client of the sandbox itself (`admin`) for setup the hop should not see.
+ */
+export async function startServiceBehindHop(): Promise<{ sandbox: RunningSandbox; hop: StripeHop; svc: TestService; admin: Stripe; close(): Promise<void> }> {
+  const sandbox = await startSandbox({ port: 0, deliveryTimeoutMs: 60_000 });
+  const hop = await startStripeHop(sandbox.url);
+  const svc = await startTestService({ sandbox, serviceStripeApiBase: hop.url }).catch(async (err: unknown) => {
+    await hop.close();
+    await sandbox.close();
+    throw err;
+  });
+  const admin = createStripeClient({ secretKey: svc.config.stripe.secretKey, apiVersion: svc.config.stripe.apiVersion, apiBase: sandbox.url });
+  return {
+    sandbox,
+    hop,
+    svc,
+    admin,
+    close: async () => {
+      await svc.close();
+      await hop.close();
+      await sandbox.close();
+    },
+  };
 }

@@ -1,12 +1,10 @@
 import type Stripe from 'stripe';
 import request from 'supertest';
-import { type RunningSandbox, startSandbox } from '../../../sandbox';
 import { planForPrice, priceIdFor } from '../../../service/checkout/plans';
 import { linkCustomer } from '../../../service/checkout/repository';
 import { MAINTENANCE_KEY } from '../../../service/maintenance';
-import { createStripeClient } from '../../../service/shared/stripe-client';
-import { startTestService, type TestService } from '../../support/service';
-import { type HopRequest, type StripeHop, startStripeHop } from '../../support/stripe-hop';
+import type { TestService } from '../../support/service';
+import { type HopRequest, type StripeHop, startServiceBehindHop } from '../../support/stripe-hop';
 import { waitUntil } from '../../support/wait';
 
 /**
@@ -24,17 +22,12 @@ let hop: StripeHop;
 /** A client of the sandbox itself, for setup the hop should not see. */
 let admin: Stripe;
 
-let sandbox: RunningSandbox;
+let close: () => Promise<void> = async () => undefined;
 beforeAll(async () => {
-  sandbox = await startSandbox({ port: 0, deliveryTimeoutMs: 60_000 });
-  hop = await startStripeHop(sandbox.url);
-  svc = await startTestService({ sandbox, serviceStripeApiBase: hop.url });
-  admin = createStripeClient({ secretKey: svc.config.stripe.secretKey, apiVersion: svc.config.stripe.apiVersion, apiBase: sandbox.url });
+  ({ hop, svc, admin, close } = await startServiceBehindHop());
 });
 afterAll(async () => {
-  await svc?.close();
-  await hop?.close();
-  await sandbox?.close();
+  await close();
 });
 afterEach(() => {
   hop.decide = () => ({ action: 'forward' });

@@ -1,9 +1,9 @@
 import type Stripe from 'stripe';
-import { type RunningSandbox, startSandbox } from '../../../sandbox';
+import type { RunningSandbox } from '../../../sandbox';
 import { REPLAY_CONCURRENCY, replayEvents, replayLane } from '../../../service/reconciliation/replay-events';
 import type { WebhookDeps } from '../../../service/webhooks';
-import { startTestService, type TestService } from '../../support/service';
-import { type HopDecision, type StripeHop, startStripeHop } from '../../support/stripe-hop';
+import type { TestService } from '../../support/service';
+import { type HopDecision, type StripeHop, startServiceBehindHop } from '../../support/stripe-hop';
 import { SETTLE_MS } from '../../support/wait';
 import { subscribe } from '../webhooks/support';
 
@@ -29,15 +29,12 @@ describe('on a service', () => {
   let sandbox: RunningSandbox;
   let hop: StripeHop;
   let svc: TestService;
+  let close: () => Promise<void> = async () => undefined;
   beforeAll(async () => {
-    sandbox = await startSandbox({ port: 0, deliveryTimeoutMs: 60_000 });
-    hop = await startStripeHop(sandbox.url);
-    svc = await startTestService({ sandbox, serviceStripeApiBase: hop.url });
+    ({ sandbox, hop, svc, close } = await startServiceBehindHop());
   });
   afterAll(async () => {
-    await svc?.close();
-    await hop?.close();
-    await sandbox?.close();
+    await close();
   });
 
   test('customers are replayed several at a time, each one in Stripe order, and every event is applied once', async () => {

@@ -1,10 +1,9 @@
 import Stripe from 'stripe';
-import { type RunningSandbox, startSandbox } from '../../../sandbox';
-import { createStripeClient } from '../../../service/shared/stripe-client';
+import type { RunningSandbox } from '../../../sandbox';
 import { drainPendingEvents, drainsSettled, pauseWebhookProcessing, requestDrain, startDrainSweep, type WebhookDeps } from '../../../service/webhooks';
 import { deferringStripe, StripeCallDeferred } from '../../../service/webhooks/stripe-deferral';
-import { startTestService, type TestService } from '../../support/service';
-import { type StripeHop, startStripeHop } from '../../support/stripe-hop';
+import type { TestService } from '../../support/service';
+import { type StripeHop, startServiceBehindHop } from '../../support/stripe-hop';
 import { SETTLE_MS } from '../../support/wait';
 import { sign, subscribe } from './support';
 
@@ -22,17 +21,13 @@ let sandbox: RunningSandbox;
 let hop: StripeHop;
 let svc: TestService;
 let admin: Stripe;
+let close: () => Promise<void> = async () => undefined;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ port: 0, deliveryTimeoutMs: 60_000, retrySchedule: [100, 300, 600, 1200] });
-  hop = await startStripeHop(sandbox.url);
-  svc = await startTestService({ sandbox, serviceStripeApiBase: hop.url });
-  admin = createStripeClient({ secretKey: svc.config.stripe.secretKey, apiVersion: svc.config.stripe.apiVersion, apiBase: sandbox.url });
+  ({ sandbox, hop, svc, admin, close } = await startServiceBehindHop());
 });
 afterAll(async () => {
-  await svc?.close();
-  await hop?.close();
-  await sandbox?.close();
+  await close();
 });
 afterEach(() => {
   hop.decide = () => ({ action: 'forward' });
