@@ -228,6 +228,19 @@ describe('npm run rehearse: invocation', () => {
     expect(new Set(FAULTS.map((f) => f.gate))).toEqual(new Set(['staging-deploy', 'staging-smoke', 'canary-analysis']));
   });
 
+  it('every fault patch applies to the code as it is (a change to a patched file must regenerate the patch in the same commit)', () => {
+    const root = join(__dirname, '..', '..');
+    const refused = FAULTS.filter((fault) => {
+      try {
+        execFileSync('git', ['apply', '--check', '--whitespace=nowarn', join(root, 'pipelines', 'rehearsal', 'faults', `${fault.name}.patch`)], { cwd: root, stdio: 'pipe' });
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(refused.map((f) => f.name)).toEqual([]);
+  });
+
   it('prints a table a person reads: one row per gate and the outcome', () => {
     const text = formatReport({
       run: { stable: 'HEAD~1', candidate: 'working tree', fault: 'crash-on-boot', startedAt: '2026-11-29T00:00:00.000Z', wallSeconds: 12.5 },
