@@ -34,12 +34,29 @@ async function all<T>(list: AsyncIterable<T>): Promise<T[]> {
   return items;
 }
 
+/**
+ * Quiet: the sandbox has nothing left to deliver, and the service has applied what it acknowledged
+ * before applying it (events that needed the Stripe API are answered 2xx and applied by a drain;
+ * a failed one waits for the service's own retry), within the same bound.
+ */
 export async function waitForQuiet(env: Environment, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
   try {
     await env.sandbox.control.waitForDeliveries(timeoutMs);
-    return true;
   } catch {
     return false;
+  }
+  const client = new pg.Client({ connectionString: env.databaseUrl });
+  await client.connect();
+  try {
+    for (;;) {
+      const held = await client.query<{ n: string }>("select count(*) as n from webhook_events where status = 'pending' or (status = 'failed' and retry_at is not null)");
+      if (Number(held.rows[0]!.n) === 0) return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await client.end();
   }
 }
 
