@@ -26,7 +26,7 @@ const installed = Symbol.for('upiik.rss-memory-report');
 if (process.send && !process[installed]) {
   process[installed] = true;
   // Before jest-worker's own listener, which answers synchronously in the same emit.
-  process.prependListener('message', (message) => {
+  const answerMemoryUsage = (message) => {
     if (!Array.isArray(message) || message[0] !== CHILD_MESSAGE_MEM_USAGE) return;
     const real = process.memoryUsage;
     const { rss } = real.call(process);
@@ -37,6 +37,16 @@ if (process.send && !process[installed]) {
     queueMicrotask(() => {
       process.memoryUsage = real;
     });
+  };
+  process.prependListener('message', answerMemoryUsage);
+  // Node keeps a child's IPC channel referenced while the process has any 'message' listener. When
+  // jest ends a worker, jest-worker removes its own listener and waits for the process to exit by
+  // itself; left behind, this one would keep the worker alive until jest force-exits it ("A worker
+  // process has failed to exit gracefully"), after every run. So it goes with jest-worker's.
+  process.on('removeListener', function releaseWithJestWorker(event) {
+    if (event !== 'message' || process.listeners('message').some((listener) => listener !== answerMemoryUsage)) return;
+    process.removeListener('removeListener', releaseWithJestWorker);
+    process.removeListener('message', answerMemoryUsage);
   });
 }
 

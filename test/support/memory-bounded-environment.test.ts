@@ -40,9 +40,11 @@ async function workerPids(limitMb: number): Promise<string[]> {
     maxWorkers: 2,
     workerIdleMemoryLimit: '2GB',
   };
-  await run(process.execPath, [join(process.cwd(), 'node_modules/jest/bin/jest.js'), '--config', JSON.stringify(config), '--ci'], {
+  const { stderr } = await run(process.execPath, [join(process.cwd(), 'node_modules/jest/bin/jest.js'), '--config', JSON.stringify(config), '--ci'], {
     env: { ...process.env, PIDS_FILE: pidsFile, UPIIK_JEST_WORKER_RSS_LIMIT_MB: String(limitMb) },
   });
+  // The environment's 'message' listener must not keep a finished worker's IPC channel open.
+  expect(stderr).not.toContain('failed to exit gracefully');
   return readFileSync(pidsFile, 'utf8').trim().split('\n');
 }
 
