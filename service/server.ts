@@ -11,7 +11,7 @@ import { errorMessage } from './shared/errors';
 import type { Logger } from './shared/logger';
 import type { Store } from './shared/store';
 import { noopObserver, type PaymentObserver } from './shared/observer';
-import { drainPendingEvents, startDrainSweep } from './webhooks';
+import { drainPendingEvents, haltDrains, startDrainSweep } from './webhooks';
 import { type AlertSink, createMonitoring, fanOutObserver } from './monitoring';
 
 export interface RunningService {
@@ -88,6 +88,9 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         server.closeIdleConnections();
       });
       sweep.stop();
+      // A drain ends after the events it is applying; the rest stays pending for the other
+      // instances' sweeps (or this service's next start).
+      await haltDrains(store);
       // In-flight alerts finish before the store they throttle through closes.
       await monitoring.close().catch(() => undefined);
       await closeDependencies();

@@ -4,6 +4,7 @@ import { errorMessage } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
 import { parseStripeEvent } from '../webhooks/event-schema';
 import { findEvent, isFinal } from '../webhooks/inbox';
+import { inLanes } from '../webhooks/lanes';
 import { processEvent, type WebhookDeps } from '../webhooks/processor';
 
 export interface ReplayOptions {
@@ -28,17 +29,6 @@ export interface ReplaySummary {
 
 /** Customers (or objects) replayed at once; each one's events stay in order. */
 export const REPLAY_CONCURRENCY = 8;
-
-/**
- * Whose events must stay in order: the customer the object belongs to, else the object itself.
- * Events of one customer touch the same user row (locked by every event that changes the user), so
- * running them one after another also avoids waiting on each other's locks.
- */
-export function replayLane(event: Stripe.Event): string {
-  const object = event.data.object as { id?: unknown; customer?: unknown };
-  const customer = typeof object.customer === 'string' ? object.customer : typeof (object.customer as { id?: unknown } | null)?.id === 'string' ? (object.customer as { id: string }).id : undefined;
-  return customer ?? (typeof object.id === 'string' ? object.id : event.id);
-}
 
 /**
  * Pages through `/v1/events` since a time and feeds each event, oldest first, through the same
@@ -85,22 +75,7 @@ export async function replayEvents(deps: WebhookDeps, options: ReplayOptions): P
       summary.failures.push({ eventId: event.id, type: event.type, error: errorMessage(err) });
     }
   };
-  const lanes = new Map<string, Stripe.Event[]>();
-  for (const event of events) {
-    const lane = replayLane(event);
-    const list = lanes.get(lane);
-    if (list) list.push(event);
-    else lanes.set(lane, [event]);
-  }
-  // p-map is ESM-only: loaded where it is used (module "node16" keeps this a real dynamic import).
-  const { default: pMap } = await import('p-map');
-  await pMap(
-    lanes.values(),
-    async (lane) => {
-      for (const event of lane) await replayOne(event);
-    },
-    { concurrency: REPLAY_CONCURRENCY },
-  );
+  await inLanes(events, (event) => event, REPLAY_CONCURRENCY, replayOne);
   // Failures in Stripe order, whatever lane finished first.
   const order = new Map(events.map((e, i) => [e.id, i]));
   summary.failures.sort((a, b) => (order.get(a.eventId) ?? 0) - (order.get(b.eventId) ?? 0));

@@ -17,7 +17,8 @@ export function isFinal(status: string): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(status);
 }
 
-function newRow(event: Stripe.Event, status: InboxStatus) {
+/** The inbox row of a verified event as it is first stored. */
+export function newInboxRow(event: Stripe.Event, status: InboxStatus) {
   return {
     event_id: event.id,
     type: event.type,
@@ -34,14 +35,16 @@ function newRow(event: Stripe.Event, status: InboxStatus) {
  * A concurrent transaction inserting the same id waits on the unique index until this one ends,
  * so two deliveries of one event can never both see it unapplied.
  */
-export async function claimEvent(trx: Database, event: Stripe.Event): Promise<{ status: string; attempts: number }> {
-  await trx.insertInto('webhook_events').values(newRow(event, 'pending')).onConflict((oc) => oc.column('event_id').doNothing()).execute();
-  const row = await trx
-    .selectFrom('webhook_events')
-    .select(['status', 'attempts'])
-    .where('event_id', '=', event.id)
-    .forUpdate()
-    .executeTakeFirstOrThrow();
+export async function claimEvent(trx: Database, event: Stripe.Event, options: { stored?: boolean } = {}): Promise<{ status: string; attempts: number }> {
+  const lock = () => trx.selectFrom('webhook_events').select(['status', 'attempts']).where('event_id', '=', event.id).forUpdate().executeTakeFirst();
+  // Stored already (the drain's events): lock it; inserted only if it is, after all, not there.
+  if (options.stored) {
+    const row = await lock();
+    if (row) return row;
+  }
+  await trx.insertInto('webhook_events').values(newInboxRow(event, 'pending')).onConflict((oc) => oc.column('event_id').doNothing()).execute();
+  const row = await lock();
+  if (!row) throw new Error(`inbox row of ${event.id} vanished while it was claimed`);
   return row;
 }
 
@@ -49,7 +52,7 @@ export async function claimEvent(trx: Database, event: Stripe.Event): Promise<{ 
 export async function storePending(db: Database, event: Stripe.Event): Promise<{ stored: boolean; status: string }> {
   await db
     .insertInto('webhook_events')
-    .values(newRow(event, 'pending'))
+    .values(newInboxRow(event, 'pending'))
     .onConflict((oc) => oc.column('event_id').doUpdateSet({ status: 'pending', retry_at: null }).where('webhook_events.status', '=', 'failed'))
     .execute();
   const row = await db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirstOrThrow();
@@ -114,7 +117,7 @@ export async function recordFailure(db: Database, event: Stripe.Event, error: st
       : null;
   await db
     .insertInto('webhook_events')
-    .values({ ...newRow(event, 'failed'), attempts: 1, last_error: lastError, duration_ms: Math.round(durationMs), retry_at: retry === 'service' ? sql`now() + make_interval(secs => ${RETRY_FIRST_SECONDS})` : null })
+    .values({ ...newInboxRow(event, 'failed'), attempts: 1, last_error: lastError, duration_ms: Math.round(durationMs), retry_at: retry === 'service' ? sql`now() + make_interval(secs => ${RETRY_FIRST_SECONDS})` : null })
     .onConflict((oc) =>
       oc
         .column('event_id')

@@ -7,7 +7,8 @@ export {
   requestDrain,
   startDrainSweep,
   isWebhookProcessingPaused,
-  webhookDeliveryMode,
+  haltDrains,
+  DRAIN_LANES,
   pauseWebhookProcessing,
   readWebhookPause,
   resumeWebhookProcessing,
@@ -15,6 +16,8 @@ export {
   type PauseState,
 } from './pause';
 export { findEvent, type InboxStatus } from './inbox';
+export { createIntake, type Intake, type IntakeResult } from './intake';
+export { eventLane, inLanes } from './lanes';
 export { HANDLED_EVENT_TYPES, applySubscriptionSnapshot, invoiceObservation, isHandled } from './handlers';
 export { recordPayment, recordFailedAttempt, type PaymentObservation } from './effects/payments';
 export { refreshPremium, writeSubscription } from './effects/subscriptions';

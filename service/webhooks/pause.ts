@@ -1,7 +1,9 @@
 import type Stripe from 'stripe';
 import { errorMessage } from '../shared/errors';
 import type { Store } from '../shared/store';
+import type { WebhookEventRow } from '../shared/db';
 import { listDue } from './inbox';
+import { inLanes } from './lanes';
 import { processEvent, type WebhookDeps } from './processor';
 
 /** Store key of the pause flag (the rollback tooling sets it; any value means paused). */
@@ -13,23 +15,23 @@ export interface PauseState {
   since?: string;
 }
 
-/** While the flag is unreadable, how often (at most) the store is asked again so deferred events get drained. */
+/** While the flag is unreadable, how often (at most) the store is asked again so stored events get applied. */
 const RECOVERY_POLL_MAX_MS = 30_000;
 
-/** Per store (i.e. per app instance): events deferred because the flag was unreadable, and the watcher that drains them. */
-interface DeferredDeliveries {
-  count: number;
+/** Per store (i.e. per app instance): since when the flag has been unreadable, and the watcher that polls it. */
+interface FlagOutage {
+  since?: number;
   watcher?: NodeJS.Timeout;
 }
-const deferredByStore = new WeakMap<Store, DeferredDeliveries>();
+const outages = new WeakMap<Store, FlagOutage>();
 
-function deferredOf(store: Store): DeferredDeliveries {
-  let deferred = deferredByStore.get(store);
-  if (!deferred) {
-    deferred = { count: 0 };
-    deferredByStore.set(store, deferred);
+function outageOf(store: Store): FlagOutage {
+  let outage = outages.get(store);
+  if (!outage) {
+    outage = {};
+    outages.set(store, outage);
   }
-  return deferred;
+  return outage;
 }
 
 /** Reads the flag from the store; throws when the store does not answer. */
@@ -38,57 +40,45 @@ export async function isWebhookProcessingPaused(store: Store): Promise<boolean> 
 }
 
 /**
- * What a verified delivery does now: `process` it, or `defer` it (store it pending, answer 2xx).
- * Every delivery reads the flag, so a pause set on any instance applies to every delivery that
- * starts after the set returned; deliveries already past this check finish (bounded by the request
- * time). Deferred while paused, and also while the flag cannot be read (Redis down): processing
- * during a pause nobody can see could break a rollback, and answering 5xx would have Stripe retry
- * every event for a flag that is almost never set. Storing is loss-free; what was deferred for that
- * reason is drained as soon as the store answers again (the next delivery, or a watcher).
+ * Whether a drain may apply events now. Deliveries never read the flag (they are stored and
+ * acknowledged whatever it says); the drain reads it before every page, so a pause set on any
+ * instance stops every drain within the page it is on. While the flag cannot be read (Redis down)
+ * nothing is applied: applying during a pause nobody can see could break a rollback, and storing is
+ * loss-free. Warned once per outage; a watcher polls the store and drains as soon as it answers.
  */
-export async function webhookDeliveryMode(deps: WebhookDeps): Promise<'process' | 'defer'> {
-  const deferred = deferredOf(deps.store);
+async function drainMode(deps: WebhookDeps): Promise<'run' | 'paused' | 'unreadable'> {
+  const outage = outageOf(deps.store);
   let paused: boolean;
   try {
     paused = await isWebhookProcessingPaused(deps.store);
   } catch (err) {
-    deferred.count++;
-    if (deferred.count === 1) deps.logger.warn('webhook pause flag unreadable: deliveries are stored and acknowledged, and drained once the store answers', { error: errorMessage(err) });
-    watchForRecovery(deps, deferred, 250);
-    return 'defer';
+    if (outage.since === undefined) {
+      outage.since = Date.now();
+      deps.logger.warn('webhook pause flag unreadable: deliveries are stored and acknowledged, and applied once the store answers', { error: errorMessage(err) });
+    }
+    watchForRecovery(deps, outage, 250);
+    return 'unreadable';
   }
-  // Still paused: the resume drains them.
-  if (!paused && deferred.count > 0) drainDeferred(deps, deferred);
-  return paused ? 'defer' : 'process';
+  if (outage.since !== undefined) {
+    deps.logger.info('webhook pause flag readable again: applying deliveries stored meanwhile', { unreadableForMs: Date.now() - outage.since, paused });
+    outage.since = undefined;
+    clearTimeout(outage.watcher);
+    outage.watcher = undefined;
+  }
+  return paused ? 'paused' : 'run';
 }
 
-function drainDeferred(deps: WebhookDeps, deferred: DeferredDeliveries): void {
-  const count = deferred.count;
-  deferred.count = 0;
-  clearTimeout(deferred.watcher);
-  deferred.watcher = undefined;
-  deps.logger.info('webhook pause flag readable again: draining deliveries stored meanwhile', { deferred: count });
-  void drainPendingEvents(deps).catch((err: unknown) => {
-    // Still pending in the inbox: the next deferral, resume or restart drains them.
-    deferred.count += count;
-    deps.logger.error('draining deferred webhooks failed', { error: errorMessage(err) });
-    watchForRecovery(deps, deferred, 1_000);
-  });
-}
-
-/** Polls the flag with backoff until it can be read; unref'd, so it never keeps a stopping process alive. */
-function watchForRecovery(deps: WebhookDeps, deferred: DeferredDeliveries, delayMs: number): void {
-  if (deferred.watcher) return;
-  deferred.watcher = setTimeout(() => {
-    deferred.watcher = undefined;
+/** Polls the flag with backoff until it can be read, then asks for a drain; unref'd, so it never keeps a stopping process alive. */
+function watchForRecovery(deps: WebhookDeps, outage: FlagOutage, delayMs: number): void {
+  if (outage.watcher) return;
+  outage.watcher = setTimeout(() => {
+    outage.watcher = undefined;
     isWebhookProcessingPaused(deps.store).then(
-      (paused) => {
-        if (!paused && deferred.count > 0) drainDeferred(deps, deferred);
-      },
-      () => watchForRecovery(deps, deferred, Math.min(delayMs * 2, RECOVERY_POLL_MAX_MS)),
+      () => void requestDrain(deps).catch(() => undefined),
+      () => watchForRecovery(deps, outage, Math.min(delayMs * 2, RECOVERY_POLL_MAX_MS)),
     );
   }, delayMs);
-  deferred.watcher.unref();
+  outage.watcher.unref();
 }
 
 export async function readWebhookPause(store: Store): Promise<PauseState> {
@@ -118,20 +108,26 @@ export interface DrainSummary {
   applied: number;
   alreadyApplied: number;
   failed: number;
-  /** True when the drain stopped because processing was paused again. */
+  /** True when the drain stopped (or did not start) because processing is paused, or the pause flag could not be read. */
   stoppedByPause: boolean;
 }
 
-const DRAIN_PAGE = 100;
+/** Events read per page; the pause flag is read again before each, so a pause stops a drain within one page. */
+const DRAIN_PAGE = 50;
+/** Customers applied side by side within a page (each customer's events in Stripe order). */
+export const DRAIN_LANES = 4;
 /** One drain at a time per process; deliveries of the same event are still serialised by the inbox lock. */
 const running = new WeakMap<Store, Promise<DrainSummary>>();
+/** Stores whose process is stopping: their drains end after the event they are on, and none start. */
+const halted = new WeakSet<Store>();
 
 /**
  * Applies what the service acknowledged and has not applied yet, in Stripe order (created, then
- * event id), through the same path as live deliveries: pending events (stored while paused, deferred
- * because they needed Stripe, left by a crash) and failed ones of those whose retry time has come.
- * A failure gets its next retry time (Stripe will not redeliver these) and the drain goes on.
- * Stops early if processing is paused again.
+ * event id), through the one exactly-once path (processEvent): every delivery (the acknowledgement
+ * only stores it), events left pending by a crash or stored while paused, and failed ones whose
+ * retry time has come. A page's customers run side by side (DRAIN_LANES), each customer's events
+ * in order. A failure gets its next retry time (Stripe will not redeliver what it got a 2xx for)
+ * and the drain goes on. Stops early if processing is paused again.
  */
 export function drainPendingEvents(deps: WebhookDeps): Promise<DrainSummary> {
   const current = running.get(deps.store);
@@ -141,40 +137,56 @@ export function drainPendingEvents(deps: WebhookDeps): Promise<DrainSummary> {
   return run;
 }
 
+/** The event an inbox row holds (jsonb: an object from PostgreSQL, a string from some drivers). */
+function storedEvent(row: WebhookEventRow): Stripe.Event {
+  return (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Stripe.Event;
+}
+
 async function drain(deps: WebhookDeps): Promise<DrainSummary> {
   const summary: DrainSummary = { seen: 0, applied: 0, alreadyApplied: 0, failed: 0, stoppedByPause: false };
   let after: { createdAt: Date; eventId: string } | undefined;
   let rescanned = false;
-  for (;;) {
-    if (await isWebhookProcessingPaused(deps.store)) {
+  const applyOne = async (row: WebhookEventRow) => {
+    if (halted.has(deps.store)) return;
+    summary.seen++;
+    try {
+      const result = await processEvent(deps, storedEvent(row), { acknowledged: true, storedStatus: row.status });
+      if (result.outcome === 'duplicate') summary.alreadyApplied++;
+      else summary.applied++;
+    } catch (err) {
+      summary.failed++;
+      deps.logger.warn('pending webhook failed during drain', { eventId: row.event_id, error: errorMessage(err) });
+    }
+  };
+  while (!halted.has(deps.store)) {
+    if ((await drainMode(deps)) !== 'run') {
       summary.stoppedByPause = true;
       break;
     }
     let page = await listDue(deps.db, DRAIN_PAGE, after);
     if (page.length === 0 && after && !rescanned) {
-      // Something stored while the cursor was past its position (a delivery that read the flag
-      // just before the resume): one pass from the start picks it up.
+      // Something stored behind the cursor while it ran (a redelivery of an older event, a
+      // failed one falling due): one pass from the start picks it up; the next drain does the rest.
       rescanned = true;
-      after = undefined;
       page = await listDue(deps.db, DRAIN_PAGE);
     }
     if (page.length === 0) break;
-    for (const row of page) {
-      summary.seen++;
-      const event = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Stripe.Event;
-      try {
-        const result = await processEvent(deps, event, { acknowledged: true });
-        if (result.outcome === 'duplicate') summary.alreadyApplied++;
-        else summary.applied++;
-      } catch (err) {
-        summary.failed++;
-        deps.logger.warn('pending webhook failed during drain', { eventId: row.event_id, error: errorMessage(err) });
-      }
-      after = { createdAt: row.stripe_created_at, eventId: row.event_id };
-    }
+    await inLanes(page, storedEvent, DRAIN_LANES, applyOne);
+    const last = page[page.length - 1]!;
+    after = { createdAt: last.stripe_created_at, eventId: last.event_id };
   }
   if (summary.seen > 0) deps.logger.info('pending webhooks drained', { ...summary });
   return summary;
+}
+
+/**
+ * For a stopping process: no drain starts any more, a running one ends after the events it is
+ * applying (what it did not reach stays pending for the other instances' sweeps or the next start),
+ * and this resolves when it has.
+ */
+export async function haltDrains(store: Store): Promise<void> {
+  halted.add(store);
+  await drainsSettled(store);
 }
 
 /** Per store: a drain asked for while one runs, so it runs once more after it (not once per request). */
@@ -186,6 +198,7 @@ const requested = new WeakMap<Store, Promise<DrainSummary>>();
  * the next request or the periodic sweep picks them up.
  */
 export function requestDrain(deps: WebhookDeps): Promise<DrainSummary> {
+  if (halted.has(deps.store)) return Promise.resolve({ seen: 0, applied: 0, alreadyApplied: 0, failed: 0, stoppedByPause: false });
   const queued = requested.get(deps.store);
   if (queued) return queued;
   const current = running.get(deps.store);
@@ -194,7 +207,7 @@ export function requestDrain(deps: WebhookDeps): Promise<DrainSummary> {
     return drainPendingEvents(deps);
   });
   requested.set(deps.store, next);
-  next.catch((err: unknown) => deps.logger.warn('draining deferred webhooks failed; the sweep retries', { error: errorMessage(err) }));
+  next.catch((err: unknown) => deps.logger.warn('draining stored webhooks failed; the sweep retries', { error: errorMessage(err) }));
   return next;
 }
 
@@ -209,18 +222,11 @@ export async function drainsSettled(store: Store): Promise<void> {
 
 /**
  * The periodic sweep every instance runs: applies what is due (retries of acknowledged events whose
- * time has come, anything pending a crash left) unless processing is paused or the flag cannot be
- * read (then the recovery watcher drains). Unref'd; `stop()` ends it.
+ * time has come, anything pending a crash or another instance's stop left). The drain itself reads
+ * the pause flag (paused or unreadable: nothing is applied). Unref'd; `stop()` ends it.
  */
 export function startDrainSweep(deps: WebhookDeps, intervalMs: number): { stop(): void } {
-  const timer = setInterval(() => {
-    isWebhookProcessingPaused(deps.store).then(
-      (paused) => {
-        if (!paused) void requestDrain(deps).catch(() => undefined);
-      },
-      () => undefined,
-    );
-  }, intervalMs);
+  const timer = setInterval(() => void requestDrain(deps).catch(() => undefined), intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

@@ -1,4 +1,5 @@
 import { MAINTENANCE_KEY } from '../../../service/maintenance';
+import { drainsSettled } from '../../../service/webhooks';
 import { startTestService, type TestService } from '../../support/service';
 import { fakeEvent, sign } from '../webhooks/support';
 
@@ -113,6 +114,8 @@ test('webhooks are applied during maintenance, and so are reads', async () => {
     body,
   });
   expect(res.status).toBe(200);
+  // Acknowledged when stored; the drain it started applies it, maintenance or not.
+  await drainsSettled(svc.store);
   const row = await svc.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirst();
   expect(row?.status).toBe('ignored');
   const sub = await fetch(`${svc.url}/api/payments/subscription`, { headers: { authorization: portalUser } });

@@ -1,4 +1,5 @@
-import { WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks';
+import type Stripe from 'stripe';
+import { eventLane, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks';
 import type { TestService } from '../../support/service';
 import { SETTLE_MS } from '../../support/wait';
 import { countRows, startWebhookService, subscribe } from '../webhooks/support';
@@ -99,7 +100,7 @@ test('GET /ops with nothing going on: the version, no maintenance, not paused, a
   });
 });
 
-test('pause: deliveries are stored and acknowledged; /ops counts them; resume drains them in Stripe order and says so', async () => {
+test('pause: deliveries are stored and acknowledged; /ops counts them; resume drains them (each customer in Stripe order) and says so', async () => {
   const paused = await call('POST', '/webhooks/pause', { token: admin, body: { reason: 'rollback of abc1234 (sk_live_51H8aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789)' } });
   expect(paused.status).toBe(200);
   expect(paused.body).toMatchObject({ paused: true, alreadyPaused: false, since: expect.any(String) });
@@ -134,9 +135,15 @@ test('pause: deliveries are stored and acknowledged; /ops counts them; resume dr
   });
   expect(await svc.store.get(WEBHOOKS_PAUSED_KEY)).toBeNull();
   expect(await countRows(svc, 'subscriptions')).toBe(3);
-  const rows = await svc.database.db.selectFrom('webhook_events').select(['event_id', 'stripe_created_at', 'processed_at']).execute();
-  const inStripeOrder = [...rows].sort((a, b) => a.stripe_created_at.getTime() - b.stripe_created_at.getTime() || (a.event_id < b.event_id ? -1 : 1)).map((r) => r.event_id);
-  expect([...rows].sort((a, b) => a.processed_at!.getTime() - b.processed_at!.getTime()).map((r) => r.event_id)).toEqual(inStripeOrder);
+  // Customers side by side (the drain's lanes), each customer's events in Stripe order.
+  const rows = await svc.database.db.selectFrom('webhook_events').select(['event_id', 'stripe_created_at', 'processed_at', 'payload']).execute();
+  const lanes = new Map<string, typeof rows>();
+  for (const r of rows) lanes.set(eventLane(r.payload as Stripe.Event), [...(lanes.get(eventLane(r.payload as Stripe.Event)) ?? []), r]);
+  expect(lanes.size).toBeGreaterThanOrEqual(3);
+  for (const laneRows of lanes.values()) {
+    const inStripeOrder = [...laneRows].sort((a, b) => a.stripe_created_at.getTime() - b.stripe_created_at.getTime() || (a.event_id < b.event_id ? -1 : 1)).map((r) => r.event_id);
+    expect([...laneRows].sort((a, b) => a.processed_at!.getTime() - b.processed_at!.getTime()).map((r) => r.event_id)).toEqual(inStripeOrder);
+  }
 
   const pauses = await auditOf('webhooks.pause');
   expect(pauses.map((a) => [a.actor, a.target, (a.details as { alreadyPaused: boolean }).alreadyPaused])).toEqual([

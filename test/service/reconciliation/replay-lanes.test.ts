@@ -1,14 +1,15 @@
 import type Stripe from 'stripe';
 import type { RunningSandbox } from '../../../sandbox';
-import { REPLAY_CONCURRENCY, replayEvents, replayLane } from '../../../service/reconciliation/replay-events';
-import type { WebhookDeps } from '../../../service/webhooks';
+import { REPLAY_CONCURRENCY, replayEvents } from '../../../service/reconciliation/replay-events';
+import { eventLane as replayLane } from '../../../service/webhooks/lanes';
+import { DRAIN_LANES, pauseWebhookProcessing, resumeWebhookProcessing, type WebhookDeps } from '../../../service/webhooks';
 import type { TestService } from '../../support/service';
 import { type HopDecision, type StripeHop, startServiceBehindHop } from '../../support/stripe-hop';
 import { SETTLE_MS } from '../../support/wait';
 import { subscribe } from '../webhooks/support';
 
 /**
- * A replay runs customers side by side and each customer's events in Stripe order (issue 15: 10,000
+ * A replay (and the drain that applies every delivery) runs customers side by side and each customer's events in Stripe order (issue 15: 10,000
  * missed events must not take one database round trip after another). The service's Stripe client
  * goes through a hop that holds the lookups a replayed payment intent makes, so the test sees how
  * many customers are in flight at once.
@@ -84,6 +85,49 @@ describe('on a service', () => {
     expect(byLane.size).toBeGreaterThanOrEqual(users.length);
     for (const ids of byLane.values()) expect(order.filter((id) => ids.includes(id))).toEqual(ids);
     const inbox = await svc.database.db.selectFrom('webhook_events').select(['status', 'attempts']).where('event_id', 'in', [...applied]).execute();
+    expect(inbox.every((r) => r.attempts === 1 && ['processed', 'ignored', 'unmatched'].includes(r.status))).toBe(true);
+  });
+
+  test('the drain (what applies every delivery) runs customers side by side too, each one in Stripe order, every event once', async () => {
+    await pauseWebhookProcessing(svc.store, { reason: 'lanes test' });
+    const users = Array.from({ length: 4 }, (_, i) => `user_drain_lane_${i}`);
+    for (const user of users) await subscribe(svc, user);
+    await sandbox.control.waitForDeliveries(SETTLE_MS);
+    const stored = await svc.database.db.selectFrom('webhook_events').select(['event_id', 'payload', 'stripe_created_at']).where('status', '=', 'pending').orderBy('stripe_created_at').orderBy('event_id').execute();
+    expect(stored.length).toBeGreaterThanOrEqual(users.length * 3);
+
+    const held: Array<() => void> = [];
+    let releaseAll!: () => void;
+    const released = new Promise<void>((resolve) => (releaseAll = resolve));
+    const outerBound = setTimeout(releaseAll, 60_000);
+    let inFlightAtOnce = 0;
+    hop.decide = (req): HopDecision => {
+      if (req.path !== '/v1/invoice_payments') return { action: 'forward' };
+      const own = new Promise<void>((resolve) => held.push(resolve));
+      inFlightAtOnce = Math.max(inFlightAtOnce, held.length);
+      if (held.length >= 2) releaseAll();
+      return { action: 'hold', release: Promise.race([own, released]) };
+    };
+    const order: string[] = [];
+    const deps: WebhookDeps = { db: svc.database.db, stripe: svc.stripe, store: svc.store, config: svc.config, logger: svc.logs.logger, observer: { ...svc.deps.observer, webhookHandled: (e) => order.push(e.eventId) } };
+    let summary;
+    try {
+      summary = await resumeWebhookProcessing(deps);
+    } finally {
+      clearTimeout(outerBound);
+      hop.decide = () => ({ action: 'forward' });
+    }
+    expect(DRAIN_LANES).toBeGreaterThan(1);
+    expect(inFlightAtOnce).toBeGreaterThanOrEqual(2);
+    expect(summary).toMatchObject({ seen: stored.length, applied: stored.length, failed: 0, alreadyApplied: 0 });
+    const byLane = new Map<string, string[]>();
+    for (const row of stored) {
+      const lane = replayLane(row.payload as Stripe.Event);
+      byLane.set(lane, [...(byLane.get(lane) ?? []), row.event_id]);
+    }
+    expect(byLane.size).toBeGreaterThanOrEqual(users.length);
+    for (const ids of byLane.values()) expect(order.filter((id) => ids.includes(id))).toEqual(ids);
+    const inbox = await svc.database.db.selectFrom('webhook_events').select(['status', 'attempts']).where('event_id', 'in', stored.map((r) => r.event_id)).execute();
     expect(inbox.every((r) => r.attempts === 1 && ['processed', 'ignored', 'unmatched'].includes(r.status))).toBe(true);
   });
 });

@@ -10,7 +10,7 @@ import type { Store } from '../../../service/shared/store';
 import { createStripeClient } from '../../../service/shared/stripe-client';
 import { processEvent, resolveUser, type WebhookDeps, webhookRouter } from '../../../service/webhooks';
 import { recordFailure, storePending } from '../../../service/webhooks/inbox';
-import { drainPendingEvents, pauseWebhookProcessing, webhookDeliveryMode, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
+import { drainPendingEvents, drainsSettled, pauseWebhookProcessing, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
 import { testConfig } from '../../support/config';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { captureLogger } from '../../support/logger';
@@ -278,54 +278,72 @@ async function drained(eventId: string): Promise<void> {
 }
 
 describe('deliveries while the pause flag cannot be read', () => {
-  const readable = 'webhook pause flag readable again: draining deliveries stored meanwhile';
-  const unreadable = 'webhook pause flag unreadable: deliveries are stored and acknowledged, and drained once the store answers';
+  const readable = 'webhook pause flag readable again: applying deliveries stored meanwhile';
+  const unreadable = 'webhook pause flag unreadable: deliveries are stored and acknowledged, and applied once the store answers';
+  const status = async (eventId: string) => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', eventId).executeTakeFirstOrThrow()).status;
 
-  test('deferred, warned once, and drained by the next delivery once readable: one line with the count', async () => {
+  test('acknowledged and stored, applied by no drain, warned once; the next drain once readable applies them and says how long it was out', async () => {
     await withFlakyStore(async (flaky, { deps, logs }) => {
       flaky.down = true;
-      expect(await webhookDeliveryMode(deps)).toBe('defer');
-      expect(await webhookDeliveryMode(deps)).toBe('defer');
-      expect(await webhookDeliveryMode(deps)).toBe('defer');
-      expect(logs.lines().filter((l) => l.message === unreadable)).toEqual([expect.objectContaining({ level: 'warn', error: expect.stringMatching(/ECONNREFUSED/) })]);
-      const event = customerEvent();
-      await storePending(database.db, event);
-      flaky.down = false;
-      expect(await webhookDeliveryMode(deps)).toBe('process');
-      expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ level: 'info', deferred: 3 })]);
-      await drained(event.id);
-      // Drained once: a further delivery finds nothing deferred.
-      expect(await webhookDeliveryMode(deps)).toBe('process');
-      expect(logs.lines().filter((l) => l.message === readable)).toHaveLength(1);
+      const server = await serveRouter(deps);
+      const events = [customerEvent(), customerEvent(), customerEvent()];
+      try {
+        for (const event of events) expect(await deliver(server.url, event)).toEqual({ status: 200, body: { received: true, status: 'pending' } });
+        await drainsSettled(flaky);
+        // Every drain the deliveries asked for stopped at the flag: nothing applied, one warning.
+        expect(await drainPendingEvents(deps)).toEqual({ seen: 0, applied: 0, alreadyApplied: 0, failed: 0, stoppedByPause: true });
+        for (const event of events) expect(await status(event.id)).toBe('pending');
+        expect(logs.lines().filter((l) => l.message === unreadable)).toEqual([expect.objectContaining({ level: 'warn', error: expect.stringMatching(/ECONNREFUSED/) })]);
+        flaky.down = false;
+        const summary = await drainPendingEvents(deps);
+        expect(summary.stoppedByPause).toBe(false);
+        expect(summary.applied).toBeGreaterThanOrEqual(3);
+        for (const event of events) expect(await status(event.id)).toBe('ignored');
+        expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ level: 'info', unreadableForMs: expect.any(Number), paused: false })]);
+        // One line per outage: the next drain finds the flag readable and says nothing.
+        await drainPendingEvents(deps);
+        expect(logs.lines().filter((l) => l.message === readable)).toHaveLength(1);
+      } finally {
+        await drainsSettled(flaky);
+        await server.close();
+      }
     });
   });
 
-  test('readable again but paused: still deferred, nothing drained until the resume', async () => {
+  test('readable again but paused: still nothing applied until the resume', async () => {
     await withFlakyStore(async (flaky, { deps, logs }, inner) => {
       flaky.down = true;
-      expect(await webhookDeliveryMode(deps)).toBe('defer');
+      const event = customerEvent();
+      await storePending(database.db, event);
+      expect((await drainPendingEvents(deps)).stoppedByPause).toBe(true);
       await inner.set(WEBHOOKS_PAUSED_KEY, '1');
       flaky.down = false;
-      expect(await webhookDeliveryMode(deps)).toBe('defer');
-      // Nor does the recovery watcher (it polls within a second here): the resume drains, not the store coming back.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      expect(logs.lines().filter((l) => l.message === readable)).toEqual([]);
+      // The recovery watcher polls within a second here and asks for a drain: the drain finds the pause.
+      await waitUntil(() => logs.lines().some((l) => l.message === readable), { timeoutMs: 20_000 });
+      await drainsSettled(flaky);
+      expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ paused: true })]);
+      expect(await status(event.id)).toBe('pending');
+      await inner.del(WEBHOOKS_PAUSED_KEY);
+      await drainPendingEvents(deps);
+      expect(await status(event.id)).toBe('ignored');
     });
   });
 
-  test('with no delivery after the store recovers, the watcher drains what was deferred, backing off while it stays down', async () => {
+  test('with no delivery after the store recovers, the watcher drains what was stored, backing off while it stays down', async () => {
     await withFlakyStore(async (flaky, { deps, logs }) => {
       flaky.down = true;
       const event = customerEvent();
       await storePending(database.db, event);
-      expect(await webhookDeliveryMode(deps)).toBe('defer');
+      expect((await drainPendingEvents(deps)).stoppedByPause).toBe(true);
       // Down through the first polls (250 ms, then 500 ms): the watcher keeps polling, doubling.
       await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(await status(event.id)).toBe('pending');
       flaky.down = false;
       // Polls at most 30 s apart; a watcher that backed off to the cap (or stopped) would not drain in time.
-      await waitUntil(() => logs.lines().some((l) => l.message === readable), { timeoutMs: 20_000 });
-      expect(logs.lines().filter((l) => l.message === readable)).toEqual([expect.objectContaining({ deferred: 1 })]);
       await drained(event.id);
+      expect(logs.lines().filter((l) => l.message === readable)).toHaveLength(1);
+      expect(logs.lines().filter((l) => l.message === unreadable)).toHaveLength(1);
+      await drainsSettled(flaky);
     });
   });
 });

@@ -237,7 +237,7 @@ describe('duplicates', () => {
     try {
       const body = JSON.stringify(own);
       const res = await postWebhook(svc, body, { 'stripe-signature': sign(svc.config.stripe.webhookSecret, body) });
-      expect(res).toEqual({ status: 200, json: { received: true, outcome: 'duplicate' }, outcome: 'duplicate' });
+      expect(res).toEqual({ status: 200, json: { received: true, status: 'processed' }, outcome: 'duplicate' });
     } finally {
       svc.stripe.off('request', onRequest);
     }

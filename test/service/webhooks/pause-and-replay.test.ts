@@ -1,5 +1,6 @@
+import type Stripe from 'stripe';
 import { replayEvents } from '../../../service/reconciliation';
-import { drainPendingEvents, pauseWebhookProcessing, resumeWebhookProcessing, WEBHOOKS_PAUSED_KEY, type WebhookDeps } from '../../../service/webhooks';
+import { drainPendingEvents, eventLane, pauseWebhookProcessing, resumeWebhookProcessing, WEBHOOKS_PAUSED_KEY, type WebhookDeps } from '../../../service/webhooks';
 import type { TestService } from '../../support/service';
 import { SETTLE_MS } from '../../support/wait';
 import { DAY, postWebhook, sign, startWebhookService, subscribe } from './support';
@@ -18,7 +19,7 @@ afterAll(async () => {
 const db = () => svc.database.db;
 const settle = () => svc.sandbox.control.waitForDeliveries(SETTLE_MS);
 
-test('paused: 100+ events are stored pending and answered 2xx; resume applies all of them once, in Stripe order', async () => {
+test('paused: 100+ events are stored pending and answered 2xx; resume applies all of them once, each customer\'s in Stripe order', async () => {
   await pauseWebhookProcessing(svc.store, { reason: 'test rollback' });
   expect(await svc.store.get(WEBHOOKS_PAUSED_KEY)).not.toBeNull();
   const subs = [];
@@ -36,11 +37,20 @@ test('paused: 100+ events are stored pending and answered 2xx; resume applies al
 
   const summary = await resumeWebhookProcessing(deps);
   expect(summary).toMatchObject({ seen: pending.length, applied: pending.length, failed: 0, alreadyApplied: 0 });
-  const rows = await db().selectFrom('webhook_events').select(['event_id', 'status', 'attempts', 'stripe_created_at', 'processed_at']).execute();
+  const rows = await db().selectFrom('webhook_events').select(['event_id', 'status', 'attempts', 'stripe_created_at', 'processed_at', 'payload']).execute();
   expect(rows.every((r) => r.status === 'processed' && r.attempts === 1)).toBe(true);
-  const inStripeOrder = [...rows].sort((a, b) => a.stripe_created_at.getTime() - b.stripe_created_at.getTime() || (a.event_id < b.event_id ? -1 : 1)).map((r) => r.event_id);
-  const inProcessingOrder = [...rows].sort((a, b) => a.processed_at!.getTime() - b.processed_at!.getTime()).map((r) => r.event_id);
-  expect(inProcessingOrder).toEqual(inStripeOrder);
+  // Customers are applied side by side (the drain's lanes); each customer's events in Stripe order.
+  const lanes = new Map<string, typeof rows>();
+  for (const r of rows) {
+    const lane = eventLane(r.payload as Stripe.Event);
+    lanes.set(lane, [...(lanes.get(lane) ?? []), r]);
+  }
+  expect(lanes.size).toBeGreaterThanOrEqual(20);
+  for (const laneRows of lanes.values()) {
+    const inStripeOrder = [...laneRows].sort((a, b) => a.stripe_created_at.getTime() - b.stripe_created_at.getTime() || (a.event_id < b.event_id ? -1 : 1)).map((r) => r.event_id);
+    const inProcessingOrder = [...laneRows].sort((a, b) => a.processed_at!.getTime() - b.processed_at!.getTime()).map((r) => r.event_id);
+    expect(inProcessingOrder).toEqual(inStripeOrder);
+  }
   expect(await db().selectFrom('payments').select('id').where('status', '=', 'succeeded').execute()).toHaveLength(40);
   expect(await db().selectFrom('subscriptions').select('id').where('status', '=', 'active').execute()).toHaveLength(20);
   // A second drain finds nothing left.

@@ -71,10 +71,10 @@ export function sign(secret: string, body: string, timestamp = Math.floor(Date.n
 }
 
 /**
- * Posts one delivery and returns the answer. An event the service stored pending (it needs the
- * Stripe API, so a drain applies it right after the 2xx) is waited for too, unless processing is
- * paused, so the caller reads the applied state. `outcome`: the answer's outcome, or for a deferred
- * event the inbox status it ended in.
+ * Posts one delivery and returns the answer. The service stores every delivery pending and a
+ * drain applies it right after the 2xx: that is waited for too (unless processing is paused), so
+ * the caller reads the applied state. `outcome`: the inbox status the event ended in, or
+ * `duplicate` when the answer says it was applied already.
  */
 export async function postWebhook(svc: TestService, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; outcome?: string }> {
   const res = await fetch(`${svc.url}/api/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
@@ -91,7 +91,8 @@ export async function postWebhook(svc: TestService, body: string, headers: Recor
     const row = await svc.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', id).executeTakeFirst();
     return { status: res.status, json, outcome: row?.status };
   }
-  return { status: res.status, json, outcome: (json as { outcome?: string } | null)?.outcome };
+  // Known already: applied by an earlier delivery (or stored while paused, then `pending` above).
+  return { status: res.status, json, outcome: typeof (json as { status?: unknown } | null)?.status === 'string' ? 'duplicate' : undefined };
 }
 
 export function fakeEvent(type: string, object: Record<string, unknown>, overrides: Partial<Stripe.Event> = {}): Stripe.Event {
