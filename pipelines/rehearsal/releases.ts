@@ -56,9 +56,12 @@ export async function workingTreeCommit(repo: string): Promise<string> {
   const gitDir = resolve(repo, await git(repo, ['rev-parse', '--git-dir']));
   const tmpIndex = join(gitDir, `rehearsal-index-${process.pid}`);
   try {
-    const realIndex = join(gitDir, 'index');
-    if (existsSync(realIndex)) copyFileSync(realIndex, tmpIndex);
     const env = { GIT_INDEX_FILE: tmpIndex };
+    // A fresh index from HEAD, not a copy of the real one: a copied index carries the real one's
+    // stat data under a newer file time, so a file rewritten with the same size within the same
+    // second looked unchanged to `git add` (git's "racy clean" check compares with the index file's
+    // own time), and one working tree gave two commits. Entries without stat data are all hashed.
+    await git(repo, ['read-tree', head], env);
     await git(repo, ['add', '-A', '--', '.'], env);
     const tree = await git(repo, ['write-tree'], env);
     const headTree = await git(repo, ['rev-parse', `${head}^{tree}`]);
