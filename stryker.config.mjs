@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 
 /** @typedef {{ mutate: string[]; tests: string[]; part?: true; timeoutMS?: number }} Scope */
 
-const POLICY_TESTS = ['test/infra/policy-violations.test.ts', 'test/infra/policy-preview.test.ts', 'test/infra/policy-access-contract.test.ts'];
+const POLICY_TESTS = ['test/infra/policy-violations.test.ts', 'test/infra/policy-preview.test.ts', 'test/infra/policy-access-contract.test.ts', 'test/infra/policy-resources-contract.test.ts'];
 const WEBHOOK_TESTS = ['test/service/webhooks/!(burst).test.ts', 'test/service/reconciliation/**/*.test.ts'];
 
 /** @type {Record<string, Scope>} */
