@@ -48,6 +48,8 @@ export function requestLogMiddleware(logger: Logger): RequestHandler {
     res.on('finish', () => {
       const status = res.statusCode;
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'http';
+      // Describing the path (decoding, redacting) is work: only for a line that will be written.
+      if (!logger.isLevelEnabled(level)) return;
       logger.log(level, 'request completed', {
         method: req.method,
         ...describeRequest(req, status),

@@ -268,7 +268,7 @@ const invalid = (code: string, message: string) => new AppError(message, { code,
  * Checks a verified event's shape and returns it ready to store. Throws a 400 AppError
  * (`invalid_event`, `invalid_event_object`, `event_too_deep`) for what can never be applied.
  */
-export function parseStripeEvent(parsed: unknown): Stripe.Event {
+export function parseStripeEvent(parsed: unknown, text?: string): Stripe.Event {
   if (depthExceeds(parsed, MAX_EVENT_DEPTH)) {
     throw invalid('event_too_deep', `Event nests deeper than ${MAX_EVENT_DEPTH} levels; no Stripe object does`);
   }
@@ -281,5 +281,21 @@ export function parseStripeEvent(parsed: unknown): Stripe.Event {
       throw invalid('invalid_event_object', `Event ${head.data.type} carries a malformed object: ${describe(body.error.issues, 'data.object')}`);
     }
   }
+  // The JSON text it came from has no NUL and no surrogate escape (raw ones cannot get past the
+  // strict UTF-8 decoding and JSON.parse): nothing to clean, and that text is what the inbox stores.
+  if (text !== undefined && !MAY_BE_UNSTORABLE.test(text)) {
+    verbatim.set(parsed as object, text);
+    return parsed as Stripe.Event;
+  }
   return storable(parsed) as Stripe.Event;
+}
+
+/** In JSON text, where a NUL or a lone surrogate could hide: their escapes (a false alarm costs only the copy). */
+const MAY_BE_UNSTORABLE = /\\u(?:0000|[dD][89a-fA-F])/;
+/** Events whose signed JSON text is stored as it came (parsed once, never serialised again). */
+const verbatim = new WeakMap<object, string>();
+
+/** The JSON text to store for an event: the signed body when it needed no cleaning, else the event serialised. */
+export function eventJson(event: Stripe.Event): string {
+  return verbatim.get(event) ?? JSON.stringify(event);
 }

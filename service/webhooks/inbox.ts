@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import type { Database, WebhookEventRow } from '../shared/db';
 import { redactString } from '../shared/redact';
+import { eventJson } from './event-schema';
 
 /**
  * Data access for the webhook inbox (`webhook_events`): one row per Stripe event id, carrying the
@@ -25,7 +26,7 @@ export function newInboxRow(event: Stripe.Event, status: InboxStatus) {
     api_version: event.api_version ?? null,
     livemode: event.livemode,
     stripe_created_at: new Date(event.created * 1000),
-    payload: JSON.stringify(event),
+    payload: eventJson(event),
     status,
   };
 }

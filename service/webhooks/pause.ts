@@ -116,6 +116,38 @@ export interface DrainSummary {
 const DRAIN_PAGE = 50;
 /** Customers applied side by side within a page (each customer's events in Stripe order). */
 export const DRAIN_LANES = 4;
+/**
+ * Deliveries acknowledged per 100 ms window, per store (i.e. per app instance). Above BURST_PER_WINDOW
+ * (a burst of more than 500/s) a drain applies one customer at a time instead of DRAIN_LANES: the
+ * acknowledgements (what Stripe's delivery timeout and retries depend on) get the process first,
+ * and one lane keeps applying, so a long burst never starves the ledger.
+ */
+const BURST_WINDOW_MS = 100;
+const BURST_PER_WINDOW = 50;
+const intakeRate = new WeakMap<Store, { window: number; count: number; previous: number }>();
+
+/** Called by the route for every delivery it acknowledged. */
+export function noteAcknowledged(store: Store, now = performance.now()): void {
+  const window = Math.floor(now / BURST_WINDOW_MS);
+  const rate = intakeRate.get(store);
+  if (!rate) intakeRate.set(store, { window, count: 1, previous: 0 });
+  else if (rate.window === window) rate.count++;
+  else {
+    rate.previous = rate.window === window - 1 ? rate.count : 0;
+    rate.window = window;
+    rate.count = 1;
+  }
+}
+
+/** Customers a drain applies side by side now: one during a burst of deliveries, DRAIN_LANES otherwise. */
+export function drainLanes(store: Store, now = performance.now()): number {
+  const rate = intakeRate.get(store);
+  if (!rate) return DRAIN_LANES;
+  const window = Math.floor(now / BURST_WINDOW_MS);
+  const recent = rate.window === window ? Math.max(rate.count, rate.previous) : rate.window === window - 1 ? rate.count : 0;
+  return recent > BURST_PER_WINDOW ? 1 : DRAIN_LANES;
+}
+
 /** One drain at a time per process; deliveries of the same event are still serialised by the inbox lock. */
 const running = new WeakMap<Store, Promise<DrainSummary>>();
 /** Stores whose process is stopping: their drains end after the event they are on, and none start. */
@@ -171,7 +203,7 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
       page = await listDue(deps.db, DRAIN_PAGE);
     }
     if (page.length === 0) break;
-    await inLanes(page, storedEvent, DRAIN_LANES, applyOne);
+    await inLanes(page, storedEvent, drainLanes(deps.store), applyOne);
     const last = page[page.length - 1]!;
     after = { createdAt: last.stripe_created_at, eventId: last.event_id };
   }

@@ -1,7 +1,7 @@
 import express, { type Request, type Response, Router } from 'express';
 import { AppError, errorMessage } from '../shared/errors';
 import { createIntake } from './intake';
-import { requestDrain } from './pause';
+import { noteAcknowledged, requestDrain } from './pause';
 import type { WebhookDeps } from './processor';
 import { verifyStripeEvent } from './signature';
 
@@ -32,6 +32,7 @@ export function webhookRouter(deps: WebhookDeps): Router {
       throw err;
     });
     deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: accepted.pending ? 'pending' : 'duplicate', durationMs: performance.now() - started });
+    noteAcknowledged(deps.store);
     res.json({ received: true, status: accepted.status });
     // Many deliveries in a burst start one drain (plus one queued): requestDrain coalesces.
     if (accepted.pending) void requestDrain(deps).catch(() => undefined);

@@ -23,6 +23,10 @@ export function verifyStripeSignature(
   secret: string,
   nowMs: number = Date.now(),
 ): unknown {
+  return verifySignedJson(rawBody, header, secret, nowMs).parsed;
+}
+
+function verifySignedJson(rawBody: Buffer | undefined, header: string | string[] | undefined, secret: string, nowMs: number): { parsed: unknown; text: string } {
   if (typeof header !== 'string' || header.trim() === '') throw reject('missing_signature', 'Missing Stripe-Signature header');
   if (!Buffer.isBuffer(rawBody) || rawBody.length === 0) throw reject('empty_body', 'Empty webhook body');
   const timestamps = header
@@ -53,7 +57,7 @@ export function verifyStripeSignature(
     throw reject('invalid_event', 'Webhook body is not UTF-8', err);
   }
   try {
-    return JSON.parse(text) as unknown;
+    return { parsed: JSON.parse(text) as unknown, text };
   } catch (err) {
     throw reject('invalid_event', 'Webhook body is not JSON', err);
   }
@@ -64,5 +68,6 @@ export function verifyStripeSignature(
  * store and hand to the handlers; what it refuses is a 400 with nothing written.
  */
 export function verifyStripeEvent(rawBody: Buffer | undefined, header: string | string[] | undefined, secret: string, nowMs: number = Date.now()): Stripe.Event {
-  return parseStripeEvent(verifyStripeSignature(rawBody, header, secret, nowMs));
+  const { parsed, text } = verifySignedJson(rawBody, header, secret, nowMs);
+  return parseStripeEvent(parsed, text);
 }
