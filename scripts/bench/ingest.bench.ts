@@ -272,7 +272,7 @@ async function main(): Promise<void> {
           insert into webhook_events (event_id, type, api_version, livemode, stripe_created_at, payload, status, attempts, processed_at, duration_ms, received_at)
           select 'evt_fill_' || g, 'invoice.payment_succeeded', ${SDK_API_VERSION}, false, now() - (g % 2592000) * interval '1 second', ${payload}, 'processed', 1,
             now() - (g % 2592000) * interval '1 second', 5, now() - (g % 2592000) * interval '1 second'
-          from generate_series(${have + 1}, ${rows}) g`.execute(handle.db);
+          from generate_series(${have + 1}::bigint, ${rows}::bigint) g`.execute(handle.db);
         await sql`analyze webhook_events`.execute(handle.db);
       };
       try {

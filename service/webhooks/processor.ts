@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
@@ -67,6 +68,11 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event, optio
         const prepared = await prepareEvent(deps, event);
         try {
           outcome = await deps.db.transaction().execute(async (trx) => {
+            // An acknowledged event is already durable as its pending row; its application may
+            // commit without waiting for the WAL flush: lost in a crash, effects and outcome are
+            // lost together and the row is still pending, so the next drain applies it again,
+            // once. The acknowledgements' inserts keep the flush to themselves.
+            if (options.acknowledged) await sql`set local synchronous_commit = off`.execute(trx);
             const claimed = await claimEvent(trx, event, { stored: options.storedStatus !== undefined });
             if (isFinal(claimed.status)) throw new AlreadyApplied();
             let status: 'processed' | 'ignored' | 'unmatched';
