@@ -38,16 +38,12 @@ describe('on a service', () => {
     await close();
   });
 
-  test('customers are replayed several at a time, each one in Stripe order, and every event is applied once', async () => {
-    const since = new Date(sandbox.control.now() * 1000);
-    await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: true });
-    const users = Array.from({ length: 4 }, (_, i) => `user_lane_${i}`);
-    for (const user of users) await subscribe(svc, user);
-    await sandbox.control.waitForDeliveries(SETTLE_MS);
-    await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: false });
-
-    // Which invoice a payment intent pays is a Stripe lookup: each lane's lookups are held until
-    // two lanes wait at once (a one-at-a-time replay never gets there: the outer bound releases it).
+  /**
+   * Which invoice a payment intent pays is a Stripe lookup: each lane's lookups are held until two
+   * lanes wait at once (one-at-a-time application never gets there: the outer bound releases it).
+   * Runs `apply` with deps whose observer records the order events were handled in.
+   */
+  async function withLookupsHeldUntilTwoLanes<T>(apply: (deps: WebhookDeps) => Promise<T>, order: string[]): Promise<{ summary: T; inFlightAtOnce: number }> {
     const held: Array<() => void> = [];
     let releaseAll!: () => void;
     const released = new Promise<void>((resolve) => (releaseAll = resolve));
@@ -60,15 +56,25 @@ describe('on a service', () => {
       if (held.length >= 2) releaseAll();
       return { action: 'hold', release: Promise.race([own, released]) };
     };
-    const order: string[] = [];
     const deps: WebhookDeps = { db: svc.database.db, stripe: svc.stripe, store: svc.store, config: svc.config, logger: svc.logs.logger, observer: { ...svc.deps.observer, webhookHandled: (e) => order.push(e.eventId) } };
-    let summary;
     try {
-      summary = await replayEvents(deps, { since });
+      return { summary: await apply(deps), inFlightAtOnce };
     } finally {
       clearTimeout(outerBound);
       hop.decide = () => ({ action: 'forward' });
     }
+  }
+
+  test('customers are replayed several at a time, each one in Stripe order, and every event is applied once', async () => {
+    const since = new Date(sandbox.control.now() * 1000);
+    await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: true });
+    const users = Array.from({ length: 4 }, (_, i) => `user_lane_${i}`);
+    for (const user of users) await subscribe(svc, user);
+    await sandbox.control.waitForDeliveries(SETTLE_MS);
+    await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: false });
+
+    const order: string[] = [];
+    const { summary, inFlightAtOnce } = await withLookupsHeldUntilTwoLanes((deps) => replayEvents(deps, { since }), order);
     expect(REPLAY_CONCURRENCY).toBeGreaterThan(1);
     expect(inFlightAtOnce).toBeGreaterThanOrEqual(2);
     expect(summary).toMatchObject({ failed: 0, alreadyApplied: 0 });
@@ -96,27 +102,8 @@ describe('on a service', () => {
     const stored = await svc.database.db.selectFrom('webhook_events').select(['event_id', 'payload', 'stripe_created_at']).where('status', '=', 'pending').orderBy('stripe_created_at').orderBy('event_id').execute();
     expect(stored.length).toBeGreaterThanOrEqual(users.length * 3);
 
-    const held: Array<() => void> = [];
-    let releaseAll!: () => void;
-    const released = new Promise<void>((resolve) => (releaseAll = resolve));
-    const outerBound = setTimeout(releaseAll, 60_000);
-    let inFlightAtOnce = 0;
-    hop.decide = (req): HopDecision => {
-      if (req.path !== '/v1/invoice_payments') return { action: 'forward' };
-      const own = new Promise<void>((resolve) => held.push(resolve));
-      inFlightAtOnce = Math.max(inFlightAtOnce, held.length);
-      if (held.length >= 2) releaseAll();
-      return { action: 'hold', release: Promise.race([own, released]) };
-    };
     const order: string[] = [];
-    const deps: WebhookDeps = { db: svc.database.db, stripe: svc.stripe, store: svc.store, config: svc.config, logger: svc.logs.logger, observer: { ...svc.deps.observer, webhookHandled: (e) => order.push(e.eventId) } };
-    let summary;
-    try {
-      summary = await resumeWebhookProcessing(deps);
-    } finally {
-      clearTimeout(outerBound);
-      hop.decide = () => ({ action: 'forward' });
-    }
+    const { summary, inFlightAtOnce } = await withLookupsHeldUntilTwoLanes((deps) => resumeWebhookProcessing(deps), order);
     expect(DRAIN_LANES).toBeGreaterThan(1);
     expect(inFlightAtOnce).toBeGreaterThanOrEqual(2);
     expect(summary).toMatchObject({ seen: stored.length, applied: stored.length, failed: 0, alreadyApplied: 0 });
