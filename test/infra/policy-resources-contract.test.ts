@@ -159,6 +159,10 @@ describe('production-load-balancers-protected-and-logged', () => {
   test('access logs unknown wait, named', () => {
     expect(findings(productionLoadBalancersProtectedAndLogged([lb({ accessLogs: UNKNOWN })]))).toEqual(waits('alb: accessLogs'));
   });
+
+  test('deletion protection unknown waits, named, and is no violation yet', () => {
+    expect(findings(productionLoadBalancersProtectedAndLogged([lb({ enableDeletionProtection: UNKNOWN })]))).toEqual(waits('alb: enableDeletionProtection'));
+  });
 });
 
 describe('databases-encrypted-private-backed-up: unknown at preview', () => {
