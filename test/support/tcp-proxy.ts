@@ -43,9 +43,14 @@ export async function startProxy(target: { host: string; port: number }): Promis
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  // A reset (RST) needs a socket whose write side is still open. Once upstream.pipe(client) has
+  // ended it (the server closed first, e.g. Redis after QUIT), libuv refuses the reset (EINVAL),
+  // Node never closes the handle, and the jest worker spins at exit until it is force-exited:
+  // such a socket is just destroyed.
+  const reset = (socket: Socket) => (socket.writableEnded ? socket.destroy() : socket.resetAndDestroy());
   const resetAll = () => {
     for (const [client, upstream] of pairs) {
-      client.resetAndDestroy();
+      reset(client);
       upstream.destroy();
     }
     pairs.clear();
