@@ -85,7 +85,9 @@ async function openProxiedDatabase(): Promise<ProxiedDatabase> {
   const direct = await openDatabase({ url: base, poolMax: 1 });
   if (!templatePath) await migrateToLatest(direct.db);
   const proxy = await startProxy({ host: '127.0.0.1', port });
-  const service = await openDatabase({ url: `postgres://postgres@${proxy.host}:${proxy.port}/postgres`, poolMax: 4, onConnectionError });
+  // One connection: PGlite is one backend session, so transactions from several connections would
+  // interleave inside it (one's COMMIT ending another's work); the drain's lanes then share it.
+  const service = await openDatabase({ url: `postgres://postgres@${proxy.host}:${proxy.port}/postgres`, poolMax: 1, onConnectionError });
   return {
     service,
     direct,
