@@ -3,7 +3,7 @@ import { WEBHOOK_EVENTS } from '../shared/catalog';
 import { errorMessage } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
 import { parseStripeEvent } from '../webhooks/event-schema';
-import { findEvent, isFinal } from '../webhooks/inbox';
+import { isFinal, storedStatuses } from '../webhooks/inbox';
 import { inLanes } from '../webhooks/lanes';
 import { processEvent, type WebhookDeps } from '../webhooks/processor';
 
@@ -53,20 +53,24 @@ export async function replayEvents(deps: WebhookDeps, options: ReplayOptions): P
   events.reverse();
   events.sort((a, b) => a.created - b.created);
 
+  // What the inbox knows of them, read in batches instead of once per event (issue 15); a status
+  // that changes meanwhile (another instance's drain) is re-checked under the claim's lock.
+  const stored = await storedStatuses(deps.db, events.map((e) => e.id));
   const summary: ReplaySummary = { seen: 0, applied: 0, alreadyApplied: 0, failed: 0, unmatched: 0, dryRun: options.dryRun === true, failures: [] };
   const replayOne = async (event: Stripe.Event) => {
     summary.seen++;
+    const status = stored.get(event.id) ?? null;
     if (options.dryRun) {
-      const known = await findEvent(deps.db, event.id);
-      if (known && isFinal(known.status)) summary.alreadyApplied++;
+      if (status !== null && isFinal(status)) summary.alreadyApplied++;
       else summary.applied++;
       return;
     }
     try {
       // The same shape check as live deliveries: it refuses what can never be applied and strips
       // characters PostgreSQL cannot store (a NUL in a customer's name), which would otherwise
-      // fail the inbox insert on every replay.
-      const result = await processEvent(deps, parseStripeEvent(JSON.parse(JSON.stringify(event))));
+      // fail the inbox insert on every replay. The text is what the inbox stores when it is clean.
+      const text = JSON.stringify(event);
+      const result = await processEvent(deps, parseStripeEvent(JSON.parse(text), text), { storedStatus: status });
       if (result.outcome === 'duplicate') summary.alreadyApplied++;
       else summary.applied++;
       if (result.outcome === 'unmatched') summary.unmatched++;

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
@@ -33,11 +32,12 @@ export interface ProcessOptions {
    */
   acknowledged?: boolean;
   /**
-   * The inbox status the caller just read for this event (the drain's page): when it is not final,
-   * the processor does not read it again, and the claim locks the stored row instead of inserting
-   * it first. Two round trips fewer per drained event; the claim still re-checks under the lock.
+   * The inbox status the caller just read for this event (the drain's page, a replay's batch read),
+   * `null` when it read that the event is not stored: the processor does not read it again, and the
+   * claim locks the stored row first (or inserts first when there was none). A round trip fewer per
+   * event; the claim still re-checks under the lock, so a stale read is never wrong, only slower.
    */
-  storedStatus?: string;
+  storedStatus?: string | null;
 }
 
 /** How often an event is prepared again when its state changed under it (PrepareAgain) before it fails. */
@@ -59,7 +59,12 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event, optio
   let notices: LedgerNotice[] = [];
   let outcome: WebhookOutcome;
   try {
-    const known = options.storedStatus !== undefined ? { status: options.storedStatus } : await deps.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirst();
+    const known =
+      options.storedStatus === undefined
+        ? await deps.db.selectFrom('webhook_events').select('status').where('event_id', '=', event.id).executeTakeFirst()
+        : options.storedStatus === null
+          ? undefined
+          : { status: options.storedStatus };
     if (known && isFinal(known.status)) {
       if (!options.acknowledged) await countDuplicate(deps.db, event.id);
       outcome = 'duplicate';
@@ -68,12 +73,7 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event, optio
         const prepared = await prepareEvent(deps, event);
         try {
           outcome = await deps.db.transaction().execute(async (trx) => {
-            // An acknowledged event is already durable as its pending row; its application may
-            // commit without waiting for the WAL flush: lost in a crash, effects and outcome are
-            // lost together and the row is still pending, so the next drain applies it again,
-            // once. The acknowledgements' inserts keep the flush to themselves.
-            if (options.acknowledged) await sql`set local synchronous_commit = off`.execute(trx);
-            const claimed = await claimEvent(trx, event, { stored: options.storedStatus !== undefined });
+            const claimed = await claimEvent(trx, event, { stored: known !== undefined });
             if (isFinal(claimed.status)) throw new AlreadyApplied();
             let status: 'processed' | 'ignored' | 'unmatched';
             let note: string | null = null;
@@ -86,7 +86,11 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event, optio
             } else {
               status = 'ignored';
             }
-            await markOutcome(trx, event.id, { status, durationMs: elapsed(), error: note });
+            // An acknowledged event is already durable as its pending row; its application may
+            // commit without waiting for the WAL flush: lost in a crash, effects and outcome are
+            // lost together and the row is still pending, so the next drain applies it again,
+            // once. The acknowledgements' inserts keep the flush to themselves.
+            await markOutcome(trx, event.id, { status, durationMs: elapsed(), error: note }, { asyncCommit: options.acknowledged === true });
             return status;
           });
           break;

@@ -39,47 +39,30 @@ export async function lockPayment(trx: Database, paymentKey: string): Promise<vo
 export const PAID_STATUSES: readonly string[] = ['succeeded', 'partially_refunded', 'refunded'];
 export const isPaid = (status: string): boolean => PAID_STATUSES.includes(status);
 
-/** A paid payment's status from what has been refunded of it. */
-export function paidStatus(amount: number, refunded: number): 'succeeded' | 'partially_refunded' | 'refunded' {
-  if (refunded <= 0) return 'succeeded';
-  return refunded >= amount ? 'refunded' : 'partially_refunded';
-}
-
 /**
  * Re-derives a payment row's refund and dispute state from the refunds, disputes and dispute_funds
- * rows of its key (sums of bigint are numeric: read through Number). Derived, not incremented, so it is right however often and in whatever order it
- * runs; a payment row that appears after its refunds or disputes picks them up here.
+ * rows of its key. Derived, not incremented, so it is right however often and in whatever order it
+ * runs; a payment row that appears after its refunds or disputes picks them up here. One statement
+ * (it runs after every payment, refund and dispute write: five reads and an update were a third of
+ * a drained payment's round trips, issue 15). A paid payment's status follows what is refunded of
+ * it: nothing `succeeded`, all of it or more `refunded`, else `partially_refunded`; any other
+ * status stays.
  */
 export async function refreshPaymentAdjustments(trx: Database, paymentKey: string): Promise<void> {
-  const payment = await trx.selectFrom('payments').select(['status', 'amount']).where('payment_key', '=', paymentKey).executeTakeFirst();
-  if (!payment) return;
-  const [refunds, disputes, latest, funds] = await Promise.all([
-    trx
-      .selectFrom('refunds')
-      .select(sql<string | number>`coalesce(sum(amount), 0)`.as('total'))
-      .where('payment_key', '=', paymentKey)
-      .where('counted', '=', true)
-      .executeTakeFirstOrThrow(),
-    trx.selectFrom('disputes').select(sql<string | number>`coalesce(sum(amount), 0)`.as('total')).where('payment_key', '=', paymentKey).executeTakeFirstOrThrow(),
-    trx.selectFrom('disputes').select('status').where('payment_key', '=', paymentKey).orderBy('opened_at', 'desc').orderBy('dispute_id', 'desc').limit(1).executeTakeFirst(),
-    trx
-      .selectFrom('dispute_funds')
-      .innerJoin('disputes', 'disputes.dispute_id', 'dispute_funds.dispute_id')
-      .select(sql<string | number>`coalesce(-sum(dispute_funds.amount), 0)`.as('withdrawn'))
-      .where('disputes.payment_key', '=', paymentKey)
-      .executeTakeFirstOrThrow(),
-  ]);
-  const refunded = Number(refunds.total);
-  await trx
-    .updateTable('payments')
-    .set({
-      refunded_amount: refunded,
-      status: isPaid(payment.status) ? paidStatus(payment.amount, refunded) : payment.status,
-      disputed_amount: Number(disputes.total),
-      dispute_status: latest?.status ?? null,
-      dispute_withdrawn_amount: Number(funds.withdrawn),
-      updated_at: sql<Date>`now()`,
-    })
-    .where('payment_key', '=', paymentKey)
-    .execute();
+  await sql`
+    update payments p set
+      refunded_amount = a.refunded,
+      status = case when p.status not in (${sql.join(PAID_STATUSES)}) then p.status
+        when a.refunded <= 0 then 'succeeded' when a.refunded >= p.amount then 'refunded' else 'partially_refunded' end,
+      disputed_amount = a.disputed,
+      dispute_status = a.dispute_status,
+      dispute_withdrawn_amount = a.withdrawn,
+      updated_at = now()
+    from (select
+        (select coalesce(sum(amount), 0) from refunds where payment_key = ${paymentKey} and counted) as refunded,
+        (select coalesce(sum(amount), 0) from disputes where payment_key = ${paymentKey}) as disputed,
+        (select status from disputes where payment_key = ${paymentKey} order by opened_at desc, dispute_id desc limit 1) as dispute_status,
+        (select coalesce(-sum(f.amount), 0) from dispute_funds f join disputes d on d.dispute_id = f.dispute_id where d.payment_key = ${paymentKey}) as withdrawn
+      ) a
+    where p.payment_key = ${paymentKey}`.execute(trx);
 }
