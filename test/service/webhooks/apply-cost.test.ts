@@ -1,0 +1,206 @@
+import { type KyselyPlugin, PostgresQueryCompiler, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, sql, type UnknownRow } from 'kysely';
+import type { Database } from '../../../service/shared/db';
+import { noopObserver } from '../../../service/shared/observer';
+import type { Store } from '../../../service/shared/store';
+import { createStripeClient } from '../../../service/shared/stripe-client';
+import { refreshPaymentAdjustments } from '../../../service/webhooks/effects/ledger';
+import { markOutcome, storedStatuses, storePending } from '../../../service/webhooks/inbox';
+import { drainPendingEvents, inBurst, noteAcknowledged, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
+import { processEvent, type WebhookDeps } from '../../../service/webhooks/processor';
+import { testConfig } from '../../support/config';
+import { createTestDatabase, type TestDatabase } from '../../support/database';
+import { captureLogger } from '../../support/logger';
+import { createTestStore } from '../../support/store';
+import { fakeEvent } from './support';
+
+/**
+ * What applying an event costs the process (issue 15: every statement is a round trip, and a drain
+ * shares the process with the acknowledgements): the statements an event takes, the async commit
+ * of a drained event, the replay's batched status read, and a drain stepping aside during a burst
+ * of deliveries. Real database and store; statements are read by a Kysely plugin on the way to the
+ * database. Events of a type the service ignores need no Stripe call (the client points at a
+ * closed port).
+ */
+
+jest.setTimeout(300_000);
+
+let database: TestDatabase;
+let store: Store;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = await createTestStore();
+});
+afterAll(async () => {
+  await store.close();
+  await database.close();
+});
+beforeEach(async () => {
+  await store.del(WEBHOOKS_PAUSED_KEY);
+  await database.db.deleteFrom('webhook_events').execute();
+});
+
+/** The database with the SQL of every statement recorded (whitespace collapsed). */
+function recorded(db: Database): { db: Database; statements: string[] } {
+  const statements: string[] = [];
+  const compiler = new PostgresQueryCompiler();
+  const plugin: KyselyPlugin = {
+    transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+      statements.push(compiler.compileQuery(args.node, args.queryId).sql.replace(/\s+/g, ' ').trim());
+      return args.node;
+    },
+    transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      return Promise.resolve(args.result);
+    },
+  };
+  return { db: db.withPlugin(plugin), statements };
+}
+
+function deps(db: Database = database.db, logger = captureLogger().logger): WebhookDeps {
+  const config = testConfig();
+  return {
+    db,
+    store,
+    config,
+    stripe: createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: 'http://127.0.0.1:1', maxNetworkRetries: 0 }),
+    logger,
+    observer: noopObserver,
+  };
+}
+
+let sequence = 0;
+const ignored = (customer = 'cus_apply_cost') => {
+  sequence += 1;
+  return fakeEvent('customer.updated', { id: customer, object: 'customer', metadata: {} }, { id: `evt_apply_cost_${process.pid}_${sequence}`, created: 1_800_000_000 + sequence });
+};
+const inboxStatements = (statements: string[]) => statements.filter((s) => s.includes('"webhook_events"'));
+const statusOf = async (id: string) => (await database.db.selectFrom('webhook_events').select('status').where('event_id', '=', id).executeTakeFirstOrThrow()).status;
+
+describe('statements per applied event', () => {
+  test('a new event is claimed by its insert: no read before it, no lock after it', async () => {
+    const { db, statements } = recorded(database.db);
+    const event = ignored();
+    await expect(processEvent(deps(db), event, { storedStatus: null })).resolves.toMatchObject({ outcome: 'ignored' });
+    const inbox = inboxStatements(statements);
+    expect(inbox).toHaveLength(2);
+    expect(inbox[0]).toMatch(/^insert into "webhook_events" .* on conflict \("event_id"\) do nothing returning "status", "attempts"$/);
+    expect(inbox[1]).toMatch(/^update "webhook_events" set "status" = \$1/);
+    expect(await statusOf(event.id)).toBe('ignored');
+  });
+
+  test('without a status from the caller, one read, then the claim locks the stored row', async () => {
+    const event = ignored();
+    await storePending(database.db, event);
+    const { db, statements } = recorded(database.db);
+    await processEvent(deps(db), event);
+    const inbox = inboxStatements(statements);
+    expect(inbox.map((s) => s.split(' ')[0])).toEqual(['select', 'select', 'update']);
+    expect(inbox[1]).toMatch(/for update$/);
+    expect(inbox.some((s) => s.startsWith('insert'))).toBe(false);
+  });
+
+  test('a payment refresh is one statement, and leaves a payment without refunds or disputes paid', async () => {
+    await database.db
+      .insertInto('payments')
+      .values({ payment_key: 'in_apply_cost', amount: 400, currency: 'eur', status: 'succeeded', occurred_at: new Date(), stripe_updated_at: 1 })
+      .execute();
+    const { db, statements } = recorded(database.db);
+    await refreshPaymentAdjustments(db, 'in_apply_cost');
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatch(/^update payments p set refunded_amount = a\.refunded/);
+    const row = await database.db.selectFrom('payments').select(['status', 'refunded_amount', 'disputed_amount', 'dispute_status']).where('payment_key', '=', 'in_apply_cost').executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'succeeded', dispute_status: null });
+    expect(Number(row.refunded_amount)).toBe(0);
+    await database.db.deleteFrom('payments').where('payment_key', '=', 'in_apply_cost').execute();
+  });
+});
+
+describe('the commit of a drained event', () => {
+  test('the outcome update makes it asynchronous for that transaction only', async () => {
+    const event = ignored();
+    await storePending(database.db, event);
+    const settings = await database.db.connection().execute(async (connection) => {
+      const inside = await connection.transaction().execute(async (trx) => {
+        const before = await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx);
+        await markOutcome(trx, event.id, { status: 'ignored', durationMs: 1 }, { asyncCommit: true });
+        const after = await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx);
+        return [before.rows[0]!.s, after.rows[0]!.s];
+      });
+      const next = await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(connection);
+      return [...inside, next.rows[0]!.s];
+    });
+    expect(settings).toEqual(['on', 'off', 'on']);
+    expect(await statusOf(event.id)).toBe('ignored');
+  });
+
+  test('an outcome without it leaves the commit synchronous', async () => {
+    const event = ignored();
+    await storePending(database.db, event);
+    const setting = await database.db.transaction().execute(async (trx) => {
+      await markOutcome(trx, event.id, { status: 'ignored', durationMs: 1 });
+      return (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx)).rows[0]!.s;
+    });
+    expect(setting).toBe('on');
+  });
+});
+
+describe("a replay's status read", () => {
+  test('reads stored statuses in batches, across the batch boundary, and leaves absent ids out', async () => {
+    const first = ignored();
+    const last = ignored();
+    await storePending(database.db, first);
+    await processEvent(deps(), last, { storedStatus: null });
+    const ids = [first.id, ...Array.from({ length: 999 }, (_, i) => `evt_absent_${i}`), last.id];
+    const { db, statements } = recorded(database.db);
+    const statuses = await storedStatuses(db, ids);
+    expect(statements).toHaveLength(2);
+    expect([...statuses]).toEqual([
+      [first.id, 'pending'],
+      [last.id, 'ignored'],
+    ]);
+    await expect(storedStatuses(db, [])).resolves.toEqual(new Map());
+    expect(statements).toHaveLength(2);
+  });
+});
+
+describe('a drain during a burst of deliveries', () => {
+  const drainedLines = (lines: () => Array<Record<string, unknown>>) => lines().filter((l) => l.message === 'pending webhooks drained');
+
+  test('waits before each event while the burst lasts, says so, then applies the rest without waiting', async () => {
+    const events = [ignored('cus_burst'), ignored('cus_burst'), ignored('cus_burst'), ignored('cus_burst')];
+    for (const event of events) await storePending(database.db, event);
+    // More than 50 acknowledgements per 100 ms window, for as long as the timer runs.
+    const burst = setInterval(() => {
+      for (let i = 0; i < 60; i++) noteAcknowledged(store);
+    }, 10);
+    for (let i = 0; i < 60; i++) noteAcknowledged(store);
+    expect(inBurst(store)).toBe(true);
+    const logs = captureLogger('info');
+    const started = performance.now();
+    const drained = drainPendingEvents(deps(database.db, logs.logger));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const statuses = await Promise.all(events.map((e) => statusOf(e.id)));
+    clearInterval(burst);
+    // At 150 ms: the first event waited 100 ms, the second was waiting; never all four.
+    expect(statuses.filter((s) => s === 'ignored').length).toBeLessThanOrEqual(2);
+    await expect(drained).resolves.toMatchObject({ seen: 4, applied: 4, failed: 0 });
+    // Two waits at least: the burst lasted 150 ms, and each event it covered waited 100 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    const [line] = drainedLines(logs.lines);
+    expect(line).toMatchObject({ level: 'info', seen: 4, applied: 4 });
+    expect(line!.burstWaits).toBeGreaterThanOrEqual(2);
+    expect(line!.burstWaitMs).toBe(Number(line!.burstWaits) * 100);
+    expect(await Promise.all(events.map((e) => statusOf(e.id)))).toEqual(['ignored', 'ignored', 'ignored', 'ignored']);
+  });
+
+  test('does not wait when deliveries arrive at an ordinary rate', async () => {
+    const events = [ignored('cus_calm'), ignored('cus_calm'), ignored('cus_calm')];
+    for (const event of events) await storePending(database.db, event);
+    await new Promise((resolve) => setTimeout(resolve, 250)); // the previous test's burst window is over
+    expect(inBurst(store)).toBe(false);
+    const logs = captureLogger('info');
+    await expect(drainPendingEvents(deps(database.db, logs.logger))).resolves.toMatchObject({ seen: 3, applied: 3 });
+    const [line] = drainedLines(logs.lines);
+    expect(line).toMatchObject({ seen: 3, applied: 3 });
+    expect(line).not.toHaveProperty('burstWaits');
+  });
+});
