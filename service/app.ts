@@ -12,6 +12,7 @@ import { corsAllowList, createRateLimiter, securityHeaders } from './security';
 import type { Clock } from './shared/clock';
 import type { Config } from './shared/config';
 import type { Database } from './shared/db';
+import { WEBHOOK_PATH } from './shared/catalog';
 import type { Logger } from './shared/logger';
 import { noopObserver, type PaymentObserver } from './shared/observer';
 import type { Store } from './shared/store';
@@ -54,10 +55,21 @@ export function buildApp(appDeps: AppDeps): Express {
   // Exactly one hop: the ALB. Client addresses come from its X-Forwarded-For, nothing further left.
   app.set('trust proxy', 1);
 
-  app.use(requestContextMiddleware());
-  app.use(requestLogMiddleware(deps.logger));
-  app.use(monitoring.metrics.requestDurationMiddleware());
-  app.use(securityHeaders());
+  // Stripe's webhook route first, on an edge of its own (issue 15): request id and log context,
+  // request log, latency metric and security headers as every route has them, but not the CORS
+  // check (Stripe calls server to server; no browser may read it) nor the walk through the other
+  // routes' layers. Raw body and its own size cap inside; never behind a JSON parser or a limiter
+  // (Stripe's retries must never see a 429). Its errors reach the error handler at the end.
+  const requestContext = requestContextMiddleware();
+  const requestLog = requestLogMiddleware(deps.logger);
+  const requestDuration = monitoring.metrics.requestDurationMiddleware();
+  const headers = securityHeaders();
+  app.use(WEBHOOK_PATH, requestContext, requestLog, requestDuration, headers, webhookRouter(deps));
+
+  app.use(requestContext);
+  app.use(requestLog);
+  app.use(requestDuration);
+  app.use(headers);
   app.use(corsAllowList(config.http.corsAllowedOrigins));
 
   app.use('/health', healthRouter({ db: deps.db, store: deps.store, logger: deps.logger }));
@@ -65,7 +77,7 @@ export function buildApp(appDeps: AppDeps): Express {
   app.use(metricsRouter({ metrics: monitoring.metrics, token: config.monitoring.metricsToken }));
 
   // Limiters are built once, here, and shared by every request (Redis-backed across instances).
-  // The Stripe webhook route is deliberately behind neither: Stripe's retries must never see a 429.
+  // The Stripe webhook route, mounted above, is behind neither.
   const onRejected = (limiter: string) => monitoring.metrics.rateLimitRejections.inc({ limiter });
   const limiterDeps = { store: deps.store, auth: config.auth, logger: deps.logger, onRejected };
   const paymentsLimiter = createRateLimiter({ name: 'payments', ...config.rateLimit, ...limiterDeps });
@@ -80,9 +92,6 @@ export function buildApp(appDeps: AppDeps): Express {
   app.use('/api/payments', paymentHealthRouter({ health: monitoring.health, logger: deps.logger }));
   app.use('/api/payments', json, checkoutRouter({ checkout, store: deps.store, clock: deps.clock, auth: deps.config.auth }));
   app.use('/api/admin/payments', json, maintenanceRouter({ db: deps.db, store: deps.store, clock: deps.clock, auth: config.auth, logger: deps.logger }));
-
-  // Raw body + its own size cap inside; must never sit behind a JSON parser.
-  app.use('/api/webhooks/stripe', webhookRouter(deps));
 
   // Pause, resume, rollback markers and the ops status: what the rollback and restore commands drive.
   app.use('/api/admin/payments', json, opsRouter({ ...deps, alerts: monitoring.alerts }));

@@ -15,7 +15,7 @@ const observer: PaymentObserver = {
 };
 
 beforeAll(async () => {
-  svc = await startWebhookService({ observer });
+  svc = await startWebhookService({ observer, env: { CORS_ALLOWED_ORIGINS: 'https://upiik.app' } });
 });
 afterAll(async () => {
   await svc.close();
@@ -23,6 +23,36 @@ afterAll(async () => {
 
 const db = () => svc.database.db;
 const secret = () => svc.config.stripe.webhookSecret;
+
+describe("the route's own edge (mounted ahead of the shared middleware, issue 15)", () => {
+  test('answers with the request id and the security headers, never CORS, and counts its latency under its route', async () => {
+    const event = fakeEvent('customer.created', { id: 'cus_edge', object: 'customer' });
+    const body = JSON.stringify(event);
+    const res = await fetch(`${svc.url}/api/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': sign(secret(), body), origin: 'https://upiik.app', 'x-request-id': 'req-edge-1' },
+      body,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('req-edge-1');
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // An allow-listed origin gets CORS headers from every other route; Stripe is no browser.
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    const other = await fetch(`${svc.url}/health/live`, { headers: { origin: 'https://upiik.app' } });
+    expect(other.headers.get('access-control-allow-origin')).toBe('https://upiik.app');
+    const refused = await fetch(`${svc.url}/api/webhooks/stripe`, { headers: { origin: 'https://upiik.app', 'x-request-id': 'req-edge-2' } });
+    expect(refused.status).toBe(405);
+    expect(refused.headers.get('x-request-id')).toBe('req-edge-2');
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    const series = (await svc.monitoring.metrics.httpRequestDuration.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.labels.route === '/api/webhooks/stripe');
+    expect(series.map((v) => v.labels.status).sort()).toEqual(['200', '405']);
+    // The refusal's log line carries its request id; the drain the delivery started logs outside it.
+    await waitUntil(async () => svc.logs.lines().some((l) => l.message === 'pending webhooks drained'), { timeoutMs: 120_000 });
+    expect(svc.logs.lines().find((l) => l.message === 'request rejected' && l.status === 405)).toMatchObject({ requestId: 'req-edge-2', route: '/api/webhooks/stripe' });
+    for (const line of svc.logs.lines().filter((l) => l.message === 'pending webhooks drained')) expect(line.requestId).toBeUndefined();
+  });
+});
 
 describe('rejections write nothing', () => {
   const body = JSON.stringify(fakeEvent('customer.created', { id: 'cus_reject', object: 'customer' }));
