@@ -1,5 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type Stripe from 'stripe';
 import { errorMessage } from '../shared/errors';
+import { requestContext } from '../shared/logger';
 import type { Store } from '../shared/store';
 import type { WebhookEventRow } from '../shared/db';
 import { listDue } from './inbox';
@@ -118,12 +120,15 @@ const DRAIN_PAGE = 50;
 export const DRAIN_LANES = 4;
 /**
  * Deliveries acknowledged per 100 ms window, per store (i.e. per app instance). Above BURST_PER_WINDOW
- * (a burst of more than 500/s) a drain applies one customer at a time instead of DRAIN_LANES: the
- * acknowledgements (what Stripe's delivery timeout and retries depend on) get the process first,
- * and one lane keeps applying, so a long burst never starves the ledger.
+ * (a burst of more than 500/s) the acknowledgements (what Stripe's delivery timeout and retries
+ * depend on) get the process: a drain applies one customer at a time instead of DRAIN_LANES and
+ * waits BURST_STEP_ASIDE_MS before each event, about ten events a second, so a long burst never
+ * starves the ledger and what it stored is applied at full speed once it ends. An instance that
+ * receives more than that for minutes needs more instances (the service's CPU target tracking adds them).
  */
 const BURST_WINDOW_MS = 100;
 const BURST_PER_WINDOW = 50;
+const BURST_STEP_ASIDE_MS = 100;
 const intakeRate = new WeakMap<Store, { window: number; count: number; previous: number }>();
 
 /** Called by the route for every delivery it acknowledged. */
@@ -139,13 +144,18 @@ export function noteAcknowledged(store: Store, now = performance.now()): void {
   }
 }
 
-/** Customers a drain applies side by side now: one during a burst of deliveries, DRAIN_LANES otherwise. */
-export function drainLanes(store: Store, now = performance.now()): number {
+/** Whether this instance is acknowledging a burst (more than 500 deliveries/s over the last 100-200 ms). */
+export function inBurst(store: Store, now = performance.now()): boolean {
   const rate = intakeRate.get(store);
-  if (!rate) return DRAIN_LANES;
+  if (!rate) return false;
   const window = Math.floor(now / BURST_WINDOW_MS);
   const recent = rate.window === window ? Math.max(rate.count, rate.previous) : rate.window === window - 1 ? rate.count : 0;
-  return recent > BURST_PER_WINDOW ? 1 : DRAIN_LANES;
+  return recent > BURST_PER_WINDOW;
+}
+
+/** Customers a drain applies side by side now: one during a burst of deliveries, DRAIN_LANES otherwise. */
+export function drainLanes(store: Store, now = performance.now()): number {
+  return inBurst(store, now) ? 1 : DRAIN_LANES;
 }
 
 /** One drain at a time per process; deliveries of the same event are still serialised by the inbox lock. */
@@ -178,7 +188,14 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
   const summary: DrainSummary = { seen: 0, applied: 0, alreadyApplied: 0, failed: 0, stoppedByPause: false };
   let after: { createdAt: Date; eventId: string } | undefined;
   let rescanned = false;
+  // Events it waited before (a burst of deliveries): said in its summary line, so a slow ledger
+  // during a burst is explained in the logs.
+  let burstWaits = 0;
   const applyOne = async (row: WebhookEventRow) => {
+    if (inBurst(deps.store)) {
+      burstWaits++;
+      await delay(BURST_STEP_ASIDE_MS);
+    }
     if (halted.has(deps.store)) return;
     summary.seen++;
     try {
@@ -207,7 +224,7 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
     const last = page[page.length - 1]!;
     after = { createdAt: last.stripe_created_at, eventId: last.event_id };
   }
-  if (summary.seen > 0) deps.logger.info('pending webhooks drained', { ...summary });
+  if (summary.seen > 0) deps.logger.info('pending webhooks drained', { ...summary, ...(burstWaits > 0 ? { burstWaits, burstWaitMs: burstWaits * BURST_STEP_ASIDE_MS } : {}) });
   return summary;
 }
 
@@ -236,7 +253,8 @@ export function requestDrain(deps: WebhookDeps): Promise<DrainSummary> {
   const current = running.get(deps.store);
   const next = (current ? current.catch(() => undefined) : Promise.resolve()).then(() => {
     requested.delete(deps.store);
-    return drainPendingEvents(deps);
+    // Outside the request that asked for it: the drain's log lines are not that request's.
+    return requestContext.exit(() => drainPendingEvents(deps));
   });
   requested.set(deps.store, next);
   next.catch((err: unknown) => deps.logger.warn('draining stored webhooks failed; the sweep retries', { error: errorMessage(err) }));
