@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,8 +43,10 @@ async function workerPids(limitMb: number): Promise<string[]> {
   const { stderr } = await run(process.execPath, [join(process.cwd(), 'node_modules/jest/bin/jest.js'), '--config', JSON.stringify(config), '--ci'], {
     env: { ...process.env, PIDS_FILE: pidsFile, UPIIK_JEST_WORKER_RSS_LIMIT_MB: String(limitMb) },
   });
-  // The environment's 'message' listener must not keep a finished worker's IPC channel open.
-  expect(stderr).not.toContain('failed to exit gracefully');
+  // A worker that jest had to force-exit would be named here; whether it was the listener below (a
+  // leak) or a loaded machine taking more than jest's 500 ms to end a process holding 600 MB is told
+  // apart by the next test, not by this text (it shows up under load, which is no leak).
+  void stderr;
   return readFileSync(pidsFile, 'utf8').trim().split('\n');
 }
 
@@ -60,4 +62,30 @@ test('below the limit, jest keeps its workers', async () => {
   const pids = await workerPids(100_000);
   expect(pids).toHaveLength(4);
   expect(new Set(pids).size).toBeLessThanOrEqual(2);
+});
+
+test("the environment's message listener goes with jest-worker's, so a finished worker exits by itself", async () => {
+  // What jest-worker does at the end of a run: it removes its own 'message' listener and waits for
+  // the process to exit by itself (force-exiting it after 500 ms). A child stands for the worker:
+  // its listener first (as jest-worker's is), then the environment, then that listener removed.
+  const child = join(dir, 'worker.js');
+  writeFileSync(
+    child,
+    `function jestWorker() {}
+process.on('message', jestWorker);
+require(${JSON.stringify(join(__dirname, 'memory-bounded-environment.js'))});
+process.send({ listeners: process.listenerCount('message') }, () => setImmediate(() => process.removeListener('message', jestWorker)));
+`,
+  );
+  const worker = fork(child, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const reported = new Promise<unknown>((resolve) => worker.once('message', resolve));
+  const exit = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+  // Leaked, the IPC channel stays referenced and the child never exits: the bound is generous.
+  const bound = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 60_000).unref());
+  try {
+    await expect(reported).resolves.toEqual({ listeners: 2 });
+    await expect(Promise.race([exit, bound])).resolves.toBe(0);
+  } finally {
+    if (worker.exitCode === null) worker.kill('SIGKILL');
+  }
 });
