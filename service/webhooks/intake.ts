@@ -65,7 +65,8 @@ function refusedData(err: unknown): boolean {
   return typeof code === 'string' && /^2[23]/.test(code);
 }
 
-export function createIntake(db: Database, maxBatch = INTAKE_MAX_BATCH): Intake {
+/** The route's intake; `onBatch` hears how many deliveries each insert writes (the drain's pressure signal). */
+export function createIntake(db: Database, maxBatch = INTAKE_MAX_BATCH, onBatch: (size: number) => void = () => undefined): Intake {
   let queue: Waiting[] = [];
   let writing = false;
 
@@ -76,6 +77,7 @@ export function createIntake(db: Database, maxBatch = INTAKE_MAX_BATCH): Intake 
       while (queue.length > 0) {
         const batch = queue.slice(0, maxBatch);
         queue = queue.slice(batch.length);
+        onBatch(batch.length);
         await settle(batch);
       }
     } finally {

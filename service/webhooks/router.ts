@@ -1,7 +1,7 @@
 import express, { type Request, type Response, Router } from 'express';
 import { AppError, errorMessage } from '../shared/errors';
 import { createIntake } from './intake';
-import { noteAcknowledged, requestDrain } from './pause';
+import { noteAcknowledged, noteIntakeBatch, requestDrain } from './pause';
 import type { WebhookDeps } from './processor';
 import { verifyStripeEvent } from './signature';
 
@@ -21,7 +21,8 @@ export const WEBHOOK_BODY_LIMIT = '256kb';
 export function webhookRouter(deps: WebhookDeps): Router {
   const router = Router();
   const raw = express.raw({ type: '*/*', limit: WEBHOOK_BODY_LIMIT });
-  const intake = createIntake(deps.db);
+  // Its batch sizes tell the drain when acknowledgements queue behind each other (pause.ts).
+  const intake = createIntake(deps.db, undefined, (size) => noteIntakeBatch(deps.store, size));
 
   router.post('/', raw, async (req: Request, res: Response) => {
     const event = verifyStripeEvent(req.body as Buffer | undefined, req.headers['stripe-signature'], deps.config.stripe.webhookSecret);

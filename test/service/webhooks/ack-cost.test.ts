@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { MemoryStore } from '../../../service/shared/store/memory-store';
 import { eventJson, parseStripeEvent } from '../../../service/webhooks/event-schema';
-import { DRAIN_LANES, drainLanes, noteAcknowledged } from '../../../service/webhooks/pause';
+import { DRAIN_LANES, drainLanes, noteAcknowledged, noteIntakeBatch } from '../../../service/webhooks/pause';
 import { verifyStripeEvent } from '../../../service/webhooks/signature';
 import { sign } from './support';
 
@@ -58,6 +58,23 @@ describe('the JSON stored for an event', () => {
 });
 
 describe('drain lanes under a burst of deliveries', () => {
+  test('one while the intake writes five deliveries or more in one insert (acknowledgements queueing, whatever the rate), until a quiet window', () => {
+    const store = new MemoryStore();
+    noteIntakeBatch(store, 4, 2_000);
+    expect(drainLanes(store, 2_001)).toBe(DRAIN_LANES);
+    noteIntakeBatch(store, 5, 2_010);
+    noteIntakeBatch(store, 1, 2_020); // the largest insert of the window counts, not the last
+    expect(drainLanes(store, 2_021)).toBe(1);
+    // Held through the next window, as a burst is; gone the one after.
+    expect(drainLanes(store, 2_150)).toBe(1);
+    noteIntakeBatch(store, 2, 2_160);
+    expect(drainLanes(store, 2_250)).toBe(DRAIN_LANES);
+    // Only a few deliveries meanwhile: the rate alone would never have called it a burst.
+    for (let i = 0; i < 10; i++) noteAcknowledged(store, 3_000 + i);
+    noteIntakeBatch(store, 6, 3_011);
+    expect(drainLanes(store, 3_012)).toBe(1);
+  });
+
   test(`${DRAIN_LANES} customers side by side normally; one while more than 50 deliveries arrive per 100 ms, until a quiet window`, async () => {
     const store = new MemoryStore();
     expect(DRAIN_LANES).toBeGreaterThan(1);

@@ -73,9 +73,12 @@ test('a burst is written in two statements: the first delivery alone, everything
 
 test('a batch larger than the cap is written in several statements', async () => {
   const { db, inserts } = counted(database.db);
-  const intake = createIntake(db, 10);
+  const batches: number[] = [];
+  const intake = createIntake(db, 10, (size) => batches.push(size));
   await Promise.all(Array.from({ length: 25 }, () => intake.accept(event())));
   expect(inserts).toEqual([1, 10, 10, 4]);
+  // What the drain's pressure signal hears: each insert's deliveries, as they are written.
+  expect(batches).toEqual([1, 10, 10, 4]);
 });
 
 test('what a redelivery finds: applied (counted, status kept), still pending (not counted), failed (pending again, no retry time of its own)', async () => {
