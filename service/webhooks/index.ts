@@ -8,13 +8,13 @@ export {
   startDrainSweep,
   isWebhookProcessingPaused,
   haltDrains,
-  DRAIN_LANES,
   pauseWebhookProcessing,
   readWebhookPause,
   resumeWebhookProcessing,
   type DrainSummary,
   type PauseState,
 } from './pause';
+export { DRAIN_LANES } from './pressure';
 export { findEvent, type InboxStatus } from './inbox';
 export { createIntake, type Intake, type IntakeResult } from './intake';
 export { eventLane, inLanes } from './lanes';

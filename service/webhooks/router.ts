@@ -1,7 +1,8 @@
 import express, { type Request, type Response, Router } from 'express';
 import { AppError, errorMessage } from '../shared/errors';
 import { createIntake } from './intake';
-import { noteAcknowledged, noteIntakeBatch, requestDrain } from './pause';
+import { requestDrain } from './pause';
+import { noteAcknowledged, noteIntakeBatch } from './pressure';
 import type { WebhookDeps } from './processor';
 import { verifyStripeEvent } from './signature';
 

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { MemoryStore } from '../../../service/shared/store/memory-store';
 import { eventJson, parseStripeEvent } from '../../../service/webhooks/event-schema';
-import { DRAIN_LANES, drainLanes, noteAcknowledged, noteIntakeBatch } from '../../../service/webhooks/pause';
+import { DRAIN_LANES, drainLanes, noteAcknowledged, noteIntakeBatch } from '../../../service/webhooks/pressure';
 import { verifyStripeEvent } from '../../../service/webhooks/signature';
 import { sign } from './support';
 
