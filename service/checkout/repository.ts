@@ -15,6 +15,32 @@ export interface UserProfile {
 }
 
 /**
+ * Users whose row the transaction holds locked (`for update`, or written by it): locking again would
+ * be a round trip that changes nothing (issue 15). Keyed by the transaction object, so it is
+ * forgotten with it; the service uses no savepoints, so a lock taken is held until the end.
+ */
+const lockedUsers = new WeakMap<Database, Set<string>>();
+
+function noteUserLocked(trx: Database, userId: string): void {
+  if (!trx.isTransaction) return;
+  const users = lockedUsers.get(trx);
+  if (users) users.add(userId);
+  else lockedUsers.set(trx, new Set([userId]));
+}
+
+/**
+ * Locks the user's row until the transaction ends, once per transaction: every event touching a
+ * user takes this lock before anything else, so concurrent events of one user serialise instead of
+ * deadlocking. False when there is no such user (nothing to lock).
+ */
+export async function lockUser(trx: Database, userId: string): Promise<boolean> {
+  if (lockedUsers.get(trx)?.has(userId)) return true;
+  const row = await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().executeTakeFirst();
+  if (row) noteUserLocked(trx, userId);
+  return row !== undefined;
+}
+
+/**
  * Records the user as the app describes them; later tokens may fill in email/city, never blank
  * them, and never clear `internal`. When the city or the internal flag changes, the user's money
  * moves with it in the dashboard's rollups, in the same transaction.
@@ -22,6 +48,7 @@ export interface UserProfile {
 export async function upsertUser(db: Database, user: UserProfile): Promise<void> {
   const write = async (trx: Database) => {
     const before = await trx.selectFrom('users').select(['city', 'is_internal']).where('id', '=', user.id).forUpdate().executeTakeFirst();
+    if (before) noteUserLocked(trx, user.id);
     const upsert = () =>
       trx
         .insertInto('users')
@@ -39,6 +66,8 @@ export async function upsertUser(db: Database, user: UserProfile): Promise<void>
     // A new user, or one becoming internal, moves the subscription and user rollups; only then.
     const peopleChange = !before || (user.internal === true && !before.is_internal);
     const after = peopleChange ? await withPeopleRollups(trx, { kind: 'user', userId: user.id }, upsert) : await upsert();
+    // Inserted or updated by this transaction: its row lock is held until the end.
+    noteUserLocked(trx, user.id);
     await moveUserContributions(trx, user.id, { city: before?.city ?? null, internal: before?.is_internal ?? false }, { city: after.city, internal: after.is_internal });
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));
@@ -63,11 +92,13 @@ export async function findUserIdByCustomer(db: Database, customerId: string): Pr
  * one, or the one another request linked first (the unique constraint decides the race).
  */
 export async function linkCustomer(db: Database, link: { userId: string; customerId: string; livemode: boolean }): Promise<string> {
-  await db
+  const inserted = await db
     .insertInto('stripe_customers')
     .values({ user_id: link.userId, customer_id: link.customerId, livemode: link.livemode })
     .onConflict((oc) => oc.doNothing())
-    .execute();
+    .returning('customer_id')
+    .executeTakeFirst();
+  if (inserted) return inserted.customer_id;
   const linked = await findCustomerId(db, link.userId);
   if (!linked) throw new Error(`customer ${link.customerId} is linked to another user`);
   return linked;

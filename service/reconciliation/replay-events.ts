@@ -4,8 +4,9 @@ import { errorMessage } from '../shared/errors';
 import { stripeFailure } from '../shared/stripe-errors';
 import { parseStripeEvent } from '../webhooks/event-schema';
 import { isFinal, storedStatuses } from '../webhooks/inbox';
-import { inLanes } from '../webhooks/lanes';
+import { eventCustomer, inLanes } from '../webhooks/lanes';
 import { processEvent, type WebhookDeps } from '../webhooks/processor';
+import { readLinks } from '../webhooks/users';
 
 export interface ReplayOptions {
   /** Replay events created at or after this time (Stripe keeps 30 days). */
@@ -56,6 +57,8 @@ export async function replayEvents(deps: WebhookDeps, options: ReplayOptions): P
   // What the inbox knows of them, read in batches instead of once per event (issue 15); a status
   // that changes meanwhile (another instance's drain) is re-checked under the claim's lock.
   const stored = await storedStatuses(deps.db, events.map((e) => e.id));
+  // And the customers' links, once for the whole replay (see KnownLinks).
+  const replayDeps: WebhookDeps = { ...deps, links: await readLinks(deps.db, events.map(eventCustomer).filter((c): c is string => c !== undefined)) };
   const summary: ReplaySummary = { seen: 0, applied: 0, alreadyApplied: 0, failed: 0, unmatched: 0, dryRun: options.dryRun === true, failures: [] };
   const replayOne = async (event: Stripe.Event) => {
     summary.seen++;
@@ -70,7 +73,7 @@ export async function replayEvents(deps: WebhookDeps, options: ReplayOptions): P
       // characters PostgreSQL cannot store (a NUL in a customer's name), which would otherwise
       // fail the inbox insert on every replay. The text is what the inbox stores when it is clean.
       const text = JSON.stringify(event);
-      const result = await processEvent(deps, parseStripeEvent(JSON.parse(text), text), { storedStatus: status });
+      const result = await processEvent(replayDeps, parseStripeEvent(JSON.parse(text), text), { storedStatus: status });
       if (result.outcome === 'duplicate') summary.alreadyApplied++;
       else summary.applied++;
       if (result.outcome === 'unmatched') summary.unmatched++;

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { findCustomerId, findUser } from '../checkout/repository';
+import { findCustomerId, findUser, lockUser } from '../checkout/repository';
 import { recordAudit } from '../shared/audit';
 import type { Database } from '../shared/db';
 import { notFound } from '../shared/errors';
@@ -77,7 +77,7 @@ export async function syncUser(deps: HandlerDeps, userId: string, options: SyncU
   return deps.db.transaction().execute(async (trx) => {
     // The user's row lock first, as every webhook touching this user takes it first
     // (ensureUserLinked): taken later, after payment locks, it could deadlock with such a webhook.
-    await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
+    await lockUser(trx, userId);
     const summary: SyncUserSummary = {
       userId,
       customerId,

@@ -7,7 +7,7 @@ import type { DisputeOpened, PaymentObserver } from '../shared/observer';
 import { isMissingInStripe, stripeFailure } from '../shared/stripe-errors';
 import { type PaymentObservation, recordPayment } from './effects/payments';
 import { customerIdOf, writeSubscription } from './effects/subscriptions';
-import { ensureUserLinked, type ResolvedUser, resolveUser } from './users';
+import { ensureUserLinked, type KnownLinks, type ResolvedUser, resolveUser } from './users';
 import { WEBHOOK_EVENTS } from '../shared/catalog';
 import { invoiceForPaymentIntent } from './payment-keys';
 import { prepareChargeRefunded, prepareDispute, prepareRefund } from './refund-dispute-events';
@@ -16,6 +16,8 @@ export interface HandlerDeps {
   db: Database;
   stripe: Stripe;
   config: Config;
+  /** Customer links a pass over many events already read (replay, drain page): see KnownLinks. */
+  links?: KnownLinks;
 }
 
 /** A payment change to report to the observer once the transaction committed. */
@@ -112,7 +114,7 @@ async function prepareByType(deps: HandlerDeps, event: Stripe.Event): Promise<Pr
 async function prepareCheckout(deps: HandlerDeps, session: Stripe.Checkout.Session): Promise<PreparedEvent> {
   const customerId = customerIdOf(session.customer);
   const email = session.customer_details?.email ?? session.customer_email ?? null;
-  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: session.client_reference_id ?? session.metadata?.userId, email });
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: session.client_reference_id ?? session.metadata?.userId, email }, deps.links);
   if (!user) return unmatched(`checkout session ${session.id}`, customerId);
   return {
     kind: 'apply',
@@ -126,7 +128,7 @@ async function prepareCheckout(deps: HandlerDeps, session: Stripe.Checkout.Sessi
 
 async function prepareSubscription(deps: HandlerDeps, event: Stripe.Event, sub: Stripe.Subscription): Promise<PreparedEvent> {
   const customerId = customerIdOf(sub.customer);
-  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: sub.metadata?.userId });
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: sub.metadata?.userId }, deps.links);
   if (!user) return unmatched(`subscription ${sub.id}`, customerId);
   const snapshot = await subscriptionSnapshot(deps, sub, event.created);
   return {
@@ -243,7 +245,7 @@ export function invoiceObservation(invoice: Stripe.Invoice, outcome: 'succeeded'
 
 async function prepareInvoice(deps: HandlerDeps, event: Stripe.Event, invoice: Stripe.Invoice): Promise<PreparedEvent> {
   const customerId = customerIdOf(invoice.customer);
-  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: invoice.parent?.subscription_details?.metadata?.userId });
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: invoice.parent?.subscription_details?.metadata?.userId }, deps.links);
   if (!user) return unmatched(`invoice ${invoice.id}`, customerId);
   const outcome = event.type === 'invoice.payment_succeeded' ? 'succeeded' : 'failed';
   const observation = invoiceObservation(invoice, outcome, event.created, user);
@@ -263,7 +265,7 @@ async function recordWithNotice(trx: Database, observation: PaymentObservation, 
 
 async function preparePaymentIntent(deps: HandlerDeps, event: Stripe.Event, pi: Stripe.PaymentIntent): Promise<PreparedEvent> {
   const customerId = customerIdOf(pi.customer);
-  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: pi.metadata?.userId });
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: pi.metadata?.userId }, deps.links);
   if (customerId && !user) return unmatched(`payment intent ${pi.id}`, customerId);
   const invoiceId = await invoiceForPaymentIntent(deps.stripe, pi.id);
   const succeeded = event.type === 'payment_intent.succeeded';
@@ -291,7 +293,7 @@ async function preparePaymentIntent(deps: HandlerDeps, event: Stripe.Event, pi: 
 async function prepareSetupIntent(deps: HandlerDeps, si: Stripe.SetupIntent): Promise<PreparedEvent> {
   const customerId = customerIdOf(si.customer);
   if (!customerId) return { kind: 'apply', apply: async () => [] };
-  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: si.metadata?.userId });
+  const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: si.metadata?.userId }, deps.links);
   if (!user) return unmatched(`setup intent ${si.id}`, customerId);
   // A saved card changes nothing local; the event only confirms who the customer is.
   return { kind: 'apply', apply: async (trx) => (await ensureUserLinked(trx, user), []) };

@@ -6,9 +6,16 @@ import type Stripe from 'stripe';
  * running them one after another also avoids waiting on each other's locks.
  */
 export function eventLane(event: Stripe.Event): string {
-  const object = event.data.object as { id?: unknown; customer?: unknown };
-  const customer = typeof object.customer === 'string' ? object.customer : typeof (object.customer as { id?: unknown } | null)?.id === 'string' ? (object.customer as { id: string }).id : undefined;
-  return customer ?? (typeof object.id === 'string' ? object.id : event.id);
+  const object = event.data.object as { id?: unknown };
+  return eventCustomer(event) ?? (typeof object.id === 'string' ? object.id : event.id);
+}
+
+/** The customer the event's object names (as an id or expanded), if any. */
+export function eventCustomer(event: Stripe.Event): string | undefined {
+  const customer = (event.data.object as { customer?: unknown }).customer;
+  if (typeof customer === 'string') return customer;
+  const id = (customer as { id?: unknown } | null | undefined)?.id;
+  return typeof id === 'string' ? id : undefined;
 }
 
 /**

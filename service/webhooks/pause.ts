@@ -6,8 +6,9 @@ import type { Store } from '../shared/store';
 import type { WebhookEventRow } from '../shared/db';
 import { listDue } from './inbox';
 import { BURST_STEP_ASIDE_MS, drainLanes, inBurst } from './pressure';
-import { inLanes } from './lanes';
+import { eventCustomer, inLanes } from './lanes';
 import { processEvent, type WebhookDeps } from './processor';
+import { readLinks } from './users';
 
 /** Store key of the pause flag (the rollback tooling sets it; any value means paused). */
 export const WEBHOOKS_PAUSED_KEY = 'stripe:webhooks:paused';
@@ -150,6 +151,8 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
   // Events it waited before (a burst of deliveries): said in its summary line, so a slow ledger
   // during a burst is explained in the logs.
   let burstWaits = 0;
+  // Customer links read once per drain, not once per event (see KnownLinks).
+  const passDeps: WebhookDeps = { ...deps, links: new Map() };
   const applyOne = async (row: WebhookEventRow) => {
     if (inBurst(deps.store)) {
       burstWaits++;
@@ -158,7 +161,7 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
     if (halted.has(deps.store)) return;
     summary.seen++;
     try {
-      const result = await processEvent(deps, storedEvent(row), { acknowledged: true, storedStatus: row.status });
+      const result = await processEvent(passDeps, storedEvent(row), { acknowledged: true, storedStatus: row.status });
       if (result.outcome === 'duplicate') summary.alreadyApplied++;
       else summary.applied++;
     } catch (err) {
@@ -179,12 +182,29 @@ async function drain(deps: WebhookDeps): Promise<DrainSummary> {
       page = await listDue(deps.db, DRAIN_PAGE);
     }
     if (page.length === 0) break;
+    await learnLinks(passDeps, page);
     await inLanes(page, storedEvent, drainLanes(deps.store), applyOne);
     const last = page[page.length - 1]!;
     after = { createdAt: last.stripe_created_at, eventId: last.event_id };
   }
   if (summary.seen > 0) deps.logger.info('pending webhooks drained', { ...summary, ...(burstWaits > 0 ? { burstWaits, burstWaitMs: burstWaits * BURST_STEP_ASIDE_MS } : {}) });
   return summary;
+}
+
+/**
+ * Reads the links of a page's customers in one statement when two or more are not known yet (for
+ * one, the event's own lookup is the same round trip). A failure here is left to the events: each
+ * one looks its customer up itself and fails (and is retried) on its own.
+ */
+async function learnLinks(deps: WebhookDeps, page: readonly WebhookEventRow[]): Promise<void> {
+  const links = deps.links!;
+  const unknown = new Set(page.map((row) => eventCustomer(storedEvent(row))).filter((c): c is string => c !== undefined && !links.has(c)));
+  if (unknown.size < 2) return;
+  try {
+    for (const [customer, user] of await readLinks(deps.db, unknown)) links.set(customer, user);
+  } catch {
+    // Left to the events (above).
+  }
 }
 
 /**

@@ -1,18 +1,13 @@
 import type Stripe from 'stripe';
-import type { Config } from '../shared/config';
-import type { Database } from '../shared/db';
 import { errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { PaymentObserver, WebhookOutcome } from '../shared/observer';
 import type { Store } from '../shared/store';
-import { type LedgerNotice, PrepareAgain, prepareEvent, reportNotices } from './handlers';
+import { type HandlerDeps, type LedgerNotice, PrepareAgain, prepareEvent, reportNotices } from './handlers';
 import { claimEvent, countDuplicate, isFinal, markOutcome, recordFailure } from './inbox';
 
-export interface WebhookDeps {
-  db: Database;
-  stripe: Stripe;
+export interface WebhookDeps extends HandlerDeps {
   store: Store;
-  config: Config;
   logger: Logger;
   observer: PaymentObserver;
 }

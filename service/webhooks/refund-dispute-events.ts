@@ -68,7 +68,7 @@ async function ownerUser(deps: HandlerDeps, owner: PaymentOwner, customerId: () 
   if (owner.local) return owner.local.userId ? { user: { userId: owner.local.userId, customerId: null } } : {};
   const customer = await customerId();
   if (!customer) return {};
-  const user = await resolveUser(deps.db, deps.stripe, customer, {});
+  const user = await resolveUser(deps.db, deps.stripe, customer, {}, deps.links);
   return user ? { user } : 'unmatched';
 }
 

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { findUserIdByCustomer, linkCustomer, upsertUser } from '../checkout/repository';
+import { findUserIdByCustomer, linkCustomer, lockUser, upsertUser } from '../checkout/repository';
 import type { Database } from '../shared/db';
 import { stripeFailure } from '../shared/stripe-errors';
 import { isValidUserId } from '../security';
@@ -13,7 +13,29 @@ export interface ResolvedUser {
 }
 
 /**
- * Local mapping first; else a user id the object carries (our metadata / client_reference_id);
+ * Customer → user links a pass over many events (a replay, a drain page) has read from the database:
+ * a link never changes once made (stripe_customers is only ever inserted into: the unique keys
+ * decide a race, and nothing updates or deletes a link), so a pass looks each customer up once
+ * instead of once per event (issue 15). Only committed links are kept, never a hint's.
+ */
+export type KnownLinks = Map<string, string>;
+
+/** Ids read per statement by readLinks. */
+const LINK_BATCH = 1000;
+
+/** The links of these customers that exist now (one statement per 1,000 customers). */
+export async function readLinks(db: Database, customerIds: Iterable<string>): Promise<KnownLinks> {
+  const ids = [...new Set(customerIds)];
+  const links: KnownLinks = new Map();
+  for (let i = 0; i < ids.length; i += LINK_BATCH) {
+    const rows = await db.selectFrom('stripe_customers').select(['customer_id', 'user_id']).where('customer_id', 'in', ids.slice(i, i + LINK_BATCH)).execute();
+    for (const row of rows) links.set(row.customer_id, row.user_id);
+  }
+  return links;
+}
+
+/**
+ * Local mapping first (`links` first, when the caller keeps them); else a user id the object carries (our metadata / client_reference_id);
  * else the customer's `metadata.userId` read from Stripe (the service's own client). Undefined =
  * unmatched: nobody can say which Upiik user this money belongs to.
  */
@@ -22,10 +44,14 @@ export async function resolveUser(
   stripe: Stripe,
   customerId: string | null,
   hint?: { userId?: string | null; email?: string | null },
+  links?: KnownLinks,
 ): Promise<ResolvedUser | undefined> {
   if (customerId) {
-    const known = await findUserIdByCustomer(db, customerId);
-    if (known) return { userId: known, customerId };
+    const known = links?.get(customerId) ?? (await findUserIdByCustomer(db, customerId));
+    if (known) {
+      links?.set(customerId, known);
+      return { userId: known, customerId };
+    }
   }
   // A hint is Stripe-side text anyone with API access (or a Checkout URL) could set: only a
   // well-formed Upiik user id is taken; anything else falls through to the customer's metadata.
@@ -55,7 +81,7 @@ export async function resolveUser(
  */
 export async function ensureUserLinked(trx: Database, user: ResolvedUser): Promise<void> {
   if (!user.link) {
-    await trx.selectFrom('users').select('id').where('id', '=', user.userId).forUpdate().execute();
+    await lockUser(trx, user.userId);
     return;
   }
   await upsertUser(trx, { id: user.userId, email: user.link.email, city: user.link.city });

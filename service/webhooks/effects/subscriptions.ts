@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { PREMIUM_STATUSES, planForPrice } from '../../checkout/plans';
 import type { Config } from '../../shared/config';
+import { lockUser } from '../../checkout/repository';
 import { withPeopleRollups } from '../../dashboard/people-rollups';
 import type { Database } from '../../shared/db';
 
@@ -47,7 +48,7 @@ export async function writeSubscription(
   const values = subscriptionValues(input.sub, input.prices);
   // Lock order user -> subscription everywhere (linking a new customer locks the user first too),
   // so two events of one user cannot deadlock on a pooled Postgres.
-  await trx.selectFrom('users').select('id').where('id', '=', input.userId).forUpdate().execute();
+  await lockUser(trx, input.userId);
   // The dashboard's subscription rollups move by what this write changes, in this transaction.
   return withPeopleRollups(trx, { kind: 'subscription', id: input.sub.id }, () => writeLocked(trx, input, values));
 }

@@ -5,7 +5,8 @@ import { eventLane as replayLane } from '../../../service/webhooks/lanes';
 import { DRAIN_LANES, pauseWebhookProcessing, resumeWebhookProcessing, type WebhookDeps } from '../../../service/webhooks';
 import type { TestService } from '../../support/service';
 import { type HopDecision, type StripeHop, startServiceBehindHop } from '../../support/stripe-hop';
-import { SETTLE_MS } from '../../support/wait';
+import { recorded } from '../../support/statements';
+import { SETTLE_MS, waitUntil } from '../../support/wait';
 import { subscribe } from '../webhooks/support';
 
 /**
@@ -92,6 +93,29 @@ describe('on a service', () => {
     for (const ids of byLane.values()) expect(order.filter((id) => ids.includes(id))).toEqual(ids);
     const inbox = await svc.database.db.selectFrom('webhook_events').select(['status', 'attempts']).where('event_id', 'in', [...applied]).execute();
     expect(inbox.every((r) => r.attempts === 1 && ['processed', 'ignored', 'unmatched'].includes(r.status))).toBe(true);
+  });
+
+  test('a replay reads the links of its customers once, not once per event', async () => {
+    const subscribed = [await subscribe(svc, 'user_lane_linked_0'), await subscribe(svc, 'user_lane_linked_1')];
+    await sandbox.control.waitForDeliveries(SETTLE_MS);
+    const pending = () => svc.database.db.selectFrom('webhook_events').select('event_id').where('status', '=', 'pending').execute();
+    await waitUntil(async () => (await pending()).length === 0, { timeoutMs: SETTLE_MS, what: 'the deliveries applied' });
+    const since = new Date(sandbox.control.now() * 1000);
+    await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: true });
+    for (const { subscriptionId } of subscribed) await svc.stripe.subscriptions.cancel(subscriptionId);
+    await svc.stripe.webhookEndpoints.update(svc.webhookEndpointId, { disabled: false });
+
+    const { db, statements } = recorded(svc.database.db);
+    const deps: WebhookDeps = { db, stripe: svc.stripe, store: svc.store, config: svc.config, logger: svc.logs.logger, observer: svc.deps.observer };
+    const summary = await replayEvents(deps, { since });
+    expect(summary.failed).toBe(0);
+    expect(summary.applied).toBeGreaterThanOrEqual(subscribed.length);
+    // One read of every listed customer's link (the listing since then may hold earlier tests' customers too), none per event.
+    const links = statements.filter((s) => s.includes('from "stripe_customers"'));
+    expect(links).toHaveLength(1);
+    expect(links[0]).toMatch(/^select "customer_id", "user_id" from "stripe_customers" where "customer_id" in \(\$1, \$2(, \$\d+)*\)$/);
+    const rows = await svc.database.db.selectFrom('subscriptions').select('status').where('id', 'in', subscribed.map((s) => s.subscriptionId)).execute();
+    expect(rows.map((r) => r.status)).toEqual(['canceled', 'canceled']);
   });
 
   test('the drain (what applies every delivery) runs customers side by side too, each one in Stripe order, every event once', async () => {

@@ -1,4 +1,8 @@
-import { type KyselyPlugin, PostgresQueryCompiler, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, sql, type UnknownRow } from 'kysely';
+import { sql } from 'kysely';
+import type Stripe from 'stripe';
+import { linkCustomer, lockUser, upsertUser } from '../../../service/checkout/repository';
+import { addRows, USER_DAYS } from '../../../service/dashboard/people-rollups';
+import { checkRollups } from '../../../service/dashboard/rollup-check';
 import type { Database } from '../../../service/shared/db';
 import { noopObserver } from '../../../service/shared/observer';
 import type { Store } from '../../../service/shared/store';
@@ -8,9 +12,11 @@ import { markOutcome, storedStatuses, storePending } from '../../../service/webh
 import { drainPendingEvents, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
 import { inBurst, noteAcknowledged } from '../../../service/webhooks/pressure';
 import { processEvent, type WebhookDeps } from '../../../service/webhooks/processor';
+import { readLinks } from '../../../service/webhooks/users';
 import { testConfig } from '../../support/config';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { captureLogger } from '../../support/logger';
+import { recorded } from '../../support/statements';
 import { createTestStore } from '../../support/store';
 import { fakeEvent } from './support';
 
@@ -39,22 +45,6 @@ beforeEach(async () => {
   await store.del(WEBHOOKS_PAUSED_KEY);
   await database.db.deleteFrom('webhook_events').execute();
 });
-
-/** The database with the SQL of every statement recorded (whitespace collapsed). */
-function recorded(db: Database): { db: Database; statements: string[] } {
-  const statements: string[] = [];
-  const compiler = new PostgresQueryCompiler();
-  const plugin: KyselyPlugin = {
-    transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-      statements.push(compiler.compileQuery(args.node, args.queryId).sql.replace(/\s+/g, ' ').trim());
-      return args.node;
-    },
-    transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-      return Promise.resolve(args.result);
-    },
-  };
-  return { db: db.withPlugin(plugin), statements };
-}
 
 function deps(db: Database = database.db, logger = captureLogger().logger): WebhookDeps {
   const config = testConfig();
@@ -203,5 +193,148 @@ describe('a drain during a burst of deliveries', () => {
     const [line] = drainedLines(logs.lines);
     expect(line).toMatchObject({ seen: 3, applied: 3 });
     expect(line).not.toHaveProperty('burstWaits');
+  });
+});
+
+describe("a user's events", () => {
+  const T = 1_795_000_000;
+  const subscription = (id: string, customer: string, status: Stripe.Subscription.Status, ended: number | null = null) => ({
+    id,
+    object: 'subscription',
+    customer,
+    status,
+    currency: 'eur',
+    cancel_at_period_end: false,
+    canceled_at: ended,
+    ended_at: ended,
+    start_date: T,
+    created: T,
+    metadata: {},
+    items: { object: 'list', data: [{ price: { id: testConfig().stripe.prices.monthly, unit_amount: 400, currency: 'eur', recurring: { interval: 'month' } }, quantity: 1, current_period_end: T + 2_592_000 }] },
+  });
+  const linkedUser = async (userId: string, customerId: string) => {
+    await upsertUser(database.db, { id: userId, city: 'Lyon' });
+    await linkCustomer(database.db, { userId, customerId, livemode: false });
+  };
+  const userLocks = (statements: string[]) => statements.filter((s) => s === 'select "id" from "users" where "id" = $1 for update');
+  const dayOf = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
+
+  test("a subscription's write locks its user once and moves each people rollup in one statement, to what the tables say", async () => {
+    await linkedUser('u_cost_sub', 'cus_cost_sub');
+    const { db, statements } = recorded(database.db);
+    const created = fakeEvent('customer.subscription.created', subscription('sub_cost', 'cus_cost_sub', 'active'), { created: T + 1 });
+    await expect(processEvent(deps(db), created, { storedStatus: null })).resolves.toMatchObject({ outcome: 'processed' });
+    expect(userLocks(statements)).toHaveLength(1);
+    const moves = statements.filter((s) => s.includes('subscription_days'));
+    expect(moves).toHaveLength(1);
+    expect(moves[0]).toMatch(/^with now_rows as \(.*\) insert into "subscription_days" .* on conflict \(zone, day, plan, currency\) do update set started = subscription_days\.started \+ excluded\.started/);
+
+    statements.length = 0;
+    const ended = fakeEvent('customer.subscription.deleted', subscription('sub_cost', 'cus_cost_sub', 'canceled', T + 86_400 * 40), { created: T + 86_400 * 40 });
+    await expect(processEvent(deps(db), ended, { storedStatus: null })).resolves.toMatchObject({ outcome: 'processed' });
+    expect(userLocks(statements)).toHaveLength(1);
+    expect(statements.filter((s) => s.includes('subscription_days'))).toHaveLength(1);
+
+    const rows = await sql<{ day: string; started: string; ended: string; canceled: string; premium: string }>`
+      select to_char(day, 'YYYY-MM-DD') as day, started, ended, canceled, premium from subscription_days where zone = 'UTC' order by day`.execute(database.db);
+    expect(rows.rows.map((r) => ({ day: r.day, started: Number(r.started), ended: Number(r.ended), canceled: Number(r.canceled), premium: Number(r.premium) }))).toEqual([
+      { day: dayOf(T), started: 1, ended: 0, canceled: 0, premium: 0 },
+      { day: dayOf(T + 86_400 * 40), started: 0, ended: 1, canceled: 1, premium: 0 },
+    ]);
+    expect((await checkRollups(database.db)).peopleDifferences).toEqual([]);
+  });
+
+  test('a user locked by this transaction is not locked again; another transaction waits for it', async () => {
+    await upsertUser(database.db, { id: 'u_cost_lock' });
+    const { db, statements } = recorded(database.db);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const first = db.transaction().execute(async (trx) => {
+      await upsertUser(trx, { id: 'u_cost_lock', email: 'lock@example.com' });
+      await expect(lockUser(trx, 'u_cost_lock')).resolves.toBe(true);
+      await expect(lockUser(trx, 'u_cost_lock')).resolves.toBe(true);
+      locked();
+      await held;
+    });
+    let secondDone = false;
+    let second: Promise<void> | undefined;
+    try {
+      await lockTaken;
+      expect(userLocks(statements)).toHaveLength(0);
+      second = db.transaction().execute(async (trx) => {
+        await expect(lockUser(trx, 'u_cost_lock')).resolves.toBe(true);
+        secondDone = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(secondDone).toBe(false);
+    } finally {
+      // Whatever failed above, the first transaction ends (a held row lock would hang the suite).
+      release();
+    }
+    await Promise.all([first, second]);
+    expect(secondDone).toBe(true);
+    expect(userLocks(statements)).toHaveLength(1);
+    // Nothing to lock is not remembered as locked.
+    await db.transaction().execute(async (trx) => {
+      await expect(lockUser(trx, 'u_cost_nobody')).resolves.toBe(false);
+      await expect(lockUser(trx, 'u_cost_nobody')).resolves.toBe(false);
+    });
+    expect(userLocks(statements)).toHaveLength(3);
+  });
+
+  test('a new customer link is one statement; an existing one is read back; another user keeps theirs', async () => {
+    await upsertUser(database.db, { id: 'u_cost_link' });
+    await upsertUser(database.db, { id: 'u_cost_other' });
+    const { db, statements } = recorded(database.db);
+    await expect(linkCustomer(db, { userId: 'u_cost_link', customerId: 'cus_cost_link', livemode: false })).resolves.toBe('cus_cost_link');
+    expect(statements).toHaveLength(1);
+    await expect(linkCustomer(db, { userId: 'u_cost_link', customerId: 'cus_cost_link_2', livemode: false })).resolves.toBe('cus_cost_link');
+    expect(statements).toHaveLength(3);
+    await expect(linkCustomer(db, { userId: 'u_cost_other', customerId: 'cus_cost_link', livemode: false })).rejects.toThrow('customer cus_cost_link is linked to another user');
+  });
+
+  test("a drain reads its page's customer links in one statement, and no event looks its customer up again", async () => {
+    await linkedUser('u_cost_page_a', 'cus_cost_page_a');
+    await linkedUser('u_cost_page_b', 'cus_cost_page_b');
+    const setupIntent = (customer: string) => {
+      sequence += 1;
+      return fakeEvent('setup_intent.succeeded', { id: `seti_cost_${sequence}`, object: 'setup_intent', customer, metadata: {} }, { id: `evt_apply_cost_${process.pid}_${sequence}`, created: T + sequence });
+    };
+    const events = [setupIntent('cus_cost_page_a'), setupIntent('cus_cost_page_b'), setupIntent('cus_cost_page_a'), setupIntent('cus_cost_page_b')];
+    for (const event of events) await storePending(database.db, event);
+    const { db, statements } = recorded(database.db);
+    await expect(drainPendingEvents(deps(db))).resolves.toMatchObject({ seen: 4, applied: 4, failed: 0 });
+    const links = statements.filter((s) => s.includes('from "stripe_customers"'));
+    expect(links).toEqual(['select "customer_id", "user_id" from "stripe_customers" where "customer_id" in ($1, $2)']);
+    expect(userLocks(statements)).toHaveLength(4);
+  });
+
+  test('links are read 1,000 customers a statement, and only the ones that exist', async () => {
+    await linkedUser('u_cost_batch', 'cus_cost_batch');
+    const { db, statements } = recorded(database.db);
+    const links = await readLinks(db, [...Array.from({ length: 1000 }, (_, i) => `cus_absent_${i}`), 'cus_cost_batch', 'cus_cost_batch']);
+    expect(statements).toHaveLength(2);
+    expect([...links]).toEqual([['cus_cost_batch', 'u_cost_batch']]);
+  });
+});
+
+describe('the people rollups written in bulk', () => {
+  test('500 rows a statement, each added to what is there', async () => {
+    const rows = Array.from({ length: 1001 }, (_, i) => ({ zone: 'UTC', day: new Date(Date.UTC(1980, 0, 1) + i * 86_400_000).toISOString().slice(0, 10), signups: (i % 3) + 1 }));
+    const { db, statements } = recorded(database.db);
+    await addRows(db, USER_DAYS, rows);
+    await addRows(db, USER_DAYS, [{ zone: 'UTC', day: '1980-01-01', signups: 2 }, { zone: 'UTC', day: '1980-01-02', signups: 0 }]);
+    expect(statements).toHaveLength(4);
+    const stored = await sql<{ day: string; signups: string }>`select to_char(day, 'YYYY-MM-DD') as day, signups from user_days where day < '1990-01-01' order by day`.execute(database.db);
+    expect(stored.rows).toHaveLength(1001);
+    expect(stored.rows.slice(0, 3).map((r) => [r.day, Number(r.signups)])).toEqual([
+      ['1980-01-01', 3],
+      ['1980-01-02', 2],
+      ['1980-01-03', 3],
+    ]);
+    expect(stored.rows.reduce((sum, r) => sum + Number(r.signups), 0)).toBe(rows.reduce((sum, r) => sum + r.signups, 0) + 2);
+    await sql`delete from user_days where day < '1990-01-01'`.execute(database.db);
   });
 });
