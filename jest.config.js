@@ -32,5 +32,13 @@ module.exports = {
   testTimeout: 300_000,
   // Each suite starts its own servers; a leaked handle should fail loudly, not hang CI.
   forceExit: false,
+  // How long an ending worker may take to exit by itself before jest kills it and prints "A worker
+  // process has failed to exit gracefully" (jest's default: 500 ms). Probed at that moment, an
+  // ending worker holds only its stdio pipes and IPC channel and normally exits within 1 ms; the
+  // message still appeared on loaded runs (two jest workers beside mutation runs or a second suite
+  // on two cores), where a worker with a 1-2 GB heap needs longer than 500 ms to be scheduled,
+  // receive the end message and tear down. A handle that really leaks still keeps a worker alive
+  // past this bound and is still reported.
+  workerGracefulExitTimeout: 15_000,
   detectOpenHandles: false,
 };
