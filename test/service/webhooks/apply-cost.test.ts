@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { PostgresQueryCompiler, sql } from 'kysely';
 import type Stripe from 'stripe';
 import { linkCustomer, lockUser, upsertUser } from '../../../service/checkout/repository';
 import { addRows, USER_DAYS } from '../../../service/dashboard/people-rollups';
@@ -309,6 +309,40 @@ describe("a user's events", () => {
     const links = statements.filter((s) => s.includes('from "stripe_customers"'));
     expect(links).toEqual(['select "customer_id", "user_id" from "stripe_customers" where "customer_id" in ($1, $2)']);
     expect(userLocks(statements)).toHaveLength(4);
+  });
+
+  test("a drain with one customer looks it up once, for all of its events; a failed page read is left to the events", async () => {
+    await linkedUser('u_cost_single', 'cus_cost_single');
+    const setupIntent = (customer: string) => {
+      sequence += 1;
+      return fakeEvent('setup_intent.succeeded', { id: `seti_cost_${sequence}`, object: 'setup_intent', customer, metadata: {} }, { id: `evt_apply_cost_${process.pid}_${sequence}`, created: T + sequence });
+    };
+    const single = [setupIntent('cus_cost_single'), setupIntent('cus_cost_single'), setupIntent('cus_cost_single')];
+    for (const event of single) await storePending(database.db, event);
+    const { db, statements } = recorded(database.db);
+    await expect(drainPendingEvents(deps(db))).resolves.toMatchObject({ seen: 3, applied: 3, failed: 0 });
+    expect(statements.filter((s) => s.includes('from "stripe_customers"'))).toEqual(['select "user_id" from "stripe_customers" where "customer_id" = $1']);
+
+    // The page's read fails (the plugin refuses it): each event looks its own customer up instead.
+    await linkedUser('u_cost_fail_a', 'cus_cost_fail_a');
+    await linkedUser('u_cost_fail_b', 'cus_cost_fail_b');
+    const pair = [setupIntent('cus_cost_fail_a'), setupIntent('cus_cost_fail_b')];
+    for (const event of pair) await storePending(database.db, event);
+    const refused: string[] = [];
+    const failing = database.db.withPlugin({
+      transformQuery(args) {
+        const text = new PostgresQueryCompiler().compileQuery(args.node, args.queryId).sql;
+        if (text.includes('"customer_id" in (')) {
+          refused.push(text);
+          throw new Error('page read refused by the test');
+        }
+        return args.node;
+      },
+      transformResult: (args) => Promise.resolve(args.result),
+    });
+    await expect(drainPendingEvents(deps(failing))).resolves.toMatchObject({ seen: 2, applied: 2, failed: 0 });
+    expect(refused).toHaveLength(1);
+    expect(await Promise.all(pair.map((e) => statusOf(e.id)))).toEqual(['processed', 'processed']);
   });
 
   test('links are read 1,000 customers a statement, and only the ones that exist', async () => {
