@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { withPeopleRollups } from '../dashboard/people-rollups';
+import { countNewUser, withPeopleRollups } from '../dashboard/people-rollups';
 import { moveUserContributions } from '../dashboard/rollups';
 import type { Database, SubscriptionRow, UserRow } from '../shared/db';
 import { BLOCKING_STATUSES } from './plans';
@@ -47,8 +47,27 @@ export async function lockUser(trx: Database, userId: string): Promise<boolean> 
  */
 export async function upsertUser(db: Database, user: UserProfile): Promise<void> {
   const write = async (trx: Database) => {
-    const before = await trx.selectFrom('users').select(['city', 'is_internal']).where('id', '=', user.id).forUpdate().executeTakeFirst();
-    if (before) noteUserLocked(trx, user.id);
+    const lockKnown = () => trx.selectFrom('users').select(['city', 'is_internal']).where('id', '=', user.id).forUpdate().executeTakeFirst();
+    let before = await lockKnown();
+    if (!before) {
+      // A new user, inserted unless someone did meanwhile (then it is a known user, below). Nothing
+      // can reference a row that did not exist (foreign keys): no payment or subscription of theirs
+      // is in any rollup yet, so only their signup moves.
+      const inserted = await trx
+        .insertInto('users')
+        .values({ id: user.id, email: user.email ?? null, city: user.city ?? null, is_internal: user.internal === true })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (inserted) {
+        noteUserLocked(trx, user.id);
+        await countNewUser(trx, user.id);
+        return;
+      }
+      before = await lockKnown();
+      if (!before) throw new Error(`user ${user.id} vanished while it was recorded`);
+    }
+    noteUserLocked(trx, user.id);
     const upsert = () =>
       trx
         .insertInto('users')
@@ -63,12 +82,9 @@ export async function upsertUser(db: Database, user: UserProfile): Promise<void>
         )
         .returning(['city', 'is_internal'])
         .executeTakeFirstOrThrow();
-    // A new user, or one becoming internal, moves the subscription and user rollups; only then.
-    const peopleChange = !before || (user.internal === true && !before.is_internal);
-    const after = peopleChange ? await withPeopleRollups(trx, { kind: 'user', userId: user.id }, upsert) : await upsert();
-    // Inserted or updated by this transaction: its row lock is held until the end.
-    noteUserLocked(trx, user.id);
-    await moveUserContributions(trx, user.id, { city: before?.city ?? null, internal: before?.is_internal ?? false }, { city: after.city, internal: after.is_internal });
+    // A user becoming internal leaves the subscription and user rollups; only then do they move.
+    const after = user.internal === true && !before.is_internal ? await withPeopleRollups(trx, { kind: 'user', userId: user.id }, upsert) : await upsert();
+    await moveUserContributions(trx, user.id, { city: before.city, internal: before.is_internal }, { city: after.city, internal: after.is_internal });
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }

@@ -163,6 +163,15 @@ export function difference(table: Table, before: Array<Record<string, string | n
 }
 
 /**
+ * A user this transaction inserted: their signup day moves user_days (unless they are internal). They
+ * contributed nothing before, and no subscription can name them yet (foreign key), so
+ * subscription_days does not move: one statement.
+ */
+export async function countNewUser(trx: Database, userId: string): Promise<void> {
+  await moveBy(trx, USER_DAYS, { kind: 'user', userId }, []);
+}
+
+/**
  * Runs `change` (a write to subscriptions or users) and moves the people rollups by what it changed
  * for `scope`, in the caller's transaction.
  */

@@ -354,6 +354,48 @@ describe("a user's events", () => {
   });
 });
 
+describe('a new user', () => {
+  const signups = async () => Number((await sql<{ n: string }>`select coalesce(sum(signups), 0) as n from user_days where zone = 'UTC'`.execute(database.db)).rows[0]!.n);
+
+  test('is a lock attempt, an insert and one move of their signup; an internal one is not counted', async () => {
+    const counted = await signups();
+    const { db, statements } = recorded(database.db);
+    await upsertUser(db, { id: 'u_cost_new', email: 'new@example.com', city: 'Nantes' });
+    expect(statements.map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual(['select "city",', 'insert into', 'with now_rows']);
+    expect(statements[1]).toMatch(/on conflict \("id"\) do nothing returning "id"$/);
+    expect(await signups()).toBe(counted + 1);
+    await upsertUser(db, { id: 'u_cost_new_internal', internal: true });
+    expect(await signups()).toBe(counted + 1);
+    expect((await checkRollups(database.db)).peopleDifferences).toEqual([]);
+  });
+
+  test('inserted by another transaction meanwhile is counted once, and recorded as a known user', async () => {
+    const counted = await signups();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inserted!: () => void;
+    const firstInserted = new Promise<void>((resolve) => (inserted = resolve));
+    const first = database.db.transaction().execute(async (trx) => {
+      await upsertUser(trx, { id: 'u_cost_race', city: 'Lille' });
+      inserted();
+      await held;
+    });
+    let second: Promise<void> | undefined;
+    try {
+      await firstInserted;
+      // Sees no row (the first has not committed), so its insert waits for the first, then finds it.
+      second = upsertUser(database.db, { id: 'u_cost_race', email: 'race@example.com', city: 'Lyon' });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      release();
+    }
+    await Promise.all([first, second]);
+    expect(await signups()).toBe(counted + 1);
+    expect(await database.db.selectFrom('users').select(['email', 'city']).where('id', '=', 'u_cost_race').executeTakeFirstOrThrow()).toEqual({ email: 'race@example.com', city: 'Lyon' });
+    expect((await checkRollups(database.db)).peopleDifferences).toEqual([]);
+  });
+});
+
 describe('the people rollups written in bulk', () => {
   test('500 rows a statement, each added to what is there', async () => {
     const rows = Array.from({ length: 1001 }, (_, i) => ({ zone: 'UTC', day: new Date(Date.UTC(1980, 0, 1) + i * 86_400_000).toISOString().slice(0, 10), signups: (i % 3) + 1 }));
