@@ -10,7 +10,7 @@ export interface CheckoutExtras {
   paymentIntentMetadata: Record<string, string>;
 }
 
-const NOT_EXPANDABLE = new Set(['checkoutLineItems', 'checkoutExtras', 'webhookEndpoints']);
+const NOT_EXPANDABLE = new Set(['checkoutLineItems', 'checkoutExtras', 'webhookEndpoints', 'invoicePaymentsByIntent']);
 
 /**
  * Everything the sandbox knows, one Map per resource in creation order (lists walk them newest
@@ -29,6 +29,13 @@ export class SandboxState {
   subscriptions = new Map<string, Stripe.Subscription>();
   invoices = new Map<string, Stripe.Invoice>();
   invoicePayments = new Map<string, Stripe.InvoicePayment>();
+  /**
+   * A side table: the ids of the invoice payments each payment intent is in, in creation order, so
+   * `GET /v1/invoice_payments?payment[payment_intent]=` (which the service asks for every payment
+   * intent event) reads its few rows instead of scanning every invoice payment. Kept by
+   * addInvoicePayment, rebuilt on load.
+   */
+  invoicePaymentsByIntent = new Map<string, string[]>();
   paymentIntents = new Map<string, Stripe.PaymentIntent>();
   charges = new Map<string, Stripe.Charge>();
   refunds = new Map<string, Stripe.Refund>();
@@ -58,6 +65,17 @@ export class SandboxState {
     }
     if (this.deletedCustomers.has(id)) return { id, object: 'customer', deleted: true };
     return undefined;
+  }
+
+  /** Stores an invoice payment and indexes it by its payment intent. */
+  addInvoicePayment(payment: Stripe.InvoicePayment): void {
+    this.invoicePayments.set(payment.id, payment);
+    const intent = payment.payment.payment_intent;
+    const intentId = typeof intent === 'string' ? intent : intent?.id;
+    if (!intentId) return;
+    const ids = this.invoicePaymentsByIntent.get(intentId);
+    if (ids) ids.push(payment.id);
+    else this.invoicePaymentsByIntent.set(intentId, [payment.id]);
   }
 
   private serializable(): Record<string, unknown> {
@@ -92,6 +110,11 @@ export class SandboxState {
       else if (current instanceof Set) target[key] = new Set(value as string[]);
       else if (key in target) target[key] = value;
     }
+    // The side table follows the payments (a state saved before it existed has none).
+    const payments = [...state.invoicePayments.values()];
+    state.invoicePayments.clear();
+    state.invoicePaymentsByIntent.clear();
+    for (const payment of payments) state.addInvoicePayment(payment);
     return state;
   }
 }

@@ -186,7 +186,7 @@ export function payInvoice(engine: Engine, invoice: Stripe.Invoice, pm: Stripe.P
     status_transitions: { canceled_at: null, paid_at: null },
   };
   for (const other of engine.state.invoicePayments.values()) if (other.invoice === invoice.id) other.is_default = false;
-  engine.state.invoicePayments.set(payment.id, payment);
+  engine.state.addInvoicePayment(payment);
   const outcome = confirmPaymentIntent(engine, pi, pm, offSession);
   if (outcome.result === 'succeeded') {
     payment.status = 'paid';

@@ -33,7 +33,12 @@ export function registerInvoices(router: Router): void {
       params,
       listShape({ invoice: 'string', payment: { object: { type: 'string', payment_intent: 'string' } }, status: 'string' }),
     );
-    return paginate(engine.state.invoicePayments.values(), p as never, url, (ip) =>
+    // By payment intent: its own few payments (the side table), not a scan of every one.
+    const intent = p.payment?.payment_intent;
+    const candidates = intent
+      ? (engine.state.invoicePaymentsByIntent.get(intent) ?? []).map((id) => engine.state.invoicePayments.get(id)!)
+      : engine.state.invoicePayments.values();
+    return paginate(candidates, p as never, url, (ip) =>
       (!p.invoice || ip.invoice === p.invoice) &&
       (!p.payment?.payment_intent || ip.payment.payment_intent === p.payment.payment_intent) &&
       (!p.status || ip.status === p.status),
