@@ -216,6 +216,10 @@ describe("a user's events", () => {
     await upsertUser(database.db, { id: userId, city: 'Lyon' });
     await linkCustomer(database.db, { userId, customerId, livemode: false });
   };
+  const setupIntent = (customer: string) => {
+    sequence += 1;
+    return fakeEvent('setup_intent.succeeded', { id: `seti_cost_${sequence}`, object: 'setup_intent', customer, metadata: {} }, { id: `evt_apply_cost_${process.pid}_${sequence}`, created: T + sequence });
+  };
   const userLocks = (statements: string[]) => statements.filter((s) => s === 'select "id" from "users" where "id" = $1 for update');
   const dayOf = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
 
@@ -298,10 +302,6 @@ describe("a user's events", () => {
   test("a drain reads its page's customer links in one statement, and no event looks its customer up again", async () => {
     await linkedUser('u_cost_page_a', 'cus_cost_page_a');
     await linkedUser('u_cost_page_b', 'cus_cost_page_b');
-    const setupIntent = (customer: string) => {
-      sequence += 1;
-      return fakeEvent('setup_intent.succeeded', { id: `seti_cost_${sequence}`, object: 'setup_intent', customer, metadata: {} }, { id: `evt_apply_cost_${process.pid}_${sequence}`, created: T + sequence });
-    };
     const events = [setupIntent('cus_cost_page_a'), setupIntent('cus_cost_page_b'), setupIntent('cus_cost_page_a'), setupIntent('cus_cost_page_b')];
     for (const event of events) await storePending(database.db, event);
     const { db, statements } = recorded(database.db);
@@ -313,10 +313,6 @@ describe("a user's events", () => {
 
   test("a drain with one customer looks it up once, for all of its events; a failed page read is left to the events", async () => {
     await linkedUser('u_cost_single', 'cus_cost_single');
-    const setupIntent = (customer: string) => {
-      sequence += 1;
-      return fakeEvent('setup_intent.succeeded', { id: `seti_cost_${sequence}`, object: 'setup_intent', customer, metadata: {} }, { id: `evt_apply_cost_${process.pid}_${sequence}`, created: T + sequence });
-    };
     const single = [setupIntent('cus_cost_single'), setupIntent('cus_cost_single'), setupIntent('cus_cost_single')];
     for (const event of single) await storePending(database.db, event);
     const { db, statements } = recorded(database.db);
