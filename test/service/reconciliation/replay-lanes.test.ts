@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { RunningSandbox } from '../../../sandbox';
 import { REPLAY_CONCURRENCY, replayEvents } from '../../../service/reconciliation/replay-events';
-import { eventLane as replayLane } from '../../../service/webhooks/lanes';
+import { eventLane as replayLane, inLanes } from '../../../service/webhooks/lanes';
 import { DRAIN_LANES, pauseWebhookProcessing, resumeWebhookProcessing, type WebhookDeps } from '../../../service/webhooks';
 import type { TestService } from '../../support/service';
 import { type HopDecision, type StripeHop, startServiceBehindHop } from '../../support/stripe-hop';
@@ -25,6 +25,23 @@ test('a lane is the customer (an id or an expanded customer), else the object, e
   expect(replayLane(event({ id: 'in_2', customer: { id: 'cus_b', object: 'customer' } }))).toBe('cus_b');
   expect(replayLane(event({ id: 'pi_3', customer: null }))).toBe('pi_3');
   expect(replayLane(event({}, 'evt_only'))).toBe('evt_only');
+});
+
+test('lanes run at most `concurrency` at a time, each lane in order', async () => {
+  const events = Array.from({ length: 12 }, (_, i) => event({ id: `in_${i}`, customer: `cus_${i % 6}` }, `evt_${i}`));
+  let running = 0;
+  let most = 0;
+  const order: string[] = [];
+  await inLanes(events, (e) => e, 2, async (e) => {
+    running += 1;
+    most = Math.max(most, running);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    order.push(e.id);
+    running -= 1;
+  });
+  expect(most).toBe(2);
+  expect(order).toHaveLength(12);
+  for (let lane = 0; lane < 6; lane++) expect(order.filter((id) => Number(id.slice(4)) % 6 === lane)).toEqual([`evt_${lane}`, `evt_${lane + 6}`]);
 });
 
 describe('on a service', () => {

@@ -346,7 +346,15 @@ describe("a user's events", () => {
     const { db, statements } = recorded(database.db);
     const links = await readLinks(db, [...Array.from({ length: 1000 }, (_, i) => `cus_absent_${i}`), 'cus_cost_batch', 'cus_cost_batch']);
     expect(statements).toHaveLength(2);
+    // 1,000 ids in the first statement, the one left in the second.
+    expect(statements[0]).toMatch(/\$1000\)$/);
+    expect(statements[1]).toMatch(/in \(\$1\)$/);
     expect([...links]).toEqual([['cus_cost_batch', 'u_cost_batch']]);
+    // None to read, or exactly one batch: no statement without ids.
+    await expect(readLinks(db, [])).resolves.toEqual(new Map());
+    expect(statements).toHaveLength(2);
+    await readLinks(db, Array.from({ length: 1000 }, (_, i) => `cus_absent_${i}`));
+    expect(statements).toHaveLength(3);
   });
 });
 
