@@ -4,6 +4,16 @@ import { type RunningSandbox, startSandbox } from '../../../sandbox';
 import { toNumber } from '../../../service/shared/db';
 import { AppError } from '../../../service/shared/errors';
 import { drainsSettled } from '../../../service/webhooks';
+import type { Database } from '../../../service/shared/db';
+import { noopObserver } from '../../../service/shared/observer';
+import type { Store } from '../../../service/shared/store';
+import { createStripeClient } from '../../../service/shared/stripe-client';
+import { WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
+import type { WebhookDeps } from '../../../service/webhooks/processor';
+import { testConfig } from '../../support/config';
+import { createTestDatabase, type TestDatabase } from '../../support/database';
+import { captureLogger } from '../../support/logger';
+import { createTestStore } from '../../support/store';
 import { startTestService, type StartTestServiceOptions, type TestService } from '../../support/service';
 
 export const DAY = 86_400;
@@ -164,4 +174,50 @@ export function refusalOf(run: () => unknown): { code: string; status: number; m
     if (!(err instanceof AppError)) throw err;
     return { code: err.code, status: err.status, message: err.message };
   }
+}
+
+/**
+ * The cost suites' harness (apply-cost, user-writes-cost): one database and store for the suite,
+ * processing resumed and the inbox emptied before each test, and the webhook dependencies on them.
+ * Events of a type the service ignores need no Stripe call (the client points at a closed port).
+ */
+export interface CostSuite {
+  database: TestDatabase;
+  store: Store;
+  deps(db?: Database, logger?: ReturnType<typeof captureLogger>['logger']): WebhookDeps;
+  statusOf(id: string): Promise<string>;
+}
+
+export function costSuite(): CostSuite {
+  const suite: CostSuite = {
+    database: undefined as unknown as TestDatabase,
+    store: undefined as unknown as Store,
+    deps(db = suite.database.db, logger = captureLogger().logger) {
+      const config = testConfig();
+      return {
+        db,
+        store: suite.store,
+        config,
+        stripe: createStripeClient({ secretKey: config.stripe.secretKey, apiVersion: config.stripe.apiVersion, apiBase: 'http://127.0.0.1:1', maxNetworkRetries: 0 }),
+        logger,
+        observer: noopObserver,
+      };
+    },
+    async statusOf(id) {
+      return (await suite.database.db.selectFrom('webhook_events').select('status').where('event_id', '=', id).executeTakeFirstOrThrow()).status;
+    },
+  };
+  beforeAll(async () => {
+    suite.database = await createTestDatabase();
+    suite.store = await createTestStore();
+  });
+  afterAll(async () => {
+    await suite.store?.close();
+    await suite.database?.close();
+  });
+  beforeEach(async () => {
+    await suite.store.del(WEBHOOKS_PAUSED_KEY);
+    await suite.database.db.deleteFrom('webhook_events').execute();
+  });
+  return suite;
 }
