@@ -11,6 +11,8 @@ export interface CheckoutExtras {
 }
 
 const NOT_EXPANDABLE = new Set(['checkoutLineItems', 'checkoutExtras', 'webhookEndpoints', 'invoicePaymentsByIntent']);
+/** Side tables derived from other maps: rebuilt on load, never written to the state file. */
+const DERIVED = new Set(['invoicePaymentsByIntent']);
 
 /**
  * Everything the sandbox knows, one Map per resource in creation order (lists walk them newest
@@ -33,7 +35,7 @@ export class SandboxState {
    * A side table: the ids of the invoice payments each payment intent is in, in creation order, so
    * `GET /v1/invoice_payments?payment[payment_intent]=` (which the service asks for every payment
    * intent event) reads its few rows instead of scanning every invoice payment. Kept by
-   * addInvoicePayment, rebuilt on load.
+   * addInvoicePayment, rebuilt on load, not saved.
    */
   invoicePaymentsByIntent = new Map<string, string[]>();
   paymentIntents = new Map<string, Stripe.PaymentIntent>();
@@ -81,6 +83,7 @@ export class SandboxState {
   private serializable(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(this)) {
+      if (DERIVED.has(key)) continue;
       if (value instanceof Map) out[key] = [...value.entries()];
       else if (value instanceof Set) out[key] = [...value];
       else out[key] = value;
@@ -110,7 +113,7 @@ export class SandboxState {
       else if (current instanceof Set) target[key] = new Set(value as string[]);
       else if (key in target) target[key] = value;
     }
-    // The side table follows the payments (a state saved before it existed has none).
+    // The side table follows the payments (it is not saved).
     const payments = [...state.invoicePayments.values()];
     state.invoicePayments.clear();
     state.invoicePaymentsByIntent.clear();

@@ -51,7 +51,7 @@ describe('sandbox runtime', () => {
       for (const [invoice, intent] of paid) expect(await byIntent(stripe, intent)).toEqual([[invoice, intent]]);
       expect(await byIntent(stripe, 'pi_unknown')).toEqual([]);
       await first.close();
-      // A state file written before the side table existed: rebuilt on load.
+      // A state file without the side table (none has it: it is derived, not saved): rebuilt on load.
       const saved = JSON.parse(readFileSync(persistPath, 'utf8')) as Record<string, unknown>;
       delete saved.invoicePaymentsByIntent;
       writeFileSync(persistPath, JSON.stringify(saved));
