@@ -12,7 +12,8 @@ import { eventJson } from './event-schema';
 export type InboxStatus = 'pending' | 'processed' | 'failed' | 'ignored' | 'unmatched';
 
 /** Statuses after which an event is never applied again. */
-export const FINAL_STATUSES: readonly InboxStatus[] = ['processed', 'ignored', 'unmatched'];
+export type FinalStatus = 'processed' | 'ignored' | 'unmatched';
+export const FINAL_STATUSES: readonly FinalStatus[] = ['processed', 'ignored', 'unmatched'];
 
 export function isFinal(status: string): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(status);
@@ -31,32 +32,6 @@ export function newInboxRow(event: Stripe.Event, status: InboxStatus) {
   };
 }
 
-/**
- * Inserts the event as pending unless it is known, then locks its row for this transaction.
- * A concurrent transaction inserting the same id waits on the unique index until this one ends,
- * so two deliveries of one event can never both see it unapplied. A row this statement inserted is
- * this transaction's until it ends (nobody else sees it, and an insert of the same id waits), so it
- * needs no second statement to lock it: one round trip for a new event, two for a known one.
- */
-export async function claimEvent(trx: Database, event: Stripe.Event, options: { stored?: boolean } = {}): Promise<{ status: string; attempts: number }> {
-  const lock = () => trx.selectFrom('webhook_events').select(['status', 'attempts']).where('event_id', '=', event.id).forUpdate().executeTakeFirst();
-  // Stored already (the drain's events): lock it; inserted only if it is, after all, not there.
-  if (options.stored) {
-    const row = await lock();
-    if (row) return row;
-  }
-  const inserted = await trx
-    .insertInto('webhook_events')
-    .values(newInboxRow(event, 'pending'))
-    .onConflict((oc) => oc.column('event_id').doNothing())
-    .returning(['status', 'attempts'])
-    .executeTakeFirst();
-  if (inserted) return inserted;
-  const row = await lock();
-  if (!row) throw new Error(`inbox row of ${event.id} vanished while it was claimed`);
-  return row;
-}
-
 /** Stores a verified event for later (processing paused). A failed event becomes pending again. */
 export async function storePending(db: Database, event: Stripe.Event): Promise<{ stored: boolean; status: string }> {
   await db
@@ -69,30 +44,64 @@ export async function storePending(db: Database, event: Stripe.Event): Promise<{
 }
 
 /**
- * Records the outcome in the claiming transaction. `asyncCommit`: that transaction commits without
- * waiting for the WAL flush (see processEvent). PostgreSQL reads `synchronous_commit` when the
- * transaction commits, so setting it here, transaction-local, in the statement that runs anyway,
- * saves the round trip a `set local` of its own would cost every drained event.
+ * Records the outcome as the last statement of the transaction that applied the event, and says
+ * whether that transaction is the one that applies it: false when the row is final already
+ * (another transaction applied the event and committed), and the caller rolls back.
+ *
+ * The inbox row is the last lock the transaction takes. A concurrent application of the same event
+ * (two instances' drains, a replay beside a drain) runs its effects too, waits for this row while
+ * the first one holds it (its effects also wait on the first one's user and ledger locks), then
+ * reads the committed row (PostgreSQL re-checks the condition on the row version it waited for),
+ * finds it final and rolls back: applied once. One statement per event where a claim at the start
+ * was a second one (a round trip: issue 15), and no lock is taken before the effects' own, so the
+ * lock order stays the effects' order.
+ *
+ * `stored`: the caller read a stored row (the drain's page, a replay's batch read), so the row is
+ * updated; otherwise it is inserted with its outcome, or an unfinished row stored meanwhile (an
+ * acknowledgement racing a replay) updated. A stored row found neither unfinished nor final (were
+ * it ever removed) falls through to the insert.
+ *
+ * `asyncCommit`: the transaction commits without waiting for the WAL flush (see processEvent).
+ * PostgreSQL reads `synchronous_commit` when the transaction commits, so setting it here,
+ * transaction-local, in the statement that runs anyway, saves the round trip a `set local` of its
+ * own would cost every drained event.
  */
-export async function markOutcome(
+export async function settleEvent(
   trx: Database,
-  eventId: string,
-  outcome: { status: InboxStatus; durationMs: number; error?: string | null },
-  options: { asyncCommit?: boolean } = {},
-): Promise<void> {
-  const query = trx
-    .updateTable('webhook_events')
-    .set({
-      status: outcome.status,
-      attempts: sql`attempts + 1`,
-      last_error: storedError(outcome.error),
-      processed_at: sql`clock_timestamp()`,
-      duration_ms: Math.round(outcome.durationMs),
-      retry_at: null,
-    })
-    .where('event_id', '=', eventId);
-  if (options.asyncCommit) await query.returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as('synchronous_commit')).execute();
-  else await query.execute();
+  event: Stripe.Event,
+  outcome: { status: FinalStatus; durationMs: number; error?: string | null },
+  options: { stored?: boolean; asyncCommit?: boolean } = {},
+): Promise<boolean> {
+  const result = {
+    status: outcome.status,
+    last_error: storedError(outcome.error),
+    processed_at: sql<Date>`clock_timestamp()`,
+    duration_ms: Math.round(outcome.durationMs),
+    retry_at: null,
+  };
+  const returned = options.asyncCommit ? sql<string>`set_config('synchronous_commit', 'off', true)` : sql<string>`event_id`;
+  if (options.stored) {
+    const updated = await trx
+      .updateTable('webhook_events')
+      .set({ ...result, attempts: sql`webhook_events.attempts + 1` })
+      .where('event_id', '=', event.id)
+      .where('status', 'not in', [...FINAL_STATUSES])
+      .returning(returned.as('settled'))
+      .executeTakeFirst();
+    if (updated) return true;
+  }
+  const inserted = await trx
+    .insertInto('webhook_events')
+    .values({ ...newInboxRow(event, outcome.status), ...result, attempts: 1 })
+    .onConflict((oc) =>
+      oc
+        .column('event_id')
+        .doUpdateSet({ ...result, attempts: sql`webhook_events.attempts + 1` })
+        .where('webhook_events.status', 'not in', [...FINAL_STATUSES]),
+    )
+    .returning(returned.as('settled'))
+    .executeTakeFirst();
+  return inserted !== undefined;
 }
 
 export async function countDuplicate(trx: Database, eventId: string): Promise<void> {
@@ -123,16 +132,17 @@ const RETRY_GIVE_UP = '3 days';
  * meanwhile keeps its final status. `retry: 'service'` for an event the service acknowledged before
  * applying it (Stripe will not redeliver it): the row gets its next attempt time (`retry_at`),
  * backing off with its attempts, until three days after it was received. `'stripe'`: a live
- * delivery answered 5xx, which Stripe retries.
+ * delivery answered 5xx, which Stripe retries. Says whether the row now records the failure: false
+ * when it is final (the event was applied, by another delivery, while this one failed).
  */
-export async function recordFailure(db: Database, event: Stripe.Event, error: string, durationMs: number, retry: 'stripe' | 'service' = 'stripe'): Promise<void> {
+export async function recordFailure(db: Database, event: Stripe.Event, error: string, durationMs: number, retry: 'stripe' | 'service' = 'stripe'): Promise<boolean> {
   const lastError = storedError(error);
   const retryAt =
     retry === 'service'
       ? sql<Date | null>`case when webhook_events.received_at > now() - ${RETRY_GIVE_UP}::interval
           then now() + make_interval(secs => least(${RETRY_MAX_SECONDS}, ${RETRY_FIRST_SECONDS} * power(2, least(webhook_events.attempts, 20)))) end`
       : null;
-  await db
+  const row = await db
     .insertInto('webhook_events')
     .values({ ...newInboxRow(event, 'failed'), attempts: 1, last_error: lastError, duration_ms: Math.round(durationMs), retry_at: retry === 'service' ? sql`now() + make_interval(secs => ${RETRY_FIRST_SECONDS})` : null })
     .onConflict((oc) =>
@@ -141,7 +151,9 @@ export async function recordFailure(db: Database, event: Stripe.Event, error: st
         .doUpdateSet({ status: 'failed', attempts: sql`webhook_events.attempts + 1`, last_error: lastError, duration_ms: Math.round(durationMs), retry_at: retryAt })
         .where('webhook_events.status', 'not in', [...FINAL_STATUSES]),
     )
-    .execute();
+    .returning('event_id')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Ids read per statement by storedStatuses. */

@@ -4,7 +4,7 @@ import type { Logger } from '../shared/logger';
 import type { PaymentObserver, WebhookOutcome } from '../shared/observer';
 import type { Store } from '../shared/store';
 import { type HandlerDeps, type LedgerNotice, PrepareAgain, prepareEvent, reportNotices } from './handlers';
-import { claimEvent, countDuplicate, isFinal, markOutcome, recordFailure } from './inbox';
+import { countDuplicate, type FinalStatus, isFinal, recordFailure, settleEvent } from './inbox';
 
 export interface WebhookDeps extends HandlerDeps {
   store: Store;
@@ -43,10 +43,12 @@ class AlreadyApplied extends Error {}
 
 /**
  * The one path every event takes — drained deliveries (the route only stores them), replays:
- * Stripe lookups first, then ONE transaction that claims the inbox row (waiting for a concurrent
- * delivery of the same event), applies the effects and records the outcome. Any failure rolls the
- * effects back, is recorded as `failed` in a separate statement, and is rethrown so the caller
- * answers 5xx and Stripe retries.
+ * Stripe lookups first, then ONE transaction that applies the effects and records the outcome as
+ * its last statement (settleEvent: the inbox row is locked last; a concurrent application of the
+ * same event waits for it there, finds it final and rolls back). Any failure rolls the effects
+ * back, is recorded as `failed` in a separate statement, and is rethrown so the caller answers 5xx
+ * and Stripe retries — unless that record finds the event applied meanwhile by another delivery,
+ * whose effects are the ones that count (a losing duplicate can fail on what the winner wrote).
  */
 export async function processEvent(deps: WebhookDeps, event: Stripe.Event, options: ProcessOptions = {}): Promise<ProcessResult> {
   const started = performance.now();
@@ -60,61 +62,63 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event, optio
         : options.storedStatus === null
           ? undefined
           : { status: options.storedStatus };
-    if (known && isFinal(known.status)) {
-      if (!options.acknowledged) await countDuplicate(deps.db, event.id);
-      outcome = 'duplicate';
-    } else {
-      for (let attempt = 1; ; attempt++) {
-        const prepared = await prepareEvent(deps, event);
-        try {
-          outcome = await deps.db.transaction().execute(async (trx) => {
-            const claimed = await claimEvent(trx, event, { stored: known !== undefined });
-            if (isFinal(claimed.status)) throw new AlreadyApplied();
-            let status: 'processed' | 'ignored' | 'unmatched';
-            let note: string | null = null;
-            if (prepared.kind === 'apply') {
-              notices = await prepared.apply(trx);
-              status = 'processed';
-            } else if (prepared.kind === 'unmatched') {
-              status = 'unmatched';
-              note = prepared.reason;
-            } else {
-              status = 'ignored';
-            }
-            // An acknowledged event is already durable as its pending row; its application may
-            // commit without waiting for the WAL flush: lost in a crash, effects and outcome are
-            // lost together and the row is still pending, so the next drain applies it again,
-            // once. The acknowledgements' inserts keep the flush to themselves.
-            await markOutcome(trx, event.id, { status, durationMs: elapsed(), error: note }, { asyncCommit: options.acknowledged === true });
-            return status;
-          });
-          break;
-        } catch (err) {
-          // A same-second race on the stored state: prepare again (Stripe re-read outside any
-          // transaction), a bounded number of times, then fail so Stripe retries later.
-          if (!(err instanceof PrepareAgain) || attempt >= MAX_PREPARE_ATTEMPTS) throw err;
-        }
+    if (known && isFinal(known.status)) throw new AlreadyApplied();
+    for (let attempt = 1; ; attempt++) {
+      const prepared = await prepareEvent(deps, event);
+      try {
+        const settled = await deps.db.transaction().execute(async (trx) => {
+          let status: FinalStatus;
+          let note: string | null = null;
+          let applied: LedgerNotice[] = [];
+          if (prepared.kind === 'apply') {
+            applied = await prepared.apply(trx);
+            status = 'processed';
+          } else if (prepared.kind === 'unmatched') {
+            status = 'unmatched';
+            note = prepared.reason;
+          } else {
+            status = 'ignored';
+          }
+          // An acknowledged event is already durable as its pending row; its application may
+          // commit without waiting for the WAL flush: lost in a crash, effects and outcome are
+          // lost together and the row is still pending, so the next drain applies it again,
+          // once. The acknowledgements' inserts keep the flush to themselves.
+          const applies = await settleEvent(trx, event, { status, durationMs: elapsed(), error: note }, { stored: known !== undefined, asyncCommit: options.acknowledged === true });
+          if (!applies) throw new AlreadyApplied();
+          return { status, applied };
+        });
+        outcome = settled.status;
+        // Only the committed transaction's notices: a rolled-back one's never happened.
+        notices = settled.applied;
+        break;
+      } catch (err) {
+        // A same-second race on the stored state: prepare again (Stripe re-read outside any
+        // transaction), a bounded number of times, then fail so Stripe retries later.
+        if (!(err instanceof PrepareAgain) || attempt >= MAX_PREPARE_ATTEMPTS) throw err;
       }
     }
   } catch (err) {
     if (err instanceof AlreadyApplied) {
-      if (!options.acknowledged) await countDuplicate(deps.db, event.id).catch(() => undefined);
-      outcome = 'duplicate';
+      outcome = await duplicate(deps, event, options);
     } else {
       const message = errorMessage(err);
       const durationMs = elapsed();
       // When the database is what failed, this record fails too: the observer is told, so health,
       // metrics and alerts still count the failure from memory.
       const recorded = await recordFailure(deps.db, event, message, durationMs, options.acknowledged ? 'service' : 'stripe').then(
-        () => true,
+        (failed) => (failed ? 'failed' : 'final'),
         (recordErr: unknown) => {
           deps.logger.error('webhook failure could not be recorded', { eventId: event.id, error: errorMessage(recordErr) });
-          return false;
+          return 'unrecorded' as const;
         },
       );
-      deps.logger.error('webhook processing failed', { eventId: event.id, type: event.type, error: err });
-      deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs, error: message, ...(recorded ? {} : { unrecorded: true }) });
-      throw err;
+      if (recorded === 'final') {
+        outcome = await duplicate(deps, event, options);
+      } else {
+        deps.logger.error('webhook processing failed', { eventId: event.id, type: event.type, error: err });
+        deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs, error: message, ...(recorded === 'unrecorded' ? { unrecorded: true } : {}) });
+        throw err;
+      }
     }
   }
   const durationMs = elapsed();
@@ -123,4 +127,14 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event, optio
   deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome, durationMs });
   reportNotices(deps.observer, notices);
   return { outcome, durationMs };
+}
+
+/**
+ * An event found applied already. A redelivery Stripe sent is counted on its row; an acknowledged
+ * event found applied by another instance's drain is not a redelivery. The count is best effort:
+ * the event is applied either way.
+ */
+async function duplicate(deps: WebhookDeps, event: Stripe.Event, options: ProcessOptions): Promise<'duplicate'> {
+  if (!options.acknowledged) await countDuplicate(deps.db, event.id).catch(() => undefined);
+  return 'duplicate';
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { refreshPaymentAdjustments } from '../../../service/webhooks/effects/ledger';
-import { markOutcome, storedStatuses, storePending } from '../../../service/webhooks/inbox';
+import { settleEvent, storedStatuses, storePending } from '../../../service/webhooks/inbox';
 import { drainPendingEvents } from '../../../service/webhooks/pause';
 import { inBurst, noteAcknowledged } from '../../../service/webhooks/pressure';
 import { processEvent } from '../../../service/webhooks/processor';
@@ -30,26 +30,37 @@ const inboxStatements = (statements: string[]) => statements.filter((s) => s.inc
 const { statusOf } = suite;
 
 describe('statements per applied event', () => {
-  test('a new event is claimed by its insert: no read before it, no lock after it', async () => {
+  test('a new event is one inbox statement: its insert with the outcome, after the effects', async () => {
     const { db, statements } = recorded(suite.database.db);
     const event = ignored();
     await expect(processEvent(deps(db), event, { storedStatus: null })).resolves.toMatchObject({ outcome: 'ignored' });
     const inbox = inboxStatements(statements);
-    expect(inbox).toHaveLength(2);
-    expect(inbox[0]).toMatch(/^insert into "webhook_events" .* on conflict \("event_id"\) do nothing returning "status", "attempts"$/);
-    expect(inbox[1]).toMatch(/^update "webhook_events" set "status" = \$1/);
+    expect(inbox).toHaveLength(1);
+    expect(inbox[0]).toMatch(/^insert into "webhook_events" .* on conflict \("event_id"\) do update set .* where "webhook_events"\."status" not in \(\$\d+, \$\d+, \$\d+\) returning event_id as "settled"$/);
+    expect(statements.at(-1)).toBe(inbox[0]);
     expect(await statusOf(event.id)).toBe('ignored');
   });
 
-  test('without a status from the caller, one read, then the claim locks the stored row', async () => {
+  test('a stored event the caller read is one inbox statement: the update of its row, last', async () => {
+    const event = ignored();
+    await storePending(suite.database.db, event);
+    const { db, statements } = recorded(suite.database.db);
+    await expect(processEvent(deps(db), event, { storedStatus: 'pending', acknowledged: true })).resolves.toMatchObject({ outcome: 'ignored' });
+    const inbox = inboxStatements(statements);
+    expect(inbox).toHaveLength(1);
+    expect(inbox[0]).toMatch(/^update "webhook_events" set .* where "event_id" = \$\d+ and "status" not in \(\$\d+, \$\d+, \$\d+\) returning set_config\('synchronous_commit', 'off', true\) as "settled"$/);
+    expect(statements.at(-1)).toBe(inbox[0]);
+    expect(await statusOf(event.id)).toBe('ignored');
+  });
+
+  test('without a status from the caller, one read, then the update: no lock before the effects', async () => {
     const event = ignored();
     await storePending(suite.database.db, event);
     const { db, statements } = recorded(suite.database.db);
     await processEvent(deps(db), event);
     const inbox = inboxStatements(statements);
-    expect(inbox.map((s) => s.split(' ')[0])).toEqual(['select', 'select', 'update']);
-    expect(inbox[1]).toMatch(/for update$/);
-    expect(inbox.some((s) => s.startsWith('insert'))).toBe(false);
+    expect(inbox.map((s) => s.split(' ')[0])).toEqual(['select', 'update']);
+    expect(inbox.some((s) => s.endsWith('for update'))).toBe(false);
   });
 
   test('a payment refresh is one statement, and leaves a payment without refunds or disputes paid', async () => {
@@ -69,13 +80,13 @@ describe('statements per applied event', () => {
 });
 
 describe('the commit of a drained event', () => {
-  test('the outcome update makes it asynchronous for that transaction only', async () => {
+  test('the outcome statement makes it asynchronous for that transaction only', async () => {
     const event = ignored();
     await storePending(suite.database.db, event);
     const settings = await suite.database.db.connection().execute(async (connection) => {
       const inside = await connection.transaction().execute(async (trx) => {
         const before = await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx);
-        await markOutcome(trx, event.id, { status: 'ignored', durationMs: 1 }, { asyncCommit: true });
+        await expect(settleEvent(trx, event, { status: 'ignored', durationMs: 1 }, { stored: true, asyncCommit: true })).resolves.toBe(true);
         const after = await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx);
         return [before.rows[0]!.s, after.rows[0]!.s];
       });
@@ -90,7 +101,7 @@ describe('the commit of a drained event', () => {
     const event = ignored();
     await storePending(suite.database.db, event);
     const setting = await suite.database.db.transaction().execute(async (trx) => {
-      await markOutcome(trx, event.id, { status: 'ignored', durationMs: 1 });
+      await expect(settleEvent(trx, event, { status: 'ignored', durationMs: 1 }, { stored: true })).resolves.toBe(true);
       return (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx)).rows[0]!.s;
     });
     expect(setting).toBe('on');

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
-import { claimEvent, FINAL_STATUSES, findEvent, type InboxStatus, listDue, markOutcome, recordFailure, storePending } from '../../../service/webhooks/inbox';
+import { FINAL_STATUSES, type FinalStatus, findEvent, listDue, recordFailure, settleEvent, storePending } from '../../../service/webhooks/inbox';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { fakeEvent } from './support';
 
@@ -25,11 +25,8 @@ let seq = 0;
 const event = (created = 1_800_000_000, overrides: Partial<Stripe.Event> = {}): Stripe.Event =>
   fakeEvent('invoice.payment_succeeded', { id: `in_inbox_${++seq}` }, { id: `evt_inbox_${String(++seq).padStart(6, '0')}`, created, ...overrides });
 
-async function settleAs(e: Stripe.Event, status: InboxStatus, note: string | null = null): Promise<void> {
-  await db().transaction().execute(async (trx) => {
-    await claimEvent(trx, e);
-    await markOutcome(trx, e.id, { status, durationMs: 12, error: note });
-  });
+async function settleAs(e: Stripe.Event, status: FinalStatus, note: string | null = null): Promise<boolean> {
+  return db().transaction().execute((trx) => settleEvent(trx, e, { status, durationMs: 12, error: note }));
 }
 
 async function row(e: Stripe.Event) {
@@ -44,16 +41,16 @@ describe('recordFailure', () => {
     const e = event();
     await settleAs(e, status, status === 'unmatched' ? 'no Upiik user' : null);
     const before = await row(e);
-    await recordFailure(db(), e, 'a concurrent delivery failed after this one applied', 5);
+    await expect(recordFailure(db(), e, 'a concurrent delivery failed after this one applied', 5)).resolves.toBe(false);
     expect(await row(e)).toEqual(before);
     expect(before).toEqual({ status, attempts: 1, lastError: status === 'unmatched' ? 'no Upiik user' : null });
   });
 
   test('a new event is stored failed with one attempt; each further failure adds one and keeps the latest error', async () => {
     const e = event();
-    await recordFailure(db(), e, 'database down', 3);
+    await expect(recordFailure(db(), e, 'database down', 3)).resolves.toBe(true);
     expect(await row(e)).toEqual({ status: 'failed', attempts: 1, lastError: 'database down' });
-    await recordFailure(db(), e, 'still down', 3);
+    await expect(recordFailure(db(), e, 'still down', 3)).resolves.toBe(true);
     expect(await row(e)).toEqual({ status: 'failed', attempts: 2, lastError: 'still down' });
   });
 
@@ -165,5 +162,39 @@ describe('retries the service owns (events it acknowledged before applying them)
     await settleAs(e, 'processed');
     expect(await retryAt(e)).toBeNull();
     expect((await row(e)).status).toBe('processed');
+  });
+});
+
+describe('settleEvent', () => {
+  const settle = (e: Stripe.Event, status: FinalStatus, stored: boolean) => db().transaction().execute((trx) => settleEvent(trx, e, { status, durationMs: 7 }, { stored }));
+
+  test('an event not stored is inserted with its outcome and one attempt', async () => {
+    const e = event();
+    await expect(settle(e, 'processed', false)).resolves.toBe(true);
+    expect(await row(e)).toEqual({ status: 'processed', attempts: 1, lastError: null });
+    expect(await findEvent(db(), e.id)).toMatchObject({ type: 'invoice.payment_succeeded', duration_ms: 7, retry_at: null, processed_at: expect.any(Date) });
+  });
+
+  test.each([true, false])('an unfinished stored row takes the outcome and one more attempt (stored: %s)', async (stored) => {
+    const e = event();
+    await recordFailure(db(), e, 'stripe down', 3, 'service');
+    await expect(settle(e, 'unmatched', stored)).resolves.toBe(true);
+    expect(await row(e)).toEqual({ status: 'unmatched', attempts: 2, lastError: null });
+  });
+
+  test.each([true, false])('a final row is left as it is and the caller is told it did not apply the event (stored: %s)', async (stored) => {
+    for (const status of FINAL_STATUSES) {
+      const e = event();
+      await settleAs(e, status, 'first');
+      const before = await row(e);
+      await expect(settle(e, 'processed', stored)).resolves.toBe(false);
+      expect(await row(e)).toEqual(before);
+    }
+  });
+
+  test('a row the caller read as stored but is not there any more is inserted', async () => {
+    const e = event();
+    await expect(settle(e, 'ignored', true)).resolves.toBe(true);
+    expect(await row(e)).toEqual({ status: 'ignored', attempts: 1, lastError: null });
   });
 });

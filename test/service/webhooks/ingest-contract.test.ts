@@ -9,7 +9,7 @@ import type { PaymentObserver } from '../../../service/shared/observer';
 import type { Store } from '../../../service/shared/store';
 import { createStripeClient } from '../../../service/shared/stripe-client';
 import { processEvent, resolveUser, type WebhookDeps, webhookRouter } from '../../../service/webhooks';
-import { recordFailure, storePending } from '../../../service/webhooks/inbox';
+import { recordFailure, settleEvent, storePending } from '../../../service/webhooks/inbox';
 import { drainPendingEvents, drainsSettled, pauseWebhookProcessing, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
 import { testConfig } from '../../support/config';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
@@ -234,6 +234,21 @@ describe('processor outcomes as on-call sees them', () => {
     expect(logLines(logs, 'webhook failure could not be recorded')).toEqual([]);
     expect(handled).toEqual([expect.objectContaining({ eventId: event.id, outcome: 'failed', error: expect.stringMatching(/customer lookup/) })]);
     expect(handled[0]).not.toHaveProperty('unrecorded');
+  });
+
+  test.each([
+    ['an acknowledged event (another drain applied it)', true, 0],
+    ['a delivery (Stripe sent it twice)', false, 1],
+  ])('%s applied meanwhile by another while this one failed is a duplicate: the row keeps its outcome, nothing rethrown or told as failed', async (_, acknowledged, duplicates) => {
+    const event = subscriptionDeletedEvent('cus_ingest_unknown_to_us');
+    // The other application committed after this one read the row as pending.
+    await database.db.transaction().execute((trx) => settleEvent(trx, event, { status: 'unmatched', durationMs: 1, error: 'first' }));
+    const { deps, handled, logs } = depsWith({ stripe: stripeClient('http://127.0.0.1:1') });
+    await expect(processEvent(deps, event, { storedStatus: 'pending', acknowledged })).resolves.toMatchObject({ outcome: 'duplicate' });
+    const row = await database.db.selectFrom('webhook_events').select(['status', 'attempts', 'last_error', 'duplicate_deliveries', 'retry_at']).where('event_id', '=', event.id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'unmatched', attempts: 1, last_error: 'first', duplicate_deliveries: duplicates, retry_at: null });
+    expect(logLines(logs, 'webhook processing failed')).toEqual([]);
+    expect(handled).toEqual([expect.objectContaining({ eventId: event.id, outcome: 'duplicate' })]);
   });
 
   test('when the database itself fails, the failure cannot be recorded: logged as such and counted unrecorded', async () => {

@@ -3,7 +3,9 @@ import type Stripe from 'stripe';
 import { syncUser } from '../../../service/reconciliation';
 import { lockPayment } from '../../../service/webhooks/effects/ledger';
 import { recordRefund } from '../../../service/webhooks/effects/refunds';
+import { processEvent } from '../../../service/webhooks/processor';
 import { ensureUserLinked } from '../../../service/webhooks/users';
+import type { WebhookOutcome } from '../../../service/shared/observer';
 import type { TestService } from '../../support/service';
 import { waitUntil } from '../../support/wait';
 import { fakeEvent, postWebhook, sign, startWebhookService } from './support';
@@ -12,7 +14,8 @@ import { fakeEvent, postWebhook, sign, startWebhookService } from './support';
  * Interleavings of concurrent transactions over one payment: a refund committed while its payment
  * row is being inserted (each reads before the other commits, so without the per-payment lock both
  * miss each other and the payment row never shows the refund), and a user sync against a webhook
- * of the same user (lock order). Real PostgreSQL only: PGlite runs one transaction at a time, so
+ * of the same user (lock order), and two applications of one event at once (two instances'
+ * drains, a replay beside a drain), which meet only at the inbox row the end of each takes. Real PostgreSQL only: PGlite runs one transaction at a time, so
  * they can never overlap there.
  */
 
@@ -114,6 +117,52 @@ onPostgres('a user sync running while a webhook of that user holds the user lock
   // Taking the user lock after the payment locks, the two would deadlock and PostgreSQL would abort one.
   await expect(webhookTx).resolves.toBeUndefined();
   await expect(sync).resolves.toMatchObject({ userId: 'user_sync_lock_order' });
+});
+
+onPostgres('two applications of one event at once: one applies it, the other rolls back as a duplicate and reports nothing', async () => {
+  const pi = `pi_twice_${Date.now()}`;
+  const t = Math.floor(Date.now() / 1000);
+  const intent = { id: pi, object: 'payment_intent', amount: 700, amount_received: 700, currency: 'eur', customer: null, metadata: {}, latest_charge: null, last_payment_error: null };
+  const event = fakeEvent('payment_intent.succeeded', intent, { created: t - 5 * 86_400 }) as Stripe.Event;
+  const day = new Date((t - 5 * 86_400) * 1000).toISOString().slice(0, 10);
+  const handled: WebhookOutcome[] = [];
+  const payments: string[] = [];
+  const deps = {
+    ...svc.deps,
+    observer: { ...svc.deps.observer, webhookHandled: (e: { outcome: WebhookOutcome }) => handled.push(e.outcome), paymentRecorded: (p: { outcome: string }) => payments.push(p.outcome) },
+  };
+
+  // Both applications wait on the payment's lock, held here, so both run their effects before
+  // either reaches the inbox row: the interleaving a late claim has to get right.
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let held!: () => void;
+  const locked = new Promise<void>((resolve) => (held = resolve));
+  const holder = svc.database.db.transaction().execute(async (trx) => {
+    await lockPayment(trx, pi);
+    held();
+    await gate;
+  });
+  await locked;
+  let settled = 0;
+  const runs = [0, 1].map(() => processEvent(deps, event, { storedStatus: null }).finally(() => (settled += 1)));
+  try {
+    await waitUntil(async () => settled === 2 || (await waitingLocks()) >= 2, { what: 'both applications to wait on the payment lock' });
+  } finally {
+    release();
+  }
+  await holder;
+  const outcomes = (await Promise.all(runs)).map((r) => r.outcome).sort();
+  expect(outcomes).toEqual(['duplicate', 'processed']);
+  expect(handled.sort()).toEqual(['duplicate', 'processed']);
+  expect(payments).toEqual(['succeeded']);
+
+  const inbox = await svc.database.db.selectFrom('webhook_events').select(['status', 'attempts', 'duplicate_deliveries']).where('event_id', '=', event.id).executeTakeFirstOrThrow();
+  expect(inbox).toEqual({ status: 'processed', attempts: 1, duplicate_deliveries: 1 });
+  const rows = await svc.database.db.selectFrom('payments').select(['status', 'amount']).where('payment_key', '=', pi).execute();
+  expect(rows).toEqual([{ status: 'succeeded', amount: 700 }]);
+  const revenue = await svc.database.db.selectFrom('daily_revenue').select(['payments_succeeded', 'gross_amount']).where('day', '=', day).where('currency', '=', 'eur').execute();
+  expect(revenue.map((r) => [r.payments_succeeded, Number(r.gross_amount)])).toEqual([[1, 700]]);
 });
 
 /** Lock requests waiting in this suite's database (row and transaction-id locks carry no database: match backends). */
