@@ -67,7 +67,9 @@ export async function recordPayment(trx: Database, p: PaymentObservation): Promi
       stripe_updated_at: p.stripeTime,
     })
     .onConflict((oc) => oc.column('payment_key').doNothing())
-    .returning('id')
+    // Whether refunds or disputes of this key arrived before it (they are serialised with this
+    // write by the payment's lock, so the statement's snapshot sees every one committed).
+    .returning(['id', sql<boolean>`exists (select 1 from refunds r where r.payment_key = ${p.paymentKey}) or exists (select 1 from disputes d where d.payment_key = ${p.paymentKey})`.as('adjusted')])
     .executeTakeFirst();
 
   if (inserted) {
@@ -134,8 +136,10 @@ export async function recordPayment(trx: Database, p: PaymentObservation): Promi
     });
   }
   if (result.succeeded) await addToRollups(trx, { at: p.occurredAt, currency, userId: owner, delta: { gross_amount: p.amount, payments_succeeded: 1 } });
-  // Refunds or disputes that arrived before this payment's own event apply now.
-  await refreshPaymentAdjustments(trx, p.paymentKey);
+  // Refunds or disputes that arrived before this payment's own event apply now. A row this write
+  // inserted with none of them is already what the refresh would leave (no refund, no dispute: the
+  // columns' defaults), so it costs no statement (issue 15: one round trip per new payment).
+  if (!inserted || inserted.adjusted) await refreshPaymentAdjustments(trx, p.paymentKey);
   return result;
 }
 

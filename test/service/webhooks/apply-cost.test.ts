@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import { refreshPaymentAdjustments } from '../../../service/webhooks/effects/ledger';
+import { recordPayment } from '../../../service/webhooks/effects/payments';
+import { recordRefund } from '../../../service/webhooks/effects/refunds';
 import { settleEvent, storedStatuses, storePending } from '../../../service/webhooks/inbox';
 import { drainPendingEvents } from '../../../service/webhooks/pause';
 import { inBurst, noteAcknowledged } from '../../../service/webhooks/pressure';
@@ -76,6 +78,45 @@ describe('statements per applied event', () => {
     expect(row).toMatchObject({ status: 'succeeded', dispute_status: null });
     expect(Number(row.refunded_amount)).toBe(0);
     await suite.database.db.deleteFrom('payments').where('payment_key', '=', 'in_apply_cost').execute();
+  });
+});
+
+describe('a new payment', () => {
+  const observation = (key: string) => ({ paymentKey: key, paymentIntentId: key, amount: 400, currency: 'EUR', outcome: 'succeeded' as const, occurredAt: new Date('2026-11-02T10:00:00Z'), stripeTime: 1_793_000_000 });
+  const refreshes = (statements: string[]) => statements.filter((s) => s.startsWith('update payments p set refunded_amount'));
+
+  test('without refunds or disputes of its key is not refreshed: the insert says there is nothing to derive', async () => {
+    const { db, statements } = recorded(suite.database.db);
+    await db.transaction().execute((trx) => recordPayment(trx, observation('pi_cost_plain')));
+    expect(statements.filter((s) => s.startsWith('insert into "payments"'))).toHaveLength(1);
+    expect(refreshes(statements)).toEqual([]);
+    const row = await suite.database.db.selectFrom('payments').select(['status', 'refunded_amount', 'disputed_amount', 'dispute_status', 'dispute_withdrawn_amount']).where('payment_key', '=', 'pi_cost_plain').executeTakeFirstOrThrow();
+    expect({ ...row, refunded_amount: Number(row.refunded_amount), disputed_amount: Number(row.disputed_amount), dispute_withdrawn_amount: Number(row.dispute_withdrawn_amount) }).toEqual({
+      status: 'succeeded',
+      refunded_amount: 0,
+      disputed_amount: 0,
+      dispute_status: null,
+      dispute_withdrawn_amount: 0,
+    });
+  });
+
+  test.each(['refund', 'dispute'])('whose %s arrived first is refreshed, once', async (kind) => {
+    const key = `pi_cost_${kind}_first`;
+    if (kind === 'refund') {
+      await suite.database.db.transaction().execute((trx) =>
+        recordRefund(trx, { refundId: `re_cost_${kind}`, paymentKey: key, userId: null, chargeId: null, paymentIntentId: key, amount: 100, currency: 'eur', status: 'succeeded', reason: null, failureReason: null, refundedAt: new Date('2026-11-03T10:00:00Z'), stripeTime: 1_793_100_000 }),
+      );
+    } else {
+      await suite.database.db
+        .insertInto('disputes')
+        .values({ dispute_id: `dp_cost_${kind}`, payment_key: key, charge_id: `ch_cost_${kind}`, amount: 400, currency: 'eur', status: 'needs_response', reason: 'fraudulent', opened_at: new Date('2026-11-03T10:00:00Z'), stripe_updated_at: 1_793_100_000 })
+        .execute();
+    }
+    const { db, statements } = recorded(suite.database.db);
+    await db.transaction().execute((trx) => recordPayment(trx, observation(key)));
+    expect(refreshes(statements)).toHaveLength(1);
+    const row = await suite.database.db.selectFrom('payments').select(['status', 'dispute_status']).where('payment_key', '=', key).executeTakeFirstOrThrow();
+    expect(row).toEqual(kind === 'refund' ? { status: 'partially_refunded', dispute_status: null } : { status: 'succeeded', dispute_status: 'needs_response' });
   });
 });
 
