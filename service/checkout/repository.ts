@@ -46,8 +46,18 @@ export async function lockUser(trx: Database, userId: string): Promise<boolean> 
  * moves with it in the dashboard's rollups, in the same transaction.
  */
 export async function upsertUser(db: Database, user: UserProfile): Promise<void> {
+  // What the profile would change of a known user: an email or city it names that differs (it
+  // never blanks one), or becoming internal (it never clears that). Nothing: no write at all.
+  const changes = (known: { email: string | null; city: string | null; is_internal: boolean }) =>
+    (user.email != null && user.email !== known.email) || (user.city != null && user.city !== known.city) || (user.internal === true && !known.is_internal);
+  if (!db.isTransaction) {
+    // Every authenticated checkout and portal request records its user: for a known user whose
+    // token says nothing new (nearly every request), one read instead of a transaction.
+    const known = await db.selectFrom('users').select(['email', 'city', 'is_internal']).where('id', '=', user.id).executeTakeFirst();
+    if (known && !changes(known)) return;
+  }
   const write = async (trx: Database) => {
-    const lockKnown = () => trx.selectFrom('users').select(['city', 'is_internal']).where('id', '=', user.id).forUpdate().executeTakeFirst();
+    const lockKnown = () => trx.selectFrom('users').select(['email', 'city', 'is_internal']).where('id', '=', user.id).forUpdate().executeTakeFirst();
     let before = await lockKnown();
     if (!before) {
       // A new user, inserted unless someone did meanwhile (then it is a known user, below). Nothing
@@ -68,6 +78,8 @@ export async function upsertUser(db: Database, user: UserProfile): Promise<void>
       if (!before) throw new Error(`user ${user.id} vanished while it was recorded`);
     }
     noteUserLocked(trx, user.id);
+    // Locked either way: a webhook's transaction counts on holding its user from here on.
+    if (!changes(before)) return;
     const upsert = () =>
       trx
         .insertInto('users')

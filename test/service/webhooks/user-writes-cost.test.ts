@@ -14,7 +14,7 @@ import { costSuite, fakeEvent } from './support';
 /**
  * What a user's writes cost (issue 15, as apply-cost.test.ts for the inbox): a user locked once per
  * transaction, a subscription's people rollups moved in one statement per table, customer links
- * read once per pass, a new user in three statements, rollup rows written in bulk. Real database
+ * read once per pass, rollup rows written in bulk (a user's own record: test/service/checkout/user-profile-writes.test.ts). Real database
  * and store; statements are read by a Kysely plugin on the way to the database.
  */
 
@@ -183,48 +183,6 @@ describe("a user's events", () => {
     expect(statements).toHaveLength(2);
     await readLinks(db, Array.from({ length: 1000 }, (_, i) => `cus_absent_${i}`));
     expect(statements).toHaveLength(3);
-  });
-});
-
-describe('a new user', () => {
-  const signups = async () => Number((await sql<{ n: string }>`select coalesce(sum(signups), 0) as n from user_days where zone = 'UTC'`.execute(suite.database.db)).rows[0]!.n);
-
-  test('is a lock attempt, an insert and one move of their signup; an internal one is not counted', async () => {
-    const counted = await signups();
-    const { db, statements } = recorded(suite.database.db);
-    await upsertUser(db, { id: 'u_cost_new', email: 'new@example.com', city: 'Nantes' });
-    expect(statements.map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual(['select "city",', 'insert into', 'with now_rows']);
-    expect(statements[1]).toMatch(/on conflict \("id"\) do nothing returning "id"$/);
-    expect(await signups()).toBe(counted + 1);
-    await upsertUser(db, { id: 'u_cost_new_internal', internal: true });
-    expect(await signups()).toBe(counted + 1);
-    expect((await checkRollups(suite.database.db)).peopleDifferences).toEqual([]);
-  });
-
-  test('inserted by another transaction meanwhile is counted once, and recorded as a known user', async () => {
-    const counted = await signups();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let inserted!: () => void;
-    const firstInserted = new Promise<void>((resolve) => (inserted = resolve));
-    const first = suite.database.db.transaction().execute(async (trx) => {
-      await upsertUser(trx, { id: 'u_cost_race', city: 'Lille' });
-      inserted();
-      await held;
-    });
-    let second: Promise<void> | undefined;
-    try {
-      await firstInserted;
-      // Sees no row (the first has not committed), so its insert waits for the first, then finds it.
-      second = upsertUser(suite.database.db, { id: 'u_cost_race', email: 'race@example.com', city: 'Lyon' });
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    } finally {
-      release();
-    }
-    await Promise.all([first, second]);
-    expect(await signups()).toBe(counted + 1);
-    expect(await suite.database.db.selectFrom('users').select(['email', 'city']).where('id', '=', 'u_cost_race').executeTakeFirstOrThrow()).toEqual({ email: 'race@example.com', city: 'Lyon' });
-    expect((await checkRollups(suite.database.db)).peopleDifferences).toEqual([]);
   });
 });
 
