@@ -105,18 +105,17 @@ export async function processEvent(deps: WebhookDeps, event: Stripe.Event, optio
       const durationMs = elapsed();
       // When the database is what failed, this record fails too: the observer is told, so health,
       // metrics and alerts still count the failure from memory.
-      const recorded = await recordFailure(deps.db, event, message, durationMs, options.acknowledged ? 'service' : 'stripe').then(
-        (failed) => (failed ? 'failed' : 'final'),
-        (recordErr: unknown) => {
-          deps.logger.error('webhook failure could not be recorded', { eventId: event.id, error: errorMessage(recordErr) });
-          return 'unrecorded' as const;
-        },
-      );
-      if (recorded === 'final') {
+      // true: recorded; false: the row is final (applied by another delivery meanwhile); undefined:
+      // not recorded at all.
+      const recorded = await recordFailure(deps.db, event, message, durationMs, options.acknowledged ? 'service' : 'stripe').catch((recordErr: unknown) => {
+        deps.logger.error('webhook failure could not be recorded', { eventId: event.id, error: errorMessage(recordErr) });
+        return undefined;
+      });
+      if (recorded === false) {
         outcome = await duplicate(deps, event, options);
       } else {
         deps.logger.error('webhook processing failed', { eventId: event.id, type: event.type, error: err });
-        deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs, error: message, ...(recorded === 'unrecorded' ? { unrecorded: true } : {}) });
+        deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: 'failed', durationMs, error: message, ...(recorded === undefined ? { unrecorded: true } : {}) });
         throw err;
       }
     }

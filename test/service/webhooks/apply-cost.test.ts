@@ -35,7 +35,11 @@ describe('statements per applied event', () => {
   test('a new event is one inbox statement: its insert with the outcome, after the effects', async () => {
     const { db, statements } = recorded(suite.database.db);
     const event = ignored();
-    await expect(processEvent(deps(db), event, { storedStatus: null })).resolves.toMatchObject({ outcome: 'ignored' });
+    const started = performance.now();
+    const result = await processEvent(deps(db), event, { storedStatus: null });
+    expect(result.outcome).toBe('ignored');
+    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+    expect(result.durationMs).toBeLessThanOrEqual(performance.now() - started);
     const inbox = inboxStatements(statements);
     expect(inbox).toHaveLength(1);
     expect(inbox[0]).toMatch(/^insert into "webhook_events" .* on conflict \("event_id"\) do update set .* where "webhook_events"\."status" not in \(\$\d+, \$\d+, \$\d+\) returning event_id as "settled"$/);
@@ -63,6 +67,31 @@ describe('statements per applied event', () => {
     const inbox = inboxStatements(statements);
     expect(inbox.map((s) => s.split(' ')[0])).toEqual(['select', 'update']);
     expect(inbox.some((s) => s.endsWith('for update'))).toBe(false);
+  });
+
+  test.each([
+    ['a redelivery', false, ['update "webhook_events" set "duplicate_deliveries" = duplicate_deliveries + 1 where "event_id" = $1']],
+    ['an acknowledged event', true, []],
+  ])('%s the caller read as final is a duplicate with no transaction and no Stripe call', async (_, acknowledged, expected) => {
+    const event = ignored();
+    await processEvent(deps(), event, { storedStatus: null });
+    const { db, statements } = recorded(suite.database.db);
+    // Stripe is unreachable in these deps: preparing it anyway would fail and record a failure.
+    await expect(processEvent(deps(db), event, { storedStatus: 'ignored', acknowledged })).resolves.toMatchObject({ outcome: 'duplicate' });
+    expect(statements).toEqual(expected);
+  });
+
+  test('an event found final only at its settle (another application won) rolls back as a duplicate: no failure is recorded', async () => {
+    const event = ignored();
+    await processEvent(deps(), event, { storedStatus: null });
+    const { db, statements } = recorded(suite.database.db);
+    // Read as pending by this caller; applied meanwhile by another.
+    await expect(processEvent(deps(db), event, { storedStatus: 'pending', acknowledged: true })).resolves.toMatchObject({ outcome: 'duplicate' });
+    // The update finds it final, the insert after it too; nothing else touches the inbox.
+    const inbox = inboxStatements(statements);
+    expect(inbox.map((s) => s.split(' ')[0])).toEqual(['update', 'insert']);
+    expect(inbox.every((s) => s.endsWith('as "settled"'))).toBe(true);
+    expect(await statusOf(event.id)).toBe('ignored');
   });
 
   test('a payment refresh is one statement, and leaves a payment without refunds or disputes paid', async () => {

@@ -127,6 +127,18 @@ describe('retries the service owns (events it acknowledged before applying them)
     expect(secondsFromNow(await retryAt(acknowledged))).toBeGreaterThan(3500);
   });
 
+  test('an acknowledged event that fails before it was ever stored gets its first retry time too; a live failure over a stored row clears it', async () => {
+    const first = event();
+    await recordFailure(db(), first, 'stripe down', 3, 'service');
+    expect(await row(first)).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(secondsFromNow(await retryAt(first))).toBeGreaterThan(5);
+    expect(secondsFromNow(await retryAt(first))).toBeLessThanOrEqual(10);
+    // Stripe retries a live delivery: the service's own retry time goes.
+    await recordFailure(db(), first, 'stripe down again', 3);
+    expect(await row(first)).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(await retryAt(first)).toBeNull();
+  });
+
   test('three days after it was received the service gives up (no retry time; the failure stays for on-call)', async () => {
     const old = event();
     await storePending(db(), old);
