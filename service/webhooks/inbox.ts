@@ -79,11 +79,12 @@ export async function settleEvent(
     duration_ms: Math.round(outcome.durationMs),
     retry_at: null,
   };
+  const again = { ...result, attempts: sql<number>`webhook_events.attempts + 1` };
   const returned = options.asyncCommit ? sql<string>`set_config('synchronous_commit', 'off', true)` : sql<string>`event_id`;
   if (options.stored) {
     const updated = await trx
       .updateTable('webhook_events')
-      .set({ ...result, attempts: sql`webhook_events.attempts + 1` })
+      .set(again)
       .where('event_id', '=', event.id)
       .where('status', 'not in', [...FINAL_STATUSES])
       .returning(returned.as('settled'))
@@ -96,7 +97,7 @@ export async function settleEvent(
     .onConflict((oc) =>
       oc
         .column('event_id')
-        .doUpdateSet({ ...result, attempts: sql`webhook_events.attempts + 1` })
+        .doUpdateSet(again)
         .where('webhook_events.status', 'not in', [...FINAL_STATUSES]),
     )
     .returning(returned.as('settled'))
