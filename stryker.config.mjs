@@ -17,6 +17,14 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 const POLICY_TESTS = ['test/infra/policy-violations.test.ts', 'test/infra/policy-preview.test.ts', 'test/infra/policy-access-contract.test.ts', 'test/infra/policy-resources-contract.test.ts'];
 const WEBHOOK_TESTS = ['test/service/webhooks/!(burst).test.ts', 'test/service/reconciliation/**/*.test.ts'];
 
+const INBOX_FILES = ['service/webhooks/inbox.ts', 'service/webhooks/processor.ts', 'service/webhooks/pause.ts'];
+const INBOX_TESTS = [
+  ...['ack-before-apply', 'ack-cost', 'apply-cost', 'drain', 'endpoint', 'inbox-states', 'ingest-boundaries', 'ingest-contract', 'pause-and-replay', 'refund-payment-race', 'user-writes-cost'].map(
+    (suite) => `test/service/webhooks/${suite}.test.ts`,
+  ),
+  'test/service/reconciliation/replay-lanes.test.ts',
+];
+
 /** @type {Record<string, Scope>} */
 const SCOPES = {
   config: {
@@ -89,9 +97,20 @@ const SCOPES = {
     part: true,
     timeoutMS: 20_000,
   },
-  'webhooks-ingest': {
-    mutate: ['service/webhooks/*.ts', '!service/webhooks/handlers.ts', '!service/webhooks/event-schema.ts', '!service/webhooks/refund-dispute-events.ts'],
+  // Intake: the signature, the route, the acknowledgement, lanes, pressure, resolving users.
+  'webhooks-intake': {
+    mutate: ['service/webhooks/*.ts', ...INBOX_FILES.map((file) => `!${file}`), '!service/webhooks/handlers.ts', '!service/webhooks/event-schema.ts', '!service/webhooks/refund-dispute-events.ts'],
     tests: WEBHOOK_TESTS,
+    part: true,
+    timeoutMS: 20_000,
+  },
+  // The inbox, the processor and the drain against the suites that own them. Every delivery of
+  // every webhook suite passes through these files, so against the whole folder each mutant ran
+  // hundreds of incidental tests (about two mutants a minute: the folder's run never finished in a
+  // sitting), and those incidental kills would hide a weak owning suite, as for config.ts above.
+  'webhooks-inbox': {
+    mutate: INBOX_FILES,
+    tests: INBOX_TESTS,
     part: true,
     timeoutMS: 20_000,
   },
