@@ -1,14 +1,19 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Pool } from 'pg';
 import type Stripe from 'stripe';
-import { toNumber } from '../../../service/shared/db';
+import { type DatabaseSchema, toNumber } from '../../../service/shared/db';
 import { noopObserver, type PaymentObserver } from '../../../service/shared/observer';
 import type { Store } from '../../../service/shared/store';
 import { createStripeClient } from '../../../service/shared/stripe-client';
 import {
   drainPendingEvents,
+  haltDrains,
   isWebhookProcessingPaused,
   pauseWebhookProcessing,
   readWebhookPause,
+  requestDrain,
   resumeWebhookProcessing,
+  startDrainSweep,
   WEBHOOKS_PAUSED_KEY,
 } from '../../../service/webhooks/pause';
 import { storePending } from '../../../service/webhooks/inbox';
@@ -17,6 +22,7 @@ import { testConfig } from '../../support/config';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { captureLogger } from '../../support/logger';
 import { createTestStore } from '../../support/store';
+import { waitUntil } from '../../support/wait';
 import { fakeEvent } from './support';
 
 /**
@@ -136,4 +142,111 @@ test('two drains started together apply each event once: the second waits for th
   expect(first.alreadyApplied + second.alreadyApplied).toBe(0);
   const dup = await database.db.selectFrom('webhook_events').select((eb) => eb.fn.sum<string>('duplicate_deliveries').as('n')).executeTakeFirstOrThrow();
   expect(toNumber(dup.n)).toBe(0);
+});
+
+test('no flag reads as not paused; a pause given a lifetime expires with it, one without has none', async () => {
+  expect(await readWebhookPause(store)).toEqual({ paused: false });
+  await pauseWebhookProcessing(store, { reason: 'maintenance window', ttlSeconds: 600 });
+  const ttl = await store.ttlSeconds(WEBHOOKS_PAUSED_KEY);
+  expect(ttl).toBeGreaterThan(590);
+  expect(ttl).toBeLessThanOrEqual(600);
+  await pauseWebhookProcessing(store, { reason: 'rollback' });
+  expect(await store.ttlSeconds(WEBHOOKS_PAUSED_KEY)).toBeNull();
+});
+
+test('a stopping process: its running drain ends after the events it is on, no drain starts after, the rest stays pending', async () => {
+  // haltDrains marks its store for good: this test's own store, not the suite's.
+  const own = await createTestStore();
+  try {
+    const events = await storeEvents(30);
+    let halting: Promise<void> | undefined;
+    const stopping: WebhookDeps = {
+      ...deps({
+        webhookHandled: () => {
+          halting ??= haltDrains(own);
+        },
+      }),
+      store: own,
+    };
+    const summary = await drainPendingEvents(stopping);
+    await halting;
+    expect(summary.seen).toBeGreaterThan(0);
+    // One page of 30: without the per-event check the page would be applied whole.
+    expect(summary.seen).toBeLessThan(events.length);
+    expect(summary).toMatchObject({ applied: summary.seen, failed: 0 });
+    const pending = async () => [...(await statuses()).values()].filter((s) => s === 'pending').length;
+    expect(await pending()).toBe(events.length - summary.seen);
+
+    // Nothing starts any more on this store, asked for or swept.
+    expect(await requestDrain(stopping)).toEqual({ seen: 0, applied: 0, alreadyApplied: 0, failed: 0, stoppedByPause: false });
+    expect(await drainPendingEvents(stopping)).toMatchObject({ seen: 0, applied: 0 });
+    expect(await pending()).toBe(events.length - summary.seen);
+    // Another instance's drain (its own store) applies the rest.
+    expect(await drainPendingEvents(deps())).toMatchObject({ seen: events.length - summary.seen, applied: events.length - summary.seen });
+  } finally {
+    await own.close();
+  }
+});
+
+test('a drain that fails (the database refuses connections) is logged for on-call and left to the sweep', async () => {
+  // A database nobody listens on: the drain's first read fails.
+  const unreachable = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool: new Pool({ connectionString: 'postgres://upiik@127.0.0.1:1/none', connectionTimeoutMillis: 5_000 }) }) });
+  const { logger, lines } = captureLogger();
+  try {
+    await expect(requestDrain({ ...deps(), db: unreachable, logger })).rejects.toThrow(/ECONNREFUSED|connect/);
+    const warning = await waitUntil(() => lines().find((l) => l.message === 'draining stored webhooks failed; the sweep retries'), { what: 'the drain failure warning', timeoutMs: 10_000 });
+    expect(warning).toMatchObject({ level: 'warn', error: expect.stringMatching(/ECONNREFUSED|connect/) });
+  } finally {
+    await unreachable.destroy();
+  }
+});
+
+test('the periodic sweep applies what is due on its own, and applies nothing once stopped', async () => {
+  const stopped = startDrainSweep(deps(), 25);
+  stopped.stop();
+  await storeEvents(2);
+  // Twenty intervals of the stopped sweep: nothing applied.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect([...(await statuses()).values()]).toEqual(['pending', 'pending']);
+
+  const sweep = startDrainSweep(deps(), 25);
+  try {
+    await waitUntil(async () => [...(await statuses()).values()].every((s) => s === 'ignored'), { what: 'the sweep to apply both events' });
+  } finally {
+    sweep.stop();
+  }
+});
+
+const onPostgres = process.env.DATABASE_URL ? test : test.skip;
+
+onPostgres('an event another instance applies while this drain is on it counts as already applied, not applied', async () => {
+  const [event] = await storeEvents(1);
+  // This connection holds the row: the drain lists it pending, applies it and waits at its settle.
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let held!: () => void;
+  const locked = new Promise<void>((resolve) => (held = resolve));
+  const other = database.db.transaction().execute(async (trx) => {
+    await trx.selectFrom('webhook_events').select('event_id').where('event_id', '=', event!.id).forUpdate().execute();
+    held();
+    await gate;
+    // The other instance's application commits first.
+    await trx.updateTable('webhook_events').set({ status: 'ignored', processed_at: new Date() }).where('event_id', '=', event!.id).execute();
+  });
+  await locked;
+  let done = false;
+  const drained = drainPendingEvents(deps()).finally(() => (done = true));
+  try {
+    await waitUntil(
+      async () => done || Number((await sql<{ n: string }>`select count(*) as n from pg_locks where not granted and pid in (select pid from pg_stat_activity where datname = current_database())`.execute(database.db)).rows[0]?.n) > 0,
+      { what: 'the drain to wait on the held row' },
+    );
+  } finally {
+    release();
+  }
+  await other;
+  expect(await drained).toMatchObject({ seen: 1, applied: 0, alreadyApplied: 1, failed: 0 });
+  // Not a redelivery: the row's duplicate count stays 0.
+  const row = await database.db.selectFrom('webhook_events').select(['status', 'duplicate_deliveries']).where('event_id', '=', event!.id).executeTakeFirstOrThrow();
+  expect(row).toEqual({ status: 'ignored', duplicate_deliveries: 0 });
 });
