@@ -17,6 +17,12 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 const POLICY_TESTS = ['test/infra/policy-violations.test.ts', 'test/infra/policy-preview.test.ts', 'test/infra/policy-access-contract.test.ts', 'test/infra/policy-resources-contract.test.ts'];
 const WEBHOOK_TESTS = ['test/service/webhooks/!(burst).test.ts', 'test/service/reconciliation/**/*.test.ts'];
 
+const INTAKE_TESTS = [
+  ...['signature-contract', 'endpoint', 'hostile-events', 'versioned-endpoint-url', 'intake', 'ack-cost', 'ingest-contract', 'ingest-boundaries', 'user-writes-cost', 'refund-payment-race', 'events-contract', 'payment-rules'].map(
+    (suite) => `test/service/webhooks/${suite}.test.ts`,
+  ),
+  'test/service/reconciliation/replay-lanes.test.ts',
+];
 const INBOX_FILES = ['service/webhooks/inbox.ts', 'service/webhooks/processor.ts', 'service/webhooks/pause.ts'];
 const INBOX_TESTS = [
   ...['ack-before-apply', 'ack-cost', 'apply-cost', 'drain', 'endpoint', 'inbox-states', 'ingest-boundaries', 'ingest-contract', 'pause-and-replay', 'refund-payment-race', 'user-writes-cost'].map(
@@ -97,10 +103,11 @@ const SCOPES = {
     part: true,
     timeoutMS: 20_000,
   },
-  // Intake: the signature, the route, the acknowledgement, lanes, pressure, resolving users.
+  // Intake: the signature, the route, the acknowledgement, lanes, pressure, resolving users, payment
+  // keys; against the suites that own them, for the same reason as the inbox below.
   'webhooks-intake': {
     mutate: ['service/webhooks/*.ts', ...INBOX_FILES.map((file) => `!${file}`), '!service/webhooks/handlers.ts', '!service/webhooks/event-schema.ts', '!service/webhooks/refund-dispute-events.ts'],
-    tests: WEBHOOK_TESTS,
+    tests: INTAKE_TESTS,
     part: true,
     timeoutMS: 20_000,
   },
