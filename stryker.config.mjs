@@ -17,19 +17,11 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 const POLICY_TESTS = ['test/infra/policy-violations.test.ts', 'test/infra/policy-preview.test.ts', 'test/infra/policy-access-contract.test.ts', 'test/infra/policy-resources-contract.test.ts'];
 const WEBHOOK_TESTS = ['test/service/webhooks/!(burst).test.ts', 'test/service/reconciliation/**/*.test.ts'];
 
-const INTAKE_TESTS = [
-  ...['signature-contract', 'endpoint', 'hostile-events', 'versioned-endpoint-url', 'intake', 'ack-cost', 'ingest-contract', 'ingest-boundaries', 'user-writes-cost', 'refund-payment-race', 'events-contract', 'payment-rules'].map(
-    (suite) => `test/service/webhooks/${suite}.test.ts`,
-  ),
-  'test/service/reconciliation/replay-lanes.test.ts',
-];
+/** Suites of test/service/webhooks/ by name, with the replay's lanes suite (it drives the same path). */
+const webhookSuites = (...names) => [...names.map((suite) => `test/service/webhooks/${suite}.test.ts`), 'test/service/reconciliation/replay-lanes.test.ts'];
+const INTAKE_TESTS = webhookSuites('signature-contract', 'endpoint', 'hostile-events', 'versioned-endpoint-url', 'intake', 'ack-cost', 'ingest-contract', 'ingest-boundaries', 'user-writes-cost', 'refund-payment-race', 'events-contract', 'payment-rules');
 const INBOX_FILES = ['service/webhooks/inbox.ts', 'service/webhooks/processor.ts', 'service/webhooks/pause.ts'];
-const INBOX_TESTS = [
-  ...['ack-before-apply', 'ack-cost', 'apply-cost', 'drain', 'endpoint', 'inbox-states', 'ingest-boundaries', 'ingest-contract', 'pause-and-replay', 'refund-payment-race', 'user-writes-cost'].map(
-    (suite) => `test/service/webhooks/${suite}.test.ts`,
-  ),
-  'test/service/reconciliation/replay-lanes.test.ts',
-];
+const INBOX_TESTS = webhookSuites('ack-before-apply', 'ack-cost', 'apply-cost', 'drain', 'endpoint', 'inbox-states', 'ingest-boundaries', 'ingest-contract', 'pause-and-replay', 'refund-payment-race', 'user-writes-cost');
 
 /** @type {Record<string, Scope>} */
 const SCOPES = {
