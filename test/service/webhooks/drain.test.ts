@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import { Pool } from 'pg';
 import type Stripe from 'stripe';
 import { type DatabaseSchema, toNumber } from '../../../service/shared/db';
@@ -23,7 +23,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { captureLogger } from '../../support/logger';
 import { createTestStore } from '../../support/store';
 import { waitUntil } from '../../support/wait';
-import { fakeEvent } from './support';
+import { fakeEvent, waitingLocks } from './support';
 
 /**
  * The drain (resume after a pause) on the real database and store. The events are of a type the
@@ -238,7 +238,7 @@ onPostgres('an event another instance applies while this drain is on it counts a
   const drained = drainPendingEvents(deps()).finally(() => (done = true));
   try {
     await waitUntil(
-      async () => done || Number((await sql<{ n: string }>`select count(*) as n from pg_locks where not granted and pid in (select pid from pg_stat_activity where datname = current_database())`.execute(database.db)).rows[0]?.n) > 0,
+      async () => done || (await waitingLocks(database.db)) > 0,
       { what: 'the drain to wait on the held row' },
     );
   } finally {

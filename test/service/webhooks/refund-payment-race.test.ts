@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { syncUser } from '../../../service/reconciliation';
 import { lockPayment } from '../../../service/webhooks/effects/ledger';
@@ -8,7 +7,7 @@ import { ensureUserLinked } from '../../../service/webhooks/users';
 import type { WebhookOutcome } from '../../../service/shared/observer';
 import type { TestService } from '../../support/service';
 import { waitUntil } from '../../support/wait';
-import { fakeEvent, postWebhook, sign, startWebhookService } from './support';
+import { fakeEvent, postWebhook, sign, startWebhookService, waitingLocks } from './support';
 
 /**
  * Interleavings of concurrent transactions over one payment: a refund committed while its payment
@@ -71,7 +70,7 @@ onPostgres('a payment event that runs while a refund of it is uncommitted still 
   // Either the payment's transaction is now waiting for the refund's (the lock), or it finished
   // without waiting (no lock): both are states to leave, never a fixed sleep.
   try {
-    await waitUntil(async () => answered || (await waitingLocks()) > 0, { what: 'the payment delivery to wait on the refund or to finish' });
+    await waitUntil(async () => answered || (await waitingLocks(svc.database.db)) > 0, { what: 'the payment delivery to wait on the refund or to finish' });
   } finally {
     releaseRefund();
   }
@@ -110,7 +109,7 @@ onPostgres('a user sync running while a webhook of that user holds the user lock
   const sync = syncUser(svc.deps, 'user_sync_lock_order', { actor: 'test' }).finally(() => (syncDone = true));
   try {
     // The sync is now blocked on a lock held by the webhook's transaction (or already failed).
-    await waitUntil(async () => syncDone || (await waitingLocks()) > 0, { what: 'the sync to wait on the webhook transaction' });
+    await waitUntil(async () => syncDone || (await waitingLocks(svc.database.db)) > 0, { what: 'the sync to wait on the webhook transaction' });
   } finally {
     releaseWebhook();
   }
@@ -147,7 +146,7 @@ onPostgres('two applications of one event at once: one applies it, the other rol
   let settled = 0;
   const runs = [0, 1].map(() => processEvent(deps, event, { storedStatus: null }).finally(() => (settled += 1)));
   try {
-    await waitUntil(async () => settled === 2 || (await waitingLocks()) >= 2, { what: 'both applications to wait on the payment lock' });
+    await waitUntil(async () => settled === 2 || (await waitingLocks(svc.database.db)) >= 2, { what: 'both applications to wait on the payment lock' });
   } finally {
     release();
   }
@@ -164,9 +163,3 @@ onPostgres('two applications of one event at once: one applies it, the other rol
   const revenue = await svc.database.db.selectFrom('daily_revenue').select(['payments_succeeded', 'gross_amount']).where('day', '=', day).where('currency', '=', 'eur').execute();
   expect(revenue.map((r) => [r.payments_succeeded, Number(r.gross_amount)])).toEqual([[1, 700]]);
 });
-
-/** Lock requests waiting in this suite's database (row and transaction-id locks carry no database: match backends). */
-async function waitingLocks(): Promise<number> {
-  const waiting = await sql<{ n: string | number }>`select count(*) as n from pg_locks where not granted and pid in (select pid from pg_stat_activity where datname = current_database())`.execute(svc.database.db);
-  return Number(waiting.rows[0]?.n ?? 0);
-}

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { type RunningSandbox, startSandbox } from '../../../sandbox';
 import { toNumber } from '../../../service/shared/db';
@@ -220,4 +221,10 @@ export function costSuite(): CostSuite {
     await suite.database.db.deleteFrom('webhook_events').execute();
   });
   return suite;
+}
+
+/** Lock requests waiting in this database (row and transaction-id locks carry no database: match backends). Real PostgreSQL only. */
+export async function waitingLocks(db: Database): Promise<number> {
+  const waiting = await sql<{ n: string | number }>`select count(*) as n from pg_locks where not granted and pid in (select pid from pg_stat_activity where datname = current_database())`.execute(db);
+  return Number(waiting.rows[0]?.n ?? 0);
 }
