@@ -94,6 +94,27 @@ describe('a known user', () => {
     expect((await checkRollups(suite.database.db)).peopleDifferences).toEqual([]);
   });
 
+  test('the people rollups are recomputed around the write only when the user becomes internal', async () => {
+    // Statements between the lock and the write: the people rollups read before it (the user's
+    // subscription days and user days), which only becoming internal needs.
+    const betweenLockAndWrite = (statements: string[]) =>
+      statements.findIndex((s) => s.startsWith('insert into "users"')) - statements.findIndex((s) => s.endsWith('for update')) - 1;
+    await upsertUser(suite.database.db, { id: 'u_cost_recompute', city: 'Brest' });
+    await upsertUser(suite.database.db, { id: 'u_cost_recompute_internal', city: 'Brest', internal: true });
+    const cases = [
+      { id: 'u_cost_recompute', profile: { city: 'Vannes' }, recomputed: false },
+      // Already internal, and the token says so again: only the city changes.
+      { id: 'u_cost_recompute_internal', profile: { city: 'Vannes', internal: true }, recomputed: false },
+      { id: 'u_cost_recompute', profile: { internal: true }, recomputed: true },
+    ];
+    for (const { id, profile, recomputed } of cases) {
+      const { db, statements } = recorded(suite.database.db);
+      await upsertUser(db, { id, ...profile });
+      expect({ id, profile, between: betweenLockAndWrite(statements) > 0 }).toEqual({ id, profile, between: recomputed });
+    }
+    expect((await checkRollups(suite.database.db)).peopleDifferences).toEqual([]);
+  });
+
   test('inside a transaction the user is locked even when nothing changes', async () => {
     await upsertUser(suite.database.db, { id: 'u_cost_known_trx', city: 'Rennes' });
     const { db, statements } = recorded(suite.database.db);
@@ -103,5 +124,32 @@ describe('a known user', () => {
       await expect(lockUser(trx, 'u_cost_known_trx')).resolves.toBe(true);
     });
     expect(statements).toEqual([expect.stringMatching(/^select "email", "city", "is_internal" from "users" where "id" = \$1 for update$/)]);
+  });
+});
+
+describe('lockUser', () => {
+  const lockStatements = (statements: string[]) => statements.filter((s) => s === 'select "id" from "users" where "id" = $1 for update');
+
+  test('says whether the user exists; outside a transaction every call asks (nothing is held to remember)', async () => {
+    await upsertUser(suite.database.db, { id: 'u_lock_plain' });
+    const { db, statements } = recorded(suite.database.db);
+    await expect(lockUser(db, 'u_lock_plain')).resolves.toBe(true);
+    await suite.database.db.deleteFrom('users').where('id', '=', 'u_lock_plain').execute();
+    await expect(lockUser(db, 'u_lock_plain')).resolves.toBe(false);
+    await expect(lockUser(db, 'u_lock_nobody')).resolves.toBe(false);
+    expect(lockStatements(statements)).toHaveLength(3);
+  });
+
+  test('in a transaction a user is locked once, and a missing one is asked for again each time', async () => {
+    await upsertUser(suite.database.db, { id: 'u_lock_trx' });
+    const { db, statements } = recorded(suite.database.db);
+    const answers = await db.transaction().execute(async (trx) => [
+      await lockUser(trx, 'u_lock_trx'),
+      await lockUser(trx, 'u_lock_trx'),
+      await lockUser(trx, 'u_lock_trx_nobody'),
+      await lockUser(trx, 'u_lock_trx_nobody'),
+    ]);
+    expect(answers).toEqual([true, true, false, false]);
+    expect(lockStatements(statements)).toHaveLength(3);
   });
 });
