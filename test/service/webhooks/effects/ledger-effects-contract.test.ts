@@ -252,6 +252,34 @@ describe('payments', () => {
     expect(await stored(paymentKey)).toMatchObject({ invoice_id: paymentKey, payment_intent_id: 'pi_fill' });
   });
 
+  test('a new payment stores every id it carries, and a success stores no failure even when the observation names one', async () => {
+    const paymentKey = unique('in_new_ids');
+    await inTransaction((trx) =>
+      recordPayment(trx, payment({ paymentKey, outcome: 'succeeded', invoiceId: paymentKey, paymentIntentId: 'pi_new_ids', customerId: 'cus_new_ids', subscriptionId: 'sub_new_ids', failureCode: 'card_declined', failureMessage: 'declined' })),
+    );
+    expect(await stored(paymentKey)).toMatchObject({
+      status: 'succeeded',
+      user_id: 'u_ledger_b',
+      invoice_id: paymentKey,
+      payment_intent_id: 'pi_new_ids',
+      customer_id: 'cus_new_ids',
+      subscription_id: 'sub_new_ids',
+      failure_code: null,
+      failure_message: null,
+    });
+  });
+
+  test("a payment's user, once known, is neither cleared nor replaced by a later event, and its money stays where it was counted", async () => {
+    const paymentKey = unique('in_kept_user');
+    await upsertUser(db, { id: 'u_ledger_elsewhere', city: 'Nice' });
+    await inTransaction((trx) => recordPayment(trx, payment({ paymentKey, userId: 'u_ledger_a', outcome: 'succeeded', currency: 'ron' })));
+    await inTransaction((trx) => recordPayment(trx, payment({ paymentKey, userId: null, outcome: 'succeeded', currency: 'ron', stripeTime: T + 1 })));
+    await inTransaction((trx) => recordPayment(trx, payment({ paymentKey, userId: 'u_ledger_elsewhere', outcome: 'succeeded', currency: 'ron', stripeTime: T + 2 })));
+    expect(await stored(paymentKey)).toMatchObject({ user_id: 'u_ledger_a' });
+    const cities = await db.selectFrom('dashboard_rollups').select(['city', 'gross_amount']).where('currency', '=', 'ron').where('zone', '=', 'UTC').where('gross_amount', '!=', 0).execute();
+    expect(cities).toEqual([{ city: 'Paris', gross_amount: 400 }]);
+  });
+
   test('a payment that learns its user late is attributed to them from then on', async () => {
     const paymentKey = unique('in_late_user');
     await inTransaction((trx) => recordPayment(trx, payment({ paymentKey, userId: null, outcome: 'succeeded', currency: 'bgn' })));
