@@ -90,7 +90,18 @@ async function main(): Promise<void> {
           Array.from({ length: Math.min(16, n - done) }, async () => {
             const userId = `u_bench_${users++}`;
             const customer = await stripe.customers.create({ metadata: { userId } });
-            const session = await stripe.checkout.sessions.create({ mode: 'subscription', customer: customer.id, client_reference_id: userId, line_items: [{ price: catalog.prices.monthly, quantity: 1 }], success_url: 'http://127.0.0.1/s', cancel_url: 'http://127.0.0.1/c', metadata: { userId } });
+            // Shaped as the service's own checkout creates it (service/checkout/checkout-service.ts):
+            // the subscription carries the user in its metadata, as every real Upiik subscription does.
+            const session = await stripe.checkout.sessions.create({
+              mode: 'subscription',
+              customer: customer.id,
+              client_reference_id: userId,
+              line_items: [{ price: catalog.prices.monthly, quantity: 1 }],
+              success_url: 'http://127.0.0.1/s',
+              cancel_url: 'http://127.0.0.1/c',
+              metadata: { userId, plan: 'monthly' },
+              subscription_data: { metadata: { userId, plan: 'monthly' } },
+            });
             await sandbox.control.completeCheckoutSession(session.id, 'pm_card_visa');
           }),
         );
