@@ -27,7 +27,7 @@ import { openDatabase } from '../../service/shared/db';
 import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
 import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
 import { report, wanted } from './report';
-import { type BenchProcess, databaseServer, freePort, freshDatabase, serviceEnv, startProcess } from './support';
+import { type BenchProcess, completeCheckout, databaseServer, freePort, freshDatabase, serviceEnv, startProcess } from './support';
 
 const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const USERS = Number(process.env.BENCH_INGEST_USERS ?? 40);
@@ -148,18 +148,8 @@ async function audit(databaseUrl: string, ids: Set<string>): Promise<{ lost: num
 /** Real events: USERS checkouts, two renewals, refunds (full and partial) on a third of them. */
 async function playHistory(stripe: Stripe, sandbox: Awaited<ReturnType<typeof startSandbox>>, prices: { monthly: string; yearly: string }): Promise<Stripe.Event[]> {
   for (let i = 0; i < USERS; i++) {
-    const userId = `u_ingest_${i}`;
-    const customer = await stripe.customers.create({ email: `ingest${i}@example.com`, metadata: { userId } });
-    const session = await stripe.checkout.sessions.create({
-      mode: 'subscription',
-      customer: customer.id,
-      client_reference_id: userId,
-      line_items: [{ price: i % 8 === 0 ? prices.yearly : prices.monthly, quantity: 1 }],
-      success_url: 'http://127.0.0.1/s',
-      cancel_url: 'http://127.0.0.1/c',
-      metadata: { userId },
-    });
-    await sandbox.control.completeCheckoutSession(session.id, 'pm_card_visa');
+    const yearly = i % 8 === 0;
+    await completeCheckout(stripe, sandbox.control, { userId: `u_ingest_${i}`, email: `ingest${i}@example.com`, price: yearly ? prices.yearly : prices.monthly, plan: yearly ? 'yearly' : 'monthly' });
   }
   // Stripe's Events API (and the sandbox's) lists 30 days: the checkouts' events are read before the renewals.
   const events = await listEvents(stripe);

@@ -23,7 +23,7 @@ import { OpsApi } from '../lib/ops-api';
 import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
 import { parseRollbackArgs, rollback } from '../rollback';
 import { report, wanted } from './report';
-import { freshDatabase as freshDatabaseOn, serviceEnv } from './support';
+import { completeCheckout, freshDatabase as freshDatabaseOn, serviceEnv } from './support';
 
 const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 10_000);
 const ROLLBACKS = 5;
@@ -88,21 +88,7 @@ async function main(): Promise<void> {
       for (let done = 0; done < n; done += 16) {
         await Promise.all(
           Array.from({ length: Math.min(16, n - done) }, async () => {
-            const userId = `u_bench_${users++}`;
-            const customer = await stripe.customers.create({ metadata: { userId } });
-            // Shaped as the service's own checkout creates it (service/checkout/checkout-service.ts):
-            // the subscription carries the user in its metadata, as every real Upiik subscription does.
-            const session = await stripe.checkout.sessions.create({
-              mode: 'subscription',
-              customer: customer.id,
-              client_reference_id: userId,
-              line_items: [{ price: catalog.prices.monthly, quantity: 1 }],
-              success_url: 'http://127.0.0.1/s',
-              cancel_url: 'http://127.0.0.1/c',
-              metadata: { userId, plan: 'monthly' },
-              subscription_data: { metadata: { userId, plan: 'monthly' } },
-            });
-            await sandbox.control.completeCheckoutSession(session.id, 'pm_card_visa');
+            await completeCheckout(stripe, sandbox.control, { userId: `u_bench_${users++}`, price: catalog.prices.monthly, plan: 'monthly' });
           }),
         );
       }

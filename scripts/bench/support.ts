@@ -6,6 +6,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import type Stripe from 'stripe';
+import type { SandboxControl } from '../../sandbox/control';
 import { redactString } from '../../service/shared/redact';
 
 /** The PostgreSQL server the benchmarks use: DATABASE_URL, else the local one (trust auth). */
@@ -115,4 +117,29 @@ export async function startProcess(options: { args: string[]; env: NodeJS.Proces
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * A subscription checkout shaped as the service's own (service/checkout/checkout-service.ts: the
+ * user in the customer's, the session's and the subscription's metadata), completed on the
+ * sandbox with a card that pays: the events a real Upiik checkout makes.
+ */
+export async function completeCheckout(
+  stripe: Stripe,
+  control: SandboxControl,
+  options: { userId: string; price: string; plan: 'monthly' | 'yearly'; email?: string },
+): Promise<void> {
+  const { userId, plan } = options;
+  const customer = await stripe.customers.create({ ...(options.email ? { email: options.email } : {}), metadata: { userId } });
+  const session = await stripe.checkout.sessions.create({
+    mode: 'subscription',
+    customer: customer.id,
+    client_reference_id: userId,
+    line_items: [{ price: options.price, quantity: 1 }],
+    success_url: 'http://127.0.0.1/s',
+    cancel_url: 'http://127.0.0.1/c',
+    metadata: { userId, plan },
+    subscription_data: { metadata: { userId, plan } },
+  });
+  await control.completeCheckoutSession(session.id, 'pm_card_visa');
 }

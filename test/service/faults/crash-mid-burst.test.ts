@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { type RunningSandbox, startSandbox } from '../../../sandbox';
-import { BENCH_JWT_SECRET, type BenchProcess, freePort, freshDatabase, serviceEnv, startProcess } from '../../../scripts/bench/support';
+import { BENCH_JWT_SECRET, type BenchProcess, completeCheckout, freePort, freshDatabase, serviceEnv, startProcess } from '../../../scripts/bench/support';
 import { ensureCatalog, registerWebhookEndpoint } from '../../../scripts/lib/stripe-catalog';
 import { WEBHOOK_EVENTS, WEBHOOK_PATH } from '../../../service/shared/catalog';
 import { type DatabaseHandle, openDatabase } from '../../../service/shared/db';
@@ -49,18 +49,7 @@ withPostgres('kill -9 mid-burst', () => {
     direct = await openDatabase({ url: database.url, poolMax: 2 });
     // Real events to resend: checkouts of a few users, applied by the service as Stripe sends them.
     for (let i = 0; i < 6; i++) {
-      const userId = `u_crash_${i}`;
-      const customer = await stripe.customers.create({ email: `crash${i}@example.com`, metadata: { userId } });
-      const session = await stripe.checkout.sessions.create({
-        mode: 'subscription',
-        customer: customer.id,
-        client_reference_id: userId,
-        line_items: [{ price: catalog.prices.monthly, quantity: 1 }],
-        success_url: 'http://127.0.0.1/s',
-        cancel_url: 'http://127.0.0.1/c',
-        metadata: { userId },
-      });
-      await sandbox.control.completeCheckoutSession(session.id, 'pm_card_visa');
+      await completeCheckout(stripe, sandbox.control, { userId: `u_crash_${i}`, email: `crash${i}@example.com`, price: catalog.prices.monthly, plan: 'monthly' });
     }
     await sandbox.control.waitForDeliveries(SETTLE_MS);
     await stripe.webhookEndpoints.update(endpoint.id, { disabled: true });
