@@ -105,10 +105,15 @@ async function connectFromEnv(env: NodeJS.ProcessEnv): Promise<ReplayConnection>
 }
 
 function describe(summary: ReplaySummary): string {
+  const notes = [
+    ...(summary.unmatched ? [`${summary.unmatched} unmatched: no Upiik user`] : []),
+    // A service from before the count answers without it.
+    ...(summary.superseded ? [`${summary.superseded} superseded by a later state of their subscription in the same second`] : []),
+  ];
   const lines = [
     `replay-events${summary.dryRun ? ' (dry run: nothing written)' : ''}:`,
     `  seen            ${summary.seen}`,
-    `  ${summary.dryRun ? 'would apply' : 'applied    '}     ${summary.applied}${summary.unmatched ? ` (${summary.unmatched} unmatched: no Upiik user)` : ''}`,
+    `  ${summary.dryRun ? 'would apply' : 'applied    '}     ${summary.applied}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`,
     `  already applied ${summary.alreadyApplied}`,
     `  failed          ${summary.failed}`,
     ...summary.failures.map((f) => `    ${f.eventId} ${f.type}: ${f.error}`),

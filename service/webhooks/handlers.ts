@@ -9,7 +9,7 @@ import { type PaymentObservation, recordPayment } from './effects/payments';
 import { customerIdOf, writeSubscription } from './effects/subscriptions';
 import { ensureUserLinked, type KnownLinks, type ResolvedUser, resolveUser } from './users';
 import { WEBHOOK_EVENTS } from '../shared/catalog';
-import { invoiceForPaymentIntent } from './payment-keys';
+import { invoiceForPaymentIntent, type KnownInvoices } from './payment-keys';
 import { prepareChargeRefunded, prepareDispute, prepareRefund } from './refund-dispute-events';
 
 export interface HandlerDeps {
@@ -18,6 +18,13 @@ export interface HandlerDeps {
   config: Config;
   /** Customer links a pass over many events already read (replay, drain page): see KnownLinks. */
   links?: KnownLinks;
+  /** Payment intents' invoices a replay read in bulk: see KnownInvoices. */
+  invoices?: KnownInvoices;
+  /**
+   * Subscription events a replay knows are superseded (event id -> the later event): see
+   * supersededSubscriptionEvents in replay-events.ts. Live deliveries never have it.
+   */
+  supersededBy?: ReadonlyMap<string, string>;
 }
 
 /** A payment change to report to the observer once the transaction committed. */
@@ -130,6 +137,9 @@ async function prepareSubscription(deps: HandlerDeps, event: Stripe.Event, sub: 
   const customerId = customerIdOf(sub.customer);
   const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: sub.metadata?.userId }, deps.links);
   if (!user) return unmatched(`subscription ${sub.id}`, customerId);
+  // A replay knows a later event of this subscription in the same second carries the newer state:
+  // this one only links its customer, as a stale event does (no Stripe re-read, no write).
+  if (deps.supersededBy?.has(event.id)) return { kind: 'apply', apply: async (trx) => (user.link ? await ensureUserLinked(trx, user) : undefined, []) };
   const snapshot = await subscriptionSnapshot(deps, sub, event.created);
   return {
     kind: 'apply',
@@ -267,7 +277,7 @@ async function preparePaymentIntent(deps: HandlerDeps, event: Stripe.Event, pi: 
   const customerId = customerIdOf(pi.customer);
   const user = await resolveUser(deps.db, deps.stripe, customerId, { userId: pi.metadata?.userId }, deps.links);
   if (customerId && !user) return unmatched(`payment intent ${pi.id}`, customerId);
-  const invoiceId = await invoiceForPaymentIntent(deps.stripe, pi.id);
+  const invoiceId = await invoiceForPaymentIntent(deps.stripe, pi.id, deps.invoices);
   const succeeded = event.type === 'payment_intent.succeeded';
   const error = pi.last_payment_error;
   const observation: PaymentObservation = {

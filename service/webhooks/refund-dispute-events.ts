@@ -86,7 +86,7 @@ async function applyRefunds(trx: Database, user: ResolvedUser | undefined, obser
 
 /** refund.created / refund.updated / refund.failed: the refund itself. */
 export async function prepareRefund(deps: HandlerDeps, event: Stripe.Event, refund: Stripe.Refund): Promise<PreparedEvent> {
-  const owner = await paymentOwner(deps.db, deps.stripe, { paymentIntentId: idOf(refund.payment_intent), chargeId: idOf(refund.charge) });
+  const owner = await paymentOwner(deps.db, deps.stripe, { paymentIntentId: idOf(refund.payment_intent), chargeId: idOf(refund.charge) }, deps.invoices);
   if (!owner) return { kind: 'ignored' };
   const resolved = await ownerUser(deps, owner, async () => idOf(refund.customer));
   if (resolved === 'unmatched') return unmatched(`refund ${refund.id}`);
@@ -100,7 +100,7 @@ export async function prepareRefund(deps: HandlerDeps, event: Stripe.Event, refu
  * repairs any refund event that was missed.
  */
 export async function prepareChargeRefunded(deps: HandlerDeps, event: Stripe.Event, charge: Stripe.Charge): Promise<PreparedEvent> {
-  const owner = await paymentOwner(deps.db, deps.stripe, { paymentIntentId: idOf(charge.payment_intent), chargeId: charge.id });
+  const owner = await paymentOwner(deps.db, deps.stripe, { paymentIntentId: idOf(charge.payment_intent), chargeId: charge.id }, deps.invoices);
   if (!owner) return { kind: 'ignored' };
   const resolved = await ownerUser(deps, owner, async () => idOf(charge.customer));
   if (resolved === 'unmatched') return unmatched(`charge ${charge.id}`);
@@ -132,7 +132,7 @@ async function customerOfCharge(stripe: Stripe, chargeId: string | null): Promis
 /** Every charge.dispute.* event: the dispute object is the whole state (status, funds moved). */
 export async function prepareDispute(deps: HandlerDeps, event: Stripe.Event, dispute: Stripe.Dispute): Promise<PreparedEvent> {
   const chargeId = idOf(dispute.charge);
-  const owner = await paymentOwner(deps.db, deps.stripe, { paymentIntentId: idOf(dispute.payment_intent), chargeId });
+  const owner = await paymentOwner(deps.db, deps.stripe, { paymentIntentId: idOf(dispute.payment_intent), chargeId }, deps.invoices);
   if (!owner) return { kind: 'ignored' };
   // Disputes do not name the customer; its charge does (read only when the payment is not known here).
   const customer = owner.local ? null : await customerOfCharge(deps.stripe, chargeId);

@@ -110,7 +110,7 @@ describe('replay-events command', () => {
 
     const real = await local([]);
     expect({ code: real.code, err: real.err }).toEqual({ code: 0, err: '' });
-    expect(real.out).toBe('replay-events:\n  seen            5\n  applied         5\n  already applied 0\n  failed          0\n');
+    expect(real.out).toBe('replay-events:\n  seen            5\n  applied         5 (1 superseded by a later state of their subscription in the same second)\n  already applied 0\n  failed          0\n');
     expect(await subscriptions()).toHaveLength(1);
     expect((await local([])).out).toMatch(/already applied 5/);
 

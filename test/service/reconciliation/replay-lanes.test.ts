@@ -69,6 +69,8 @@ describe('on a service', () => {
     let inFlightAtOnce = 0;
     hop.decide = (req): HopDecision => {
       if (req.path !== '/v1/invoice_payments') return { action: 'forward' };
+      // A replay reads invoice payments in bulk first; refused, it asks per payment intent (held here).
+      if (!req.query.has('payment[payment_intent]')) return { action: 'fail', status: 500 };
       const own = new Promise<void>((resolve) => held.push(resolve));
       inFlightAtOnce = Math.max(inFlightAtOnce, held.length);
       if (held.length >= 2) releaseAll();
