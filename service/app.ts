@@ -16,7 +16,7 @@ import { WEBHOOK_PATH } from './shared/catalog';
 import type { Logger } from './shared/logger';
 import { noopObserver, type PaymentObserver } from './shared/observer';
 import type { Store } from './shared/store';
-import { webhookRouter } from './webhooks';
+import { webhookHandlers } from './webhooks';
 
 /** Everything the app talks to, passed in so tests and the local stack wire real or embedded parts alike. */
 export interface AppDeps {
@@ -58,13 +58,17 @@ export function buildApp(appDeps: AppDeps): Express {
   // Stripe's webhook route first, on an edge of its own (issue 15): request id and log context,
   // request log, latency metric and security headers as every route has them, but not the CORS
   // check (Stripe calls server to server; no browser may read it) nor the walk through the other
-  // routes' layers. Raw body and its own size cap inside; never behind a JSON parser or a limiter
-  // (Stripe's retries must never see a 429). Its errors reach the error handler at the end.
+  // routes' layers: routes of the app itself, not a router mounted under the path (one layer
+  // fewer to walk on every delivery). Raw body and its own size cap inside; never behind a JSON
+  // parser or a limiter (Stripe's retries must never see a 429). Its errors reach the error
+  // handler at the end.
   const requestContext = requestContextMiddleware();
   const requestLog = requestLogMiddleware(deps.logger);
   const requestDuration = monitoring.metrics.requestDurationMiddleware();
   const headers = securityHeaders();
-  app.use(WEBHOOK_PATH, requestContext, requestLog, requestDuration, headers, webhookRouter(deps));
+  const webhook = webhookHandlers(deps);
+  app.post(WEBHOOK_PATH, requestContext, requestLog, requestDuration, headers, ...webhook.post);
+  app.all(WEBHOOK_PATH, requestContext, requestLog, requestDuration, headers, webhook.otherMethods);
 
   app.use(requestContext);
   app.use(requestLog);

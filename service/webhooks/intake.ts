@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type Stripe from 'stripe';
 import type { Database } from '../shared/db';
 import { FINAL_STATUSES, type InboxStatus, newInboxRow } from './inbox';
@@ -37,25 +37,46 @@ export interface Intake {
   accept(event: Stripe.Event): Promise<IntakeResult>;
 }
 
+/** The inbox columns an acknowledgement writes, in the order of newInboxRow's values. */
+const INSERT_COLUMNS = ['event_id', 'type', 'api_version', 'livemode', 'stripe_created_at', 'payload', 'status'] as const;
+
+/** The batch insert's text per number of rows, built once each (at most INTAKE_MAX_BATCH of them). */
+const insertTexts = new Map<number, string>();
+
 /**
  * One statement for a batch of distinct events: a new event is stored pending; a redelivery of an
  * applied one is counted (`duplicate_deliveries`) and keeps its status; a redelivery of a failed
  * one (Stripe's retry after a 5xx) is pending again, with no retry time of the service's own.
+ *
+ * Its text is built once per batch size and sent as it is (issue 15): compiling the same insert
+ * through the query builder for every batch cost the process about 0.3 ms a statement, as much
+ * as everything else an acknowledgement does when deliveries trickle in one by one.
  */
+function insertText(rows: number): string {
+  let text = insertTexts.get(rows);
+  if (text === undefined) {
+    const width = INSERT_COLUMNS.length;
+    const values = Array.from({ length: rows }, (_, r) => `(${INSERT_COLUMNS.map((_, c) => `$${r * width + c + 1}`).join(', ')})`);
+    const final = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
+    text =
+      `insert into "webhook_events" (${INSERT_COLUMNS.map((c) => `"${c}"`).join(', ')}) values ${values.join(', ')} ` +
+      `on conflict ("event_id") do update set ` +
+      `"status" = case when webhook_events.status = 'failed' then 'pending' else webhook_events.status end, ` +
+      `"retry_at" = case when webhook_events.status = 'failed' then null else webhook_events.retry_at end, ` +
+      `"duplicate_deliveries" = webhook_events.duplicate_deliveries + case when webhook_events.status in (${final}) then 1 else 0 end ` +
+      `returning "event_id", "status"`;
+    insertTexts.set(rows, text);
+  }
+  return text;
+}
+
 async function insertBatch(db: Database, events: Stripe.Event[]): Promise<Map<string, IntakeResult>> {
-  const final = sql.join(FINAL_STATUSES.map((s) => sql.lit(s)));
-  const rows = await db
-    .insertInto('webhook_events')
-    .values(events.map((event) => newInboxRow(event, 'pending')))
-    .onConflict((oc) =>
-      oc.column('event_id').doUpdateSet({
-        status: sql`case when webhook_events.status = 'failed' then 'pending' else webhook_events.status end`,
-        retry_at: sql`case when webhook_events.status = 'failed' then null else webhook_events.retry_at end`,
-        duplicate_deliveries: sql`webhook_events.duplicate_deliveries + case when webhook_events.status in (${final}) then 1 else 0 end`,
-      }),
-    )
-    .returning(['event_id', 'status'])
-    .execute();
+  const parameters: unknown[] = [];
+  for (const event of events) {
+    const row = newInboxRow(event, 'pending');
+    for (const column of INSERT_COLUMNS) parameters.push(row[column]);
+  }
+  const { rows } = await db.executeQuery<{ event_id: string; status: string }>(CompiledQuery.raw(insertText(events.length), parameters));
   return new Map(rows.map((row) => [row.event_id, { status: row.status as InboxStatus, pending: row.status === 'pending' }]));
 }
 

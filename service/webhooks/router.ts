@@ -1,4 +1,4 @@
-import express, { type Request, type Response, Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import { AppError, errorMessage } from '../shared/errors';
 import { createIntake } from './intake';
 import { requestDrain } from './pause';
@@ -18,14 +18,17 @@ export const WEBHOOK_BODY_LIMIT = '256kb';
  * already (`processed`, `ignored`, `unmatched`); 5xx when storing failed, so Stripe retries. No
  * Stripe call, no pause-flag read and no effect runs inside an acknowledgement (issue 15); while
  * processing is paused the drain leaves what is stored, and the resume applies it.
+ *
+ * `post` are the POST handlers, `otherMethods` the 405 for the rest: the app mounts them as routes
+ * of its own at the webhook path (no nested router to walk on every delivery), webhookRouter as
+ * one router.
  */
-export function webhookRouter(deps: WebhookDeps): Router {
-  const router = Router();
+export function webhookHandlers(deps: WebhookDeps): { post: RequestHandler[]; otherMethods: RequestHandler } {
   const raw = express.raw({ type: '*/*', limit: WEBHOOK_BODY_LIMIT });
   // Its batch sizes tell the drain when acknowledgements queue behind each other (pause.ts).
   const intake = createIntake(deps.db, undefined, (size) => noteIntakeBatch(deps.store, size));
 
-  router.post('/', raw, async (req: Request, res: Response) => {
+  const accept = async (req: Request, res: Response) => {
     const event = verifyStripeEvent(req.body as Buffer | undefined, req.headers['stripe-signature'], deps.config.stripe.webhookSecret);
     const started = performance.now();
     const accepted = await intake.accept(event).catch((err: unknown) => {
@@ -38,11 +41,19 @@ export function webhookRouter(deps: WebhookDeps): Router {
     res.json({ received: true, status: accepted.status });
     // Many deliveries in a burst start one drain (plus one queued): requestDrain coalesces.
     if (accepted.pending) void requestDrain(deps).catch(() => undefined);
-  });
+  };
 
-  router.all('/', () => {
+  const otherMethods: RequestHandler = () => {
     throw new AppError('Use POST for Stripe webhooks', { code: 'method_not_allowed', status: 405, headers: { Allow: 'POST' } });
-  });
+  };
+  return { post: [raw, accept], otherMethods };
+}
 
+/** The webhook route as one router, for mounting under any path (see webhookHandlers). */
+export function webhookRouter(deps: WebhookDeps): Router {
+  const { post, otherMethods } = webhookHandlers(deps);
+  const router = Router();
+  router.post('/', ...post);
+  router.all('/', otherMethods);
   return router;
 }
