@@ -33,13 +33,32 @@ const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const USERS = Number(process.env.BENCH_INGEST_USERS ?? 40);
 const GROWTH_ROWS = Number(process.env.BENCH_INGEST_GROWTH_ROWS ?? 1_000_000);
 const CONNECTIONS = 16;
+/**
+ * Load before each endpoint's measured burst, the same for both: a fresh service process reached its
+ * steady rate only after about four seconds of it (V8 compiling its hot paths: 700, 1,500, 2,400,
+ * then about 3,000 acknowledged per second, counted at the intake on 2026-11-30). With two seconds,
+ * the burst measured the warm-up in some runs and not in others (ratios 0.45 and 0.55 alike).
+ */
+const WARM_UP_SECONDS = Number(process.env.BENCH_INGEST_WARM_UP_SECONDS ?? 6);
 const STEADY_RPS = 200;
 const DAY = 86_400;
+
+/**
+ * Deliveries signed before a load, per second of it: more than either endpoint acknowledges on this
+ * machine. Signing as they are sent (a JSON serialisation and an HMAC each) took the sender's
+ * process a fifth of a core at these rates, on the two cores the service and PostgreSQL share
+ * with it; Stripe's senders are not on the service's machine. Beyond this, each is signed as sent.
+ */
+const PREPARED_PER_SECOND = 8_000;
+
+type Delivery = { id: string; body: string; signature: string };
 
 /** Sends realistic deliveries: real events under new ids, one in five a redelivery. */
 class Deliveries {
   private n = 0;
   private readonly sent: Array<[string, string]> = [];
+  private prepared: Delivery[] = [];
+  private taken = 0;
   constructor(
     private readonly templates: Stripe.Event[],
     private readonly secret: string,
@@ -50,7 +69,17 @@ class Deliveries {
   /** Distinct event ids the service acknowledged (2xx): what it must then hold, final and applied once. */
   readonly acknowledged = new Set<string>();
 
-  next(): { id: string; body: string; signature: string } {
+  /** Signs the next `count` deliveries now (a few seconds before they are sent: well within the 300 s tolerance). */
+  prepare(count: number): void {
+    this.prepared = Array.from({ length: count }, () => this.make());
+    this.taken = 0;
+  }
+
+  next(): Delivery {
+    return this.taken < this.prepared.length ? this.prepared[this.taken++]! : this.make();
+  }
+
+  private make(): Delivery {
     const k = this.n++;
     let body: string;
     let id: string;
@@ -79,6 +108,7 @@ interface LoadResult {
 }
 
 async function load(url: string, deliveries: Deliveries, options: { seconds: number; rate?: number }): Promise<LoadResult> {
+  deliveries.prepare(Math.ceil((options.rate ? options.rate * 1.2 : PREPARED_PER_SECOND) * options.seconds));
   const result = await autocannon({
     url: `${url}${WEBHOOK_PATH}`,
     connections: CONNECTIONS,
@@ -100,6 +130,12 @@ async function load(url: string, deliveries: Deliveries, options: { seconds: num
     ],
   });
   return { rps: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, meanMs: result.latency.mean, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+}
+
+/** Milliseconds of CPU per request between two readings of a process's CPU seconds (undefined without /proc). */
+function cpuMsPer(before: number | undefined, after: number | undefined, requests: number): number | undefined {
+  if (before === undefined || after === undefined || requests <= 0) return undefined;
+  return Math.round(((after - before) * 1000 * 1000) / requests) / 1000;
 }
 
 /**
@@ -202,14 +238,18 @@ async function main(): Promise<void> {
       const baseline = await startProcess({ args: ['--import', 'tsx', 'scripts/bench/baseline-webhook-server.ts'], env: { PATH: process.env.PATH, PORT: String(basePort), STRIPE_WEBHOOK_SECRET: endpoint.secret }, port: basePort, readyPath: '/health/ready' });
       processes.push(baseline);
       const scratch = new Deliveries(templates, endpoint.secret, stripe, `${run}x`);
-      await load(baseline.url, scratch, { seconds: 2 }); // warm-up
+      await load(baseline.url, scratch, { seconds: WARM_UP_SECONDS }); // warm-up
+      const baseCpu = baseline.cpuSeconds();
       const base = await load(baseline.url, scratch, { seconds: SECONDS });
+      const baseCpuMs = cpuMsPer(baseCpu, baseline.cpuSeconds(), base.rps * SECONDS);
       // The floor of the latency target on this machine: the bare endpoint at the same steady rate.
       const baseSteady = await load(baseline.url, scratch, { seconds: SECONDS, rate: STEADY_RPS });
       await baseline.stop();
-      await load(service.url, deliveries, { seconds: 2 }); // warm-up: JIT, pool, plans
+      await load(service.url, deliveries, { seconds: WARM_UP_SECONDS }); // warm-up: JIT, pool, plans
       await applied(database.url);
+      const maxCpu = service.cpuSeconds();
       const max = await load(service.url, deliveries, { seconds: SECONDS });
+      const maxCpuMs = cpuMsPer(maxCpu, service.cpuSeconds(), max.rps * SECONDS);
       // The burst's backlog applied first: the steady rate is measured on a service that keeps up.
       const backlogSeconds = await applied(database.url);
       console.error(`burst of ${Math.round(max.rps * SECONDS)} acknowledged; its backlog applied ${backlogSeconds.toFixed(1)} s after the burst ended`);
@@ -227,6 +267,9 @@ async function main(): Promise<void> {
         p50Ms: steady.p50Ms,
         baselineP50Ms: baseSteady.p50Ms,
         p50MsBurst: max.p50Ms,
+        // CPU per delivery during the burst, each process's own (Linux): what the ratio is made of,
+        // steadier than rates on a shared host. The service's includes its drain, stepping aside.
+        ...(maxCpuMs !== undefined && baseCpuMs !== undefined ? { cpuMsPerDelivery: maxCpuMs, baselineCpuMsPerDelivery: baseCpuMs } : {}),
         backlogAppliedSeconds: backlogSeconds,
         non2xx: max.non2xx + steady.non2xx,
         lost: check.lost,

@@ -4,6 +4,7 @@
  * process does not share an event loop with what it measures.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import type Stripe from 'stripe';
@@ -73,7 +74,25 @@ export interface BenchProcess {
   child: ChildProcess;
   /** Milliseconds from spawn until `readyPath` answered 200. */
   readyMs: number;
+  /** CPU seconds (user + system) the process has used so far; undefined where /proc is not (not Linux). */
+  cpuSeconds(): number | undefined;
   stop(): Promise<void>;
+}
+
+/** Linux's clock ticks per second for /proc/<pid>/stat times (`getconf CLK_TCK`: 100 on every Linux Node supports). */
+const CLOCK_TICKS = 100;
+
+/** CPU seconds a process used (utime + stime, fields 14 and 15 of /proc/<pid>/stat), undefined without /proc. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -110,7 +129,7 @@ export async function startProcess(options: { args: string[]; env: NodeJS.Proces
       (res) => res.ok,
       () => false,
     );
-    if (ok) return { url, child, readyMs: performance.now() - started, stop };
+    if (ok) return { url, child, readyMs: performance.now() - started, cpuSeconds: () => processCpuSeconds(child.pid), stop };
     if (performance.now() > deadline) {
       await stop();
       throw new Error(`${options.args.join(' ')} was not ready within ${options.timeoutMs ?? 90_000} ms: ${redactString(stderr.trim().split('\n').slice(-5).join(' | '))}`);
