@@ -13,15 +13,47 @@ export interface CuttableProxy {
   /** Connections accepted so far (a reconnecting client opens new ones). */
   readonly accepted: number;
   readonly open: number;
+  /**
+   * Connections that had already carried traffic when `hold()` began and now have client bytes
+   * held (containing `text`, when given): a query sent on an established connection and not yet
+   * seen by the server.
+   */
+  heldInFlight(text?: string): number;
   cut(): void;
+  /**
+   * Holds what clients send (the server's replies still flow), so a query sent now stays in flight
+   * until `release()` forwards it: a fault injected meanwhile meets it deterministically, however
+   * fast the server would have answered.
+   */
+  hold(): void;
+  release(): void;
   restore(): void;
   close(): Promise<void>;
 }
 
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Bytes forwarded to the server so far. */
+  forwarded: number;
+  /** Whether bytes had been forwarded before the current hold began. */
+  establishedAtHold: boolean;
+  held: Buffer[];
+}
+
 export async function startProxy(target: { host: string; port: number }): Promise<CuttableProxy> {
-  const pairs = new Set<[Socket, Socket]>();
+  const pairs = new Set<Pair>();
   let down = false;
+  let holding = false;
   let accepted = 0;
+  const forward = (pair: Pair, chunk: Buffer) => {
+    pair.forwarded += chunk.length;
+    // Backpressure by hand, since the client side is not piped (it must be holdable).
+    if (!pair.upstream.write(chunk)) {
+      pair.client.pause();
+      pair.upstream.once('drain', () => pair.client.resume());
+    }
+  };
   const server: Server = createServer((client) => {
     if (down) {
       client.resetAndDestroy();
@@ -29,7 +61,7 @@ export async function startProxy(target: { host: string; port: number }): Promis
     }
     accepted++;
     const upstream = createConnection(target);
-    const pair: [Socket, Socket] = [client, upstream];
+    const pair: Pair = { client, upstream, forwarded: 0, establishedAtHold: false, held: [] };
     pairs.add(pair);
     const drop = () => {
       pairs.delete(pair);
@@ -38,7 +70,8 @@ export async function startProxy(target: { host: string; port: number }): Promis
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
+    client.on('data', (chunk: Buffer) => (holding ? pair.held.push(chunk) : forward(pair, chunk)));
+    client.on('end', () => upstream.end());
     upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -49,7 +82,7 @@ export async function startProxy(target: { host: string; port: number }): Promis
   // such a socket is just destroyed.
   const reset = (socket: Socket) => (socket.writableEnded ? socket.destroy() : socket.resetAndDestroy());
   const resetAll = () => {
-    for (const [client, upstream] of pairs) {
+    for (const { client, upstream } of pairs) {
       reset(client);
       upstream.destroy();
     }
@@ -64,12 +97,22 @@ export async function startProxy(target: { host: string; port: number }): Promis
     get open() {
       return pairs.size;
     },
+    heldInFlight: (text) =>
+      [...pairs].filter((pair) => pair.establishedAtHold && pair.held.length > 0 && (text === undefined || Buffer.concat(pair.held).includes(text))).length,
     cut: () => {
       down = true;
       resetAll();
     },
     restore: () => {
       down = false;
+    },
+    hold: () => {
+      holding = true;
+      for (const pair of pairs) pair.establishedAtHold = pair.forwarded > 0;
+    },
+    release: () => {
+      holding = false;
+      for (const pair of pairs) for (const chunk of pair.held.splice(0)) forward(pair, chunk);
     },
     close: async () => {
       down = true;
