@@ -1,4 +1,4 @@
-export { webhookHandlers, webhookRouter, WEBHOOK_BODY_LIMIT } from './router';
+export { webhookHandlers, WEBHOOK_BODY_LIMIT } from './router';
 export { processEvent, type ProcessResult, type WebhookDeps } from './processor';
 export {
   WEBHOOKS_PAUSED_KEY,

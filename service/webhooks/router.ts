@@ -1,4 +1,4 @@
-import express, { type Request, type RequestHandler, type Response, Router } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import { AppError, errorMessage } from '../shared/errors';
 import { createIntake } from './intake';
 import { requestDrain } from './pause';
@@ -20,8 +20,7 @@ export const WEBHOOK_BODY_LIMIT = '256kb';
  * processing is paused the drain leaves what is stored, and the resume applies it.
  *
  * `post` are the POST handlers, `otherMethods` the 405 for the rest: the app mounts them as routes
- * of its own at the webhook path (no nested router to walk on every delivery), webhookRouter as
- * one router.
+ * of its own at the webhook path (no nested router to walk on every delivery).
  */
 export function webhookHandlers(deps: WebhookDeps): { post: RequestHandler[]; otherMethods: RequestHandler } {
   const raw = express.raw({ type: '*/*', limit: WEBHOOK_BODY_LIMIT });
@@ -47,13 +46,4 @@ export function webhookHandlers(deps: WebhookDeps): { post: RequestHandler[]; ot
     throw new AppError('Use POST for Stripe webhooks', { code: 'method_not_allowed', status: 405, headers: { Allow: 'POST' } });
   };
   return { post: [raw, accept], otherMethods };
-}
-
-/** The webhook route as one router, for mounting under any path (see webhookHandlers). */
-export function webhookRouter(deps: WebhookDeps): Router {
-  const { post, otherMethods } = webhookHandlers(deps);
-  const router = Router();
-  router.post('/', ...post);
-  router.all('/', otherMethods);
-  return router;
 }

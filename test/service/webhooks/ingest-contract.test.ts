@@ -8,7 +8,7 @@ import { AppError } from '../../../service/shared/errors';
 import type { PaymentObserver } from '../../../service/shared/observer';
 import type { Store } from '../../../service/shared/store';
 import { createStripeClient } from '../../../service/shared/stripe-client';
-import { processEvent, resolveUser, type WebhookDeps, webhookRouter } from '../../../service/webhooks';
+import { processEvent, resolveUser, type WebhookDeps, webhookHandlers } from '../../../service/webhooks';
 import { recordFailure, settleEvent, storePending } from '../../../service/webhooks/inbox';
 import { drainPendingEvents, drainsSettled, pauseWebhookProcessing, WEBHOOKS_PAUSED_KEY } from '../../../service/webhooks/pause';
 import { testConfig } from '../../support/config';
@@ -101,10 +101,12 @@ function subscriptionDeletedEvent(customer: string): Stripe.Event {
   });
 }
 
-/** The webhook router alone behind the service's error handler, on a real port. */
+/** The webhook route alone behind the service's error handler, on a real port. */
 async function serveRouter(deps: WebhookDeps): Promise<{ url: string; close(): Promise<void> }> {
   const app = express();
-  app.use('/hook', webhookRouter(deps));
+  const { post, otherMethods } = webhookHandlers(deps);
+  app.post('/hook', ...post);
+  app.all('/hook', otherMethods);
   app.use(errorHandler({ logger: deps.logger, exposeStack: false }));
   const server: Server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
