@@ -1,7 +1,7 @@
 /**
  * Webhook ingest as Stripe's bursts load it, on real PostgreSQL, with the service in its own process
  * (`node --import tsx service/main.ts`, the configuration a task gets), autocannon sending the
- * bursts and loadtest the steady rates:
+ * bursts and loadtest the steady rates (how: ingest-load.ts):
  *
  * - `webhook-ingest`: the most deliveries per second 16 concurrent senders get acknowledged, against a
  *   bare Express endpoint that only verifies the signature (baseline-webhook-server.ts), measured in
@@ -22,8 +22,6 @@
  * redelivery of an event already sent. Afterwards every distinct event must be in the inbox, final
  * and applied once: a figure that lost or double-applied anything fails, however fast.
  */
-import type { IncomingMessage, request as httpRequest, RequestOptions } from 'node:http';
-import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { startSandbox } from '../../sandbox';
@@ -32,12 +30,12 @@ import { openDatabase } from '../../service/shared/db';
 import { createStripeClient, SDK_API_VERSION } from '../../service/shared/stripe-client';
 import { ensureCatalog, registerWebhookEndpoint } from '../lib/stripe-catalog';
 import { report, wanted } from './report';
+import { burstLoad, cpuMsPer, Deliveries, type LoadResult, probeCommits, steadyLoad } from './ingest-load';
 import { type BenchProcess, completeCheckout, databaseServer, freePort, freshDatabase, serviceEnv, startProcess } from './support';
 
 const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const USERS = Number(process.env.BENCH_INGEST_USERS ?? 40);
 const GROWTH_ROWS = Number(process.env.BENCH_INGEST_GROWTH_ROWS ?? 1_000_000);
-const CONNECTIONS = 16;
 /**
  * Load before each endpoint's measured burst, the same for both: a fresh service process reached its
  * steady rate only after about four seconds of it (V8 compiling its hot paths: 700, 1,500, 2,400,
@@ -54,10 +52,6 @@ const median = (values: number[]): number => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
-/** The q-quantile of ascending `sorted` (nearest rank), NaN when empty. */
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-const hundredths = (ms: number): number => Math.round(ms * 100) / 100;
-
 const sum = (results: LoadResult[], key: 'non2xx' | 'errors'): number => results.reduce((total, r) => total + r[key], 0);
 /**
  * Length of each steady-rate measurement whose p99 is a target. At 200/s a single stall of this
@@ -69,214 +63,6 @@ const STEADY_SECONDS = Number(process.env.BENCH_INGEST_STEADY_SECONDS ?? 30);
 /** Slices of 2 s per inbox in the growth comparison. */
 const GROWTH_ROUNDS = 10;
 const DAY = 86_400;
-
-/**
- * Deliveries signed before a load, per second of it: more than either endpoint acknowledges on this
- * machine. Signing as they are sent (a JSON serialisation and an HMAC each) took the sender's
- * process a fifth of a core at these rates, on the two cores the service and PostgreSQL share
- * with it; Stripe's senders are not on the service's machine. Beyond this, each is signed as sent.
- */
-const PREPARED_PER_SECOND = 8_000;
-
-type Delivery = { id: string; body: string; signature: string };
-
-/** Sends realistic deliveries: real events under new ids, one in five a redelivery. */
-class Deliveries {
-  private n = 0;
-  private readonly sent: Array<[string, string]> = [];
-  private prepared: Delivery[] = [];
-  private taken = 0;
-  constructor(
-    private readonly templates: Stripe.Event[],
-    private readonly secret: string,
-    private readonly stripe: Stripe,
-    private readonly run: string,
-  ) {}
-
-  /** Distinct event ids the service acknowledged (2xx): what it must then hold, final and applied once. */
-  readonly acknowledged = new Set<string>();
-
-  /** Signs the next `count` deliveries now (a few seconds before they are sent: well within the 300 s tolerance). */
-  prepare(count: number): void {
-    this.prepared = Array.from({ length: count }, () => this.make());
-    this.taken = 0;
-  }
-
-  next(): Delivery {
-    return this.taken < this.prepared.length ? this.prepared[this.taken++]! : this.make();
-  }
-
-  private make(): Delivery {
-    const k = this.n++;
-    let body: string;
-    let id: string;
-    if (k % 5 === 4 && this.sent.length > 20) {
-      [id, body] = this.sent[this.sent.length - 1 - (k % 20)]!;
-    } else {
-      const template = this.templates[k % this.templates.length]!;
-      // A later `created` per delivery: the ordering guard applies it instead of calling it stale.
-      const event = { ...template, id: `evt_${this.run}_${k}`, created: template.created + 1 + Math.floor(k / this.templates.length) };
-      body = JSON.stringify(event);
-      id = event.id;
-      this.sent.push([id, body]);
-      if (this.sent.length > 1000) this.sent.splice(0, 500);
-    }
-    return { id, body, signature: this.stripe.webhooks.generateTestHeaderString({ payload: body, secret: this.secret }) };
-  }
-}
-
-interface LoadResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  meanMs: number;
-  non2xx: number;
-  errors: number;
-}
-
-/** The most deliveries per second CONNECTIONS senders get acknowledged, each sending its next one as soon as the last is answered. */
-async function burstLoad(url: string, deliveries: Deliveries, seconds: number): Promise<LoadResult> {
-  deliveries.prepare(Math.ceil(PREPARED_PER_SECOND * seconds));
-  const result = await autocannon({
-    url: `${url}${WEBHOOK_PATH}`,
-    connections: CONNECTIONS,
-    duration: seconds,
-    requests: [
-      {
-        method: 'POST',
-        // One request at a time per connection (no pipelining): the context carries its event id to its response.
-        setupRequest: (request, context: { eventId?: string }) => {
-          const { id, body, signature } = deliveries.next();
-          context.eventId = id;
-          return { ...request, body, headers: { 'content-type': 'application/json', 'stripe-signature': signature } };
-        },
-        onResponse: (status: number, _body: string, context: { eventId?: string }) => {
-          if (status >= 200 && status < 300 && context.eventId) deliveries.acknowledged.add(context.eventId);
-        },
-      },
-    ],
-  });
-  return { rps: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, meanMs: result.latency.mean, non2xx: result.non2xx, errors: result.errors + result.timeouts };
-}
-
-/**
- * Deliveries at a steady `rate` per second, one every 1/rate s whether or not earlier ones were
- * answered (an open model: Stripe does not wait for one delivery's answer to send the next, and a
- * slow answer is not hidden by the sender slowing down). loadtest's requestsPerSecond does exactly
- * that; autocannon's overallRate does not: each connection sends its share of the second back to
- * back when the second starts and then waits (counted at a bare server: 156 of 200 requests within
- * the first 50 ms of each second), so its "200/s" is a burst of 200 every second. Each latency is
- * timed here from the request's creation to the end of its answer, in fractions of a millisecond
- * (loadtest's own percentiles are whole milliseconds).
- */
-async function steadyLoad(url: string, deliveries: Deliveries, seconds: number, rate: number): Promise<LoadResult> {
-  deliveries.prepare(Math.ceil(rate * 1.2 * seconds));
-  const latencies: number[] = [];
-  let non2xx = 0;
-  let errors = 0;
-  // loadtest is an ES module whose bundled typings predate its promise API.
-  const { loadTest } = (await import('loadtest')) as unknown as { loadTest: (options: Record<string, unknown>) => Promise<unknown> };
-  const started = performance.now();
-  await loadTest({
-    url: `${url}${WEBHOOK_PATH}`,
-    method: 'POST',
-    requestsPerSecond: rate,
-    maxSeconds: seconds,
-    agentKeepAlive: true,
-    timeout: 30_000,
-    quiet: true,
-    requestGenerator: (_options: unknown, params: RequestOptions, request: typeof httpRequest, callback: (response: IncomingMessage) => void) => {
-      const { id, body, signature } = deliveries.next();
-      const sent = performance.now();
-      const req = request({ ...params, headers: { ...params.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'stripe-signature': signature } }, callback);
-      req.on('response', (response) => {
-        response.once('end', () => {
-          const status = response.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            latencies.push(performance.now() - sent);
-            deliveries.acknowledged.add(id);
-          } else {
-            non2xx++;
-          }
-        });
-      });
-      req.on('error', () => errors++);
-      req.write(body);
-      return req;
-    },
-  });
-  const elapsed = (performance.now() - started) / 1000;
-  const sorted = latencies.sort((a, b) => a - b);
-  return {
-    rps: sorted.length / elapsed,
-    p50Ms: hundredths(quantile(sorted, 0.5)),
-    p99Ms: hundredths(quantile(sorted, 0.99)),
-    meanMs: hundredths(sorted.reduce((total, ms) => total + ms, 0) / sorted.length),
-    non2xx,
-    errors,
-  };
-}
-
-async function load(url: string, deliveries: Deliveries, options: { seconds: number; rate?: number }): Promise<LoadResult> {
-  return options.rate ? steadyLoad(url, deliveries, options.seconds, options.rate) : burstLoad(url, deliveries, options.seconds);
-}
-
-/** Commits a probe makes per second beside a steady window. */
-const PROBE_COMMITS_PER_SECOND = 50;
-
-interface CommitProbe {
-  p99Ms: number;
-  maxMs: number;
-  /** Probe commits slower than the ack's p99 target (25 ms). */
-  over25Ms: number;
-  commits: number;
-}
-
-/**
- * The floor under a durable acknowledgement: a one-row insert committed on its own (waiting for
- * its WAL flush, as the intake's does) on the same database, every 20 ms from its own connection,
- * for as long as `during` runs. An acknowledgement cannot be faster than the commit it waits for:
- * when this machine's disk stalls a flush (probed on 2026-11-30: fdatasync of 8 KiB 0.4 ms at
- * p50, single stalls of 180-340 ms a few times a minute, with or without the service's load),
- * every delivery arriving meanwhile waits for it, and a stall of a few hundred milliseconds alone
- * puts more than 1 % of a 30 s window at 200/s past 25 ms. Printed beside the p99 so a reader sees
- * which of the two moved it; it does not change the target or its pass.
- */
-async function probeCommits<T>(databaseUrl: string, during: () => Promise<T>): Promise<[T, CommitProbe]> {
-  const handle = await openDatabase({ url: databaseUrl, poolMax: 1 });
-  const latencies: number[] = [];
-  try {
-    await sql`create table if not exists bench_commit_probe (id bigserial primary key, at timestamptz not null default now())`.execute(handle.db);
-    let inFlight = false;
-    // One at a time: a stalled commit is counted once, for its whole length.
-    const timer = setInterval(() => {
-      if (inFlight) return;
-      inFlight = true;
-      const started = performance.now();
-      sql`insert into bench_commit_probe default values`
-        .execute(handle.db)
-        .then(() => latencies.push(performance.now() - started))
-        .catch(() => undefined)
-        .finally(() => (inFlight = false));
-    }, 1000 / PROBE_COMMITS_PER_SECOND);
-    let result: T;
-    try {
-      result = await during();
-    } finally {
-      clearInterval(timer);
-    }
-    const sorted = latencies.sort((a, b) => a - b);
-    return [result, { p99Ms: hundredths(quantile(sorted, 0.99)), maxMs: hundredths(sorted.at(-1) ?? Number.NaN), over25Ms: sorted.filter((ms) => ms > 25).length, commits: sorted.length }];
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Milliseconds of CPU per request between two readings of a process's CPU seconds (undefined without /proc). */
-function cpuMsPer(before: number | undefined, after: number | undefined, requests: number): number | undefined {
-  if (before === undefined || after === undefined || Number.isNaN(after) || requests <= 0) return undefined;
-  return Math.round(((after - before) * 1000 * 1000) / requests) / 1000;
-}
 
 /**
  * Waits until the service has applied every delivery it acknowledged (no `pending` row of this run
@@ -348,6 +134,32 @@ async function listEvents(stripe: Stripe): Promise<Stripe.Event[]> {
   return events;
 }
 
+/** Fills an inbox with processed history up to `rows` (a real event's payload, spread over 30 days); the rows it then holds. */
+async function fillInbox(url: string, rows: number, template: Stripe.Event): Promise<number> {
+  const handle = await openDatabase({ url, poolMax: 2 });
+  try {
+    const count = async () => Number((await sql<{ n: string }>`select count(*) as n from webhook_events`.execute(handle.db)).rows[0]!.n);
+    const have = await count();
+    if (rows <= have) return have;
+    const payload = JSON.stringify(template);
+    await sql`
+      insert into webhook_events (event_id, type, api_version, livemode, stripe_created_at, payload, status, attempts, processed_at, duration_ms, received_at)
+      select 'evt_fill_' || g, 'invoice.payment_succeeded', ${SDK_API_VERSION}, false, now() - (g % 2592000) * interval '1 second', ${payload}, 'processed', 1,
+        now() - (g % 2592000) * interval '1 second', 5, now() - (g % 2592000) * interval '1 second'
+      from generate_series(${have + 1}::bigint, ${rows}::bigint) g`.execute(handle.db);
+    // What a long-running inbox has had and a bulk fill has not: vacuumed and analysed (else
+    // autovacuum starts on the freshly inserted gigabytes during the measurement), and the
+    // fill's checkpoint finished (else the first write to each page after it logs the whole
+    // page). Measured right after the fill, the acknowledgements paid for the fill, not for
+    // the inbox's size (ratios 1.3 to 4.3 across runs). CHECKPOINT needs superuser or pg_checkpoint.
+    await sql`vacuum (analyze) webhook_events`.execute(handle.db);
+    await sql`checkpoint`.execute(handle.db).catch((error: unknown) => console.error(`no checkpoint after the fill: ${(error as Error).message}`));
+    return await count();
+  } finally {
+    await handle.close();
+  }
+}
+
 async function main(): Promise<void> {
   if (!['webhook-ingest', 'webhook-ingest-stripe-slow', 'webhook-ingest-growth'].some(wanted)) return;
   const server = databaseServer();
@@ -394,8 +206,8 @@ async function main(): Promise<void> {
       const baseline = await startProcess({ args: ['--import', 'tsx', 'scripts/bench/baseline-webhook-server.ts'], env: { PATH: process.env.PATH, PORT: String(basePort), STRIPE_WEBHOOK_SECRET: endpoint.secret }, port: basePort, readyPath: '/health/ready' });
       processes.push(baseline);
       const scratch = new Deliveries(templates, endpoint.secret, stripe, `${run}x`);
-      await load(baseline.url, scratch, { seconds: WARM_UP_SECONDS }); // warm-up
-      await load(service.url, deliveries, { seconds: WARM_UP_SECONDS }); // warm-up: JIT, pool, plans
+      await burstLoad(baseline.url, scratch, WARM_UP_SECONDS); // warm-up
+      await burstLoad(service.url, deliveries, WARM_UP_SECONDS); // warm-up: JIT, pool, plans
       await applied(database.url);
       // The bursts in turns, SECONDS each in all, the order swapped every round, each service burst's
       // backlog applied before the next turn (the bare endpoint never runs beside the drain). One
@@ -407,7 +219,7 @@ async function main(): Promise<void> {
       const burst = async (side: 'base' | 'service') => {
         const target = side === 'base' ? { process: baseline, deliveries: scratch } : { process: service, deliveries };
         const cpu = target.process.cpuSeconds();
-        const result = await load(target.process.url, target.deliveries, { seconds: slice });
+        const result = await burstLoad(target.process.url, target.deliveries, slice);
         const after = target.process.cpuSeconds();
         bursts[side].cpu += cpu === undefined || after === undefined ? Number.NaN : after - cpu;
         bursts[side].acknowledged += result.rps * slice;
@@ -420,13 +232,13 @@ async function main(): Promise<void> {
       }
       const base = { rps: bursts.base.acknowledged / SECONDS };
       const max = { rps: bursts.service.acknowledged / SECONDS, p50Ms: median(bursts.service.results.map((r) => r.p50Ms)), non2xx: sum(bursts.service.results, 'non2xx'), errors: sum(bursts.service.results, 'errors') };
-      const baseCpuMs = cpuMsPer(0, bursts.base.cpu, bursts.base.acknowledged);
-      const maxCpuMs = cpuMsPer(0, bursts.service.cpu, bursts.service.acknowledged);
+      const baseCpuMs = cpuMsPer(bursts.base.cpu, bursts.base.acknowledged);
+      const maxCpuMs = cpuMsPer(bursts.service.cpu, bursts.service.acknowledged);
       console.error(`bursts of ${slice} s in turns: bare ${bursts.base.results.map((r) => r.rps).join(' ')}/s, service ${bursts.service.results.map((r) => r.rps).join(' ')}/s; the longest backlog applied ${backlogSeconds.toFixed(1)} s after its burst`);
       // The floor of the latency target on this machine: the bare endpoint at the same steady rate.
-      const baseSteady = await load(baseline.url, scratch, { seconds: STEADY_SECONDS, rate: STEADY_RPS });
+      const baseSteady = await steadyLoad(baseline.url, scratch, STEADY_SECONDS, STEADY_RPS);
       await baseline.stop();
-      const [steady, commits] = await probeCommits(database.url, () => load(service.url, deliveries, { seconds: STEADY_SECONDS, rate: STEADY_RPS }));
+      const [steady, commits] = await probeCommits(database.url, () => steadyLoad(service.url, deliveries, STEADY_SECONDS, STEADY_RPS));
       const check = await audit(database.url, deliveries.acknowledged);
       const ratio = max.rps / base.rps;
       const clean = max.non2xx + max.errors + steady.non2xx + steady.errors === 0 && check.lost + check.doubleApplied + check.notFinal === 0;
@@ -459,9 +271,9 @@ async function main(): Promise<void> {
 
     if (wanted('webhook-ingest-stripe-slow')) {
       await applied(database.url);
-      const [before, commitsBefore] = await probeCommits(database.url, () => load(service.url, deliveries, { seconds: STEADY_SECONDS, rate: STEADY_RPS }));
+      const [before, commitsBefore] = await probeCommits(database.url, () => steadyLoad(service.url, deliveries, STEADY_SECONDS, STEADY_RPS));
       sandbox.control.setApiLatency(300);
-      const [slow, commits] = await probeCommits(database.url, () => load(service.url, deliveries, { seconds: STEADY_SECONDS, rate: STEADY_RPS }));
+      const [slow, commits] = await probeCommits(database.url, () => steadyLoad(service.url, deliveries, STEADY_SECONDS, STEADY_RPS));
       sandbox.control.setApiLatency(0);
       const check = await audit(database.url, deliveries.acknowledged);
       const clean = slow.non2xx + slow.errors === 0 && check.lost + check.doubleApplied + check.notFinal === 0;
@@ -482,38 +294,13 @@ async function main(): Promise<void> {
     }
 
     if (wanted('webhook-ingest-growth') && grown) {
-      /** Fills an inbox with processed history up to `rows` (a real event's payload, spread over 30 days); the rows it then holds. */
-      const fill = async (url: string, rows: number): Promise<number> => {
-        const handle = await openDatabase({ url, poolMax: 2 });
-        try {
-          const count = async () => Number((await sql<{ n: string }>`select count(*) as n from webhook_events`.execute(handle.db)).rows[0]!.n);
-          const have = await count();
-          if (rows <= have) return have;
-          const payload = JSON.stringify(templates[0]);
-          await sql`
-            insert into webhook_events (event_id, type, api_version, livemode, stripe_created_at, payload, status, attempts, processed_at, duration_ms, received_at)
-            select 'evt_fill_' || g, 'invoice.payment_succeeded', ${SDK_API_VERSION}, false, now() - (g % 2592000) * interval '1 second', ${payload}, 'processed', 1,
-              now() - (g % 2592000) * interval '1 second', 5, now() - (g % 2592000) * interval '1 second'
-            from generate_series(${have + 1}::bigint, ${rows}::bigint) g`.execute(handle.db);
-          // What a long-running inbox has had and a bulk fill has not: vacuumed and analysed (else
-          // autovacuum starts on the freshly inserted gigabytes during the measurement), and the
-          // fill's checkpoint finished (else the first write to each page after it logs the whole
-          // page). Measured right after the fill, the acknowledgements paid for the fill, not for
-          // the inbox's size (ratios 1.3 to 4.3 across runs). CHECKPOINT needs superuser or pg_checkpoint.
-          await sql`vacuum (analyze) webhook_events`.execute(handle.db);
-          await sql`checkpoint`.execute(handle.db).catch((error: unknown) => console.error(`no checkpoint after the fill: ${(error as Error).message}`));
-          return await count();
-        } finally {
-          await handle.close();
-        }
-      };
-      const rowsSmall = await fill(database.url, 10_000);
+      const rowsSmall = await fillInbox(database.url, 10_000, templates[0]!);
       const started = performance.now();
-      const rowsLarge = await fill(grown.database.url, GROWTH_ROWS);
+      const rowsLarge = await fillInbox(grown.database.url, GROWTH_ROWS, templates[0]!);
       console.error(`inboxes filled to ${rowsSmall} and ${rowsLarge} rows in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       const grownDeliveries = new Deliveries(templates, grown.endpoint.secret, stripe, `${run}g`);
       // The second service has seen no load yet: the same warm-up the first had, then both applied up.
-      await load(grown.service.url, grownDeliveries, { seconds: WARM_UP_SECONDS, rate: STEADY_RPS });
+      await steadyLoad(grown.service.url, grownDeliveries, WARM_UP_SECONDS, STEADY_RPS);
       await applied(database.url);
       await applied(grown.database.url);
       // In turns, 2 s at the steady rate each, the order swapped every round.
@@ -521,8 +308,8 @@ async function main(): Promise<void> {
       const slices: { small: LoadResult[]; large: LoadResult[] } = { small: [], large: [] };
       for (let round = 0; round < rounds; round++) {
         const turns = [
-          async () => slices.small.push(await load(service.url, deliveries, { seconds: 2, rate: STEADY_RPS })),
-          async () => slices.large.push(await load(grown.service.url, grownDeliveries, { seconds: 2, rate: STEADY_RPS })),
+          async () => slices.small.push(await steadyLoad(service.url, deliveries, 2, STEADY_RPS)),
+          async () => slices.large.push(await steadyLoad(grown.service.url, grownDeliveries, 2, STEADY_RPS)),
         ];
         for (const turn of round % 2 === 0 ? turns : turns.reverse()) await turn();
       }
