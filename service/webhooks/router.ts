@@ -1,5 +1,6 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { AppError, errorMessage } from '../shared/errors';
+import type { InboxStatus } from './inbox';
 import { createIntake } from './intake';
 import { requestDrain } from './pause';
 import { noteAcknowledged, noteIntakeBatch } from './pressure';
@@ -37,7 +38,7 @@ export function webhookHandlers(deps: WebhookDeps): { post: RequestHandler[]; ot
     });
     deps.observer.webhookHandled({ eventId: event.id, type: event.type, outcome: accepted.pending ? 'pending' : 'duplicate', durationMs: performance.now() - started });
     noteAcknowledged(deps.store);
-    res.json({ received: true, status: accepted.status });
+    sendAcknowledgement(res, accepted.status);
     // Many deliveries in a burst start one drain (plus one queued): requestDrain coalesces.
     if (accepted.pending) void requestDrain(deps).catch(() => undefined);
   };
@@ -46,4 +47,22 @@ export function webhookHandlers(deps: WebhookDeps): { post: RequestHandler[]; ot
     throw new AppError('Use POST for Stripe webhooks', { code: 'method_not_allowed', status: 405, headers: { Allow: 'POST' } });
   };
   return { post: [raw, accept], otherMethods };
+}
+
+/** The acknowledgement's body per inbox status, serialised once (a handful of statuses). */
+const acknowledgementBodies = new Map<InboxStatus, Buffer>();
+
+/**
+ * 200 `{received: true, status}`: what `res.json` would send, written directly (issue 15). Express's
+ * `send` also serialises, hashes the body for an ETag and checks request freshness on every call:
+ * nothing a webhook sender caches or revalidates, and a few percent of an acknowledgement's CPU.
+ */
+function sendAcknowledgement(res: Response, status: InboxStatus): void {
+  let body = acknowledgementBodies.get(status);
+  if (body === undefined) {
+    body = Buffer.from(JSON.stringify({ received: true, status }));
+    acknowledgementBodies.set(status, body);
+  }
+  res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length });
+  res.end(body);
 }

@@ -34,6 +34,12 @@ describe("the route's own edge (mounted ahead of the shared middleware, issue 15
       body,
     });
     expect(res.status).toBe(200);
+    // Written without res.json (issue 15): the same JSON, its type and length, and no ETag.
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({ received: true, status: 'pending' });
+    expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+    expect(res.headers.get('etag')).toBeNull();
     expect(res.headers.get('x-request-id')).toBe('req-edge-1');
     expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
