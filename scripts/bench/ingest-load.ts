@@ -166,12 +166,12 @@ export async function steadyLoad(url: string, deliveries: Deliveries, seconds: n
 /** Commits a probe makes per second beside a steady window. */
 const PROBE_COMMITS_PER_SECOND = 50;
 
+/** A probe's figures, named as the report prints them beside a steady window. */
 export interface CommitProbe {
-  p99Ms: number;
-  maxMs: number;
+  commitP99Ms: number;
+  commitMaxMs: number;
   /** Probe commits slower than the ack's p99 target (25 ms). */
-  over25Ms: number;
-  commits: number;
+  commitsOver25Ms: number;
 }
 
 /**
@@ -208,7 +208,7 @@ export async function probeCommits<T>(databaseUrl: string, during: () => Promise
       clearInterval(timer);
     }
     const sorted = latencies.sort((a, b) => a - b);
-    return [result, { p99Ms: hundredths(percentile(sorted, 99)), maxMs: hundredths(sorted.at(-1) ?? Number.NaN), over25Ms: sorted.filter((ms) => ms > 25).length, commits: sorted.length }];
+    return [result, { commitP99Ms: hundredths(percentile(sorted, 99)), commitMaxMs: hundredths(sorted.at(-1) ?? Number.NaN), commitsOver25Ms: sorted.filter((ms) => ms > 25).length }];
   } finally {
     await handle.close();
   }
