@@ -48,8 +48,9 @@ export async function startProxy(target: { host: string; port: number }): Promis
   let accepted = 0;
   const forward = (pair: Pair, chunk: Buffer) => {
     pair.forwarded += chunk.length;
-    // Backpressure by hand, since the client side is not piped (it must be holdable).
-    if (!pair.upstream.write(chunk)) {
+    // Backpressure by hand, since the client side is not piped (it must be holdable); one wait
+    // for 'drain' however many chunks a release forwards meanwhile.
+    if (!pair.upstream.write(chunk) && !pair.client.isPaused()) {
       pair.client.pause();
       pair.upstream.once('drain', () => pair.client.resume());
     }
